@@ -1,1 +1,263 @@
-console.log('worktree-orchestrator: not yet');
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseAgentCommand } from './core/agents';
+import { ChangeWatcher } from './core/changeWatcher';
+import { collectGarbage } from './core/gc';
+import { GitRepo } from './core/git';
+import { holderAlive, LeaderLease } from './core/leaderLease';
+import { Orchestrator } from './core/orchestrator';
+import { requestSpawn, SpawnSettings } from './core/spawnRequest';
+import { AlreadyActiveError, isActive, Run, Store } from './core/store';
+import { runSupervisor } from './core/supervisor';
+import { UserError } from './core/userError';
+
+const USAGE = `Usage: worktree-orchestrator <command> [options]
+
+Commands:
+  start [--loop]               run as leader (or standby) in the foreground until Ctrl-C
+  spawn <priority>             request a code_developer run for a roadmap priority
+        [--new-attempt] [--wait]
+  status [--json]              show the leader and the runs
+  stop <priority|run-id>       stop a run (TERM, then KILL after a grace period)
+  reconcile                    adopt live agents, record dead ones, report orphans
+  gc [--dry-run]               remove worktrees of ended runs that hold nothing unmerged
+
+Options:
+  --repo DIR                   the repository (default: the current directory)
+  --state-dir DIR              shared state: database, leader lease, run logs
+                               (default: $WTO_STATE_DIR or ~/.local/state/worktree-orchestrator)
+  --agent-command JSON         the code_developer command, a JSON array of strings;
+                               placeholders \${priority} \${title} \${worktree} \${branch} \${runId}
+  --max-parallel N             agents running at once (default 1; extra requests queue)
+  --base BRANCH                base branch (default: the branch checked out in --repo)
+  --worktree-root DIR          where worktrees go (default: <repo>.worktrees)
+  --roadmap PATH               roadmap file (default: docs/roadmap/ROADMAP.md, else ROADMAP.md)
+`;
+
+const EXIT_USER = 1;
+const EXIT_USAGE = 2;
+const EXIT_ALREADY_ACTIVE = 3;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '__supervise') return supervise(argv.slice(1));
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      repo: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'agent-command': { type: 'string' },
+      'max-parallel': { type: 'string' },
+      base: { type: 'string' },
+      'worktree-root': { type: 'string' },
+      roadmap: { type: 'string' },
+      loop: { type: 'boolean' },
+      'new-attempt': { type: 'boolean' },
+      wait: { type: 'boolean' },
+      json: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : EXIT_USAGE;
+  }
+  const stateDir = path.resolve(values['state-dir'] ?? process.env.WTO_STATE_DIR ?? path.join(os.homedir(), '.local', 'state', 'worktree-orchestrator'));
+  const repo = path.resolve(values.repo ?? process.cwd());
+  const maxParallel = values['max-parallel'] === undefined ? 1 : Number(values['max-parallel']);
+  if (!Number.isInteger(maxParallel) || maxParallel < 1) throw new UserError(`--max-parallel must be a whole number of at least 1, got ${values['max-parallel']}.`);
+  const settings: SpawnSettings = {
+    agentCommand: values['agent-command'] === undefined ? undefined : parseAgentCommand(values['agent-command']),
+    baseBranch: values.base,
+    worktreeRoot: values['worktree-root'],
+    roadmapPath: values.roadmap,
+  };
+
+  const store = Store.open(stateDir);
+  const lease = new LeaderLease(store, { label: `cli pid ${process.pid}` });
+  const orchestrator = new Orchestrator({
+    store,
+    lease,
+    stateDir,
+    nodePath: process.execPath,
+    cliPath: __filename,
+    maxParallel,
+    log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
+  });
+  /** Acts as leader just long enough for `fn`, when no other leader is alive. */
+  const whileLeading = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
+    if (!lease.tryAcquire()) return undefined;
+    try {
+      return await fn();
+    } finally {
+      lease.release();
+    }
+  };
+
+  try {
+    switch (command) {
+      case 'start':
+        return await start(store, lease, orchestrator, { loop: !!values.loop, repo, settings });
+      case 'spawn': {
+        const [priority] = need(args, 1, 'spawn <priority>');
+        const run = await requestSpawn(store, stateDir, repo, priority, settings, { newAttempt: values['new-attempt'], requestedBy: `cli pid ${process.pid}` });
+        console.log(`Requested ${run.priority} (run ${run.id}, attempt ${run.attempt}): ${run.branch} in ${run.worktree}`);
+        const led = await whileLeading(() => orchestrator.tick().then(() => true));
+        if (!led && values.wait) await waitFor(store, run.id, (r) => r.status !== 'requested' && r.status !== 'provisioning');
+        const now = store.getRun(run.id)!;
+        console.log(describe(now));
+        return now.status === 'failed' ? EXIT_USER : 0;
+      }
+      case 'status': {
+        const leader = store.leader();
+        const runs = store.listRuns(values.repo ? { repo: await realRepo(repo) } : {});
+        const alive = holderAlive(leader);
+        if (values.json) {
+          console.log(JSON.stringify({ leader: alive ? { pid: leader.pid, epoch: leader.epoch } : null, runs: runs.map(statusJson) }, null, 2));
+        } else {
+          console.log(alive ? `Leader: pid ${leader.pid} (${leader.label ?? 'unknown'}), epoch ${leader.epoch}` : 'Leader: none');
+          if (!runs.length) console.log('No runs.');
+          for (const r of runs) console.log(describe(r));
+        }
+        return 0;
+      }
+      case 'stop': {
+        const [which] = need(args, 1, 'stop <priority|run-id>');
+        const run = store.findRun(which, values.repo ? await realRepo(repo) : undefined);
+        if (!run) throw new UserError(`No run matches "${which}".`);
+        if (!isActive(run.status)) {
+          console.log(`${run.priority} is not active (${run.status}); nothing to stop.`);
+          return 0;
+        }
+        const requested = store.requestStop(run.id);
+        if (isActive(requested.status)) {
+          const led = await whileLeading(() => orchestrator.stop(store.getRun(run.id)!).then(() => true));
+          if (!led) await waitFor(store, run.id, (r) => !isActive(r.status), 30_000);
+        }
+        console.log(describe(store.getRun(run.id)!));
+        return 0;
+      }
+      case 'reconcile': {
+        const report = await whileLeading(() => orchestrator.reconcile());
+        if (!report) throw new UserError(`Another orchestrator leads (pid ${store.leader().pid}); it reconciles on its own.`);
+        console.log(JSON.stringify(report, null, 2));
+        return 0;
+      }
+      case 'gc': {
+        const root = await realRepo(repo);
+        const act = async () => collectGarbage(store, lease, root, { dryRun: !!values['dry-run'] });
+        const report = values['dry-run'] ? await act() : await whileLeading(act);
+        if (!report) throw new UserError(`Another orchestrator leads (pid ${store.leader().pid}); run gc with --dry-run, or stop it first.`);
+        for (const item of report) console.log(`${item.action.padEnd(8)} ${item.worktree}${item.reason ? `  (${item.reason})` : ''}`);
+        if (!report.length) console.log('Nothing to collect.');
+        return 0;
+      }
+      default:
+        process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
+        return EXIT_USAGE;
+    }
+  } finally {
+    orchestrator.dispose();
+    lease.dispose();
+    store.close();
+  }
+}
+
+async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrator, o: { loop: boolean; repo: string; settings: SpawnSettings }): Promise<number> {
+  if (o.loop) store.setLoop(await realRepo(o.repo), true, o.settings);
+  const watcher = new ChangeWatcher(store).start();
+  watcher.on('runs', () => void orchestrator.tick());
+  lease.on('leader', (fence: { epoch: number }) => {
+    console.log(`leader (pid ${process.pid}, epoch ${fence.epoch})`);
+    void orchestrator.reconcile().then((r) => console.log(`reconciled: ${JSON.stringify(r)}`));
+  });
+  lease.on('standby', (row?: { pid: number | null; epoch: number }) => console.log(`standby${row ? ` (leader pid ${row.pid}, epoch ${row.epoch})` : ''}`));
+  lease.start();
+  orchestrator.startSweeping();
+  if (!lease.isLeader) console.log(`standby (leader pid ${store.leader().pid}, epoch ${store.leader().epoch})`);
+  await new Promise<void>((resolve) => {
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    const done = () => {
+      clearInterval(keepAlive);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  watcher.dispose();
+  return 0;
+}
+
+async function supervise(argv: string[]): Promise<number> {
+  const sep = argv.indexOf('--');
+  const { values } = parseArgs({
+    args: argv.slice(0, sep),
+    options: { 'state-dir': { type: 'string' }, run: { type: 'string' }, log: { type: 'string' }, cwd: { type: 'string' } },
+  });
+  return runSupervisor({ stateDir: values['state-dir']!, runId: values.run!, logPath: values.log!, cwd: values.cwd!, argv: argv.slice(sep + 1) });
+}
+
+function need(args: string[], n: number, usage: string): string[] {
+  if (args.length < n) throw new UsageError(`Usage: worktree-orchestrator ${usage}`);
+  return args;
+}
+
+async function realRepo(dir: string): Promise<string> {
+  return (await GitRepo.open(dir)).root;
+}
+
+function waitFor(store: Store, runId: string, done: (r: Run) => boolean, timeoutMs = 60_000): Promise<void> {
+  return new Promise((resolve) => {
+    const watcher = new ChangeWatcher(store, 250);
+    const finish = () => {
+      clearTimeout(timer);
+      watcher.dispose();
+      resolve();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    watcher.on('runs', () => {
+      const r = store.getRun(runId);
+      if (!r || done(r)) finish();
+    });
+    watcher.start();
+  });
+}
+
+function describe(r: Run): string {
+  const bits = [`${r.priority} #${r.attempt}`, r.status];
+  if (r.pid) bits.push(`pid ${r.pid}`);
+  if (r.exitCode !== null) bits.push(`exit ${r.exitCode}`);
+  bits.push(r.branch, r.worktree);
+  if (r.error) bits.push(`error: ${r.error}`);
+  return `${r.id}  ${bits.join('  ')}`;
+}
+
+function statusJson(r: Run) {
+  return { id: r.id, repo: r.repo, priority: r.priority, attempt: r.attempt, status: r.status, pid: r.pid, worktree: r.worktree, branch: r.branch, exitCode: r.exitCode };
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof AlreadyActiveError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = EXIT_ALREADY_ACTIVE;
+    } else if (e instanceof UserError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = EXIT_USER;
+    } else if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(e as Error).message}\n\n${USAGE}`);
+      process.exitCode = EXIT_USAGE;
+    } else {
+      process.stderr.write(`worktree-orchestrator: unexpected error: ${(e as Error).stack ?? e}\n`);
+      process.exitCode = 70;
+    }
+  },
+);

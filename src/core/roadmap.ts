@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { UserError } from './userError';
 
 export type PriorityStatus = 'planned' | 'in-progress' | 'complete' | 'blocked' | 'unknown';
 
@@ -22,9 +23,9 @@ export interface RoadmapPriority {
 }
 
 /** A problem the user has to fix (missing, unreadable or empty roadmap, bad path setting). */
-export class RoadmapError extends Error {
+export class RoadmapError extends UserError {
   constructor(message: string) {
-    super(message);
+    super(message, 'ROADMAP');
     this.name = 'RoadmapError';
   }
 }

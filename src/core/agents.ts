@@ -1,0 +1,159 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from './userError';
+import { ProcessIdentity, isAlive, signalGroup } from './processInfo';
+
+/**
+ * Agents run under a small supervisor process (`cli.js __supervise`), started detached in
+ * its own process group. The supervisor writes what it knows into the run's folder in the
+ * state dir, so an orchestrator that restarts — or another one — can adopt the agent and
+ * still learn its exit code:
+ *   supervisor.json  created exclusively: at most one supervisor per run, ever
+ *   agent.json       the agent's pid + start time, once it is running
+ *   exit.json        exit code / signal / spawn error, once it has ended
+ *   agent.log        the agent's stdout and stderr
+ */
+export interface AgentRecord extends ProcessIdentity {
+  supervisorPid: number;
+}
+
+export interface ExitRecord {
+  code: number | null;
+  signal: string | null;
+  error: string | null;
+  at: number;
+}
+
+export const PLACEHOLDERS = ['priority', 'title', 'worktree', 'branch', 'runId', 'repo'] as const;
+export type CommandValues = Record<(typeof PLACEHOLDERS)[number], string>;
+
+/**
+ * Expands `${name}` in each element of the template. Each template element stays exactly
+ * one argument whatever the values hold: nothing is ever parsed by a shell.
+ */
+export function expandCommand(template: readonly string[], values: CommandValues): string[] {
+  if (!Array.isArray(template) || template.length === 0 || !template.every((a) => typeof a === 'string')) {
+    throw new UserError('No agent command is configured: set worktreeOrchestrator.codeDeveloper.command to an array such as ["claude", "-p", "Implement ${priority}: ${title}"] (CLI: --agent-command).', 'NO_AGENT_COMMAND');
+  }
+  if (!template[0].trim()) throw new UserError('The agent command starts with an empty program name.', 'NO_AGENT_COMMAND');
+  return template.map((arg) =>
+    arg.replace(/\$\{(\w+)\}/g, (whole, name: string) => ((PLACEHOLDERS as readonly string[]).includes(name) ? values[name as keyof CommandValues] : whole)),
+  );
+}
+
+/** Parses the CLI's --agent-command: a JSON array of strings. */
+export function parseAgentCommand(json: string): string[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new UserError(`--agent-command must be a JSON array of strings, such as '["my-agent","--task","\${priority}"]'; got: ${json.slice(0, 80)}`, 'BAD_AGENT_COMMAND');
+  }
+  if (!Array.isArray(value) || !value.length || !value.every((v) => typeof v === 'string')) {
+    throw new UserError('--agent-command must be a non-empty JSON array of strings.', 'BAD_AGENT_COMMAND');
+  }
+  return value;
+}
+
+export function runDir(stateDir: string, runId: string): string {
+  return path.join(stateDir, 'runs', runId);
+}
+
+export function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Atomic write: a reader never sees half a file. */
+export function writeJson(file: string, value: unknown): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+export const agentRecord = (stateDir: string, runId: string) => readJson<AgentRecord>(path.join(runDir(stateDir, runId), 'agent.json'));
+export const exitRecord = (stateDir: string, runId: string) => readJson<ExitRecord>(path.join(runDir(stateDir, runId), 'exit.json'));
+export const hasSupervisor = (stateDir: string, runId: string) => fs.existsSync(path.join(runDir(stateDir, runId), 'supervisor.json'));
+
+export interface LaunchOptions {
+  stateDir: string;
+  runId: string;
+  argv: string[];
+  cwd: string;
+  logPath: string;
+  env: Record<string, string>;
+  /** A Node binary and the bundled CLI that hosts the supervisor. */
+  nodePath: string;
+  cliPath: string;
+}
+
+/** Starts the supervisor, detached in its own process group. Returns its pid. */
+export function launchSupervisor(o: LaunchOptions): number {
+  fs.mkdirSync(runDir(o.stateDir, o.runId), { recursive: true, mode: 0o700 });
+  const child = spawn(
+    o.nodePath,
+    [o.cliPath, '__supervise', '--state-dir', o.stateDir, '--run', o.runId, '--log', o.logPath, '--cwd', o.cwd, '--', ...o.argv],
+    {
+      detached: true,
+      stdio: 'ignore',
+      cwd: o.cwd,
+      // In VS Code desktop execPath is Electron: this makes it behave as Node.
+      env: { ...process.env, ...o.env, ELECTRON_RUN_AS_NODE: '1' },
+    },
+  );
+  child.on('error', () => undefined); // reported through exit.json / the wait below
+  child.unref();
+  if (!child.pid) throw new UserError(`Could not start the agent supervisor with ${o.nodePath}.`, 'SPAWN_FAILED');
+  return child.pid;
+}
+
+/** Resolves when the supervisor has written agent.json or exit.json (or the timeout passes). */
+export async function waitForAgent(stateDir: string, runId: string, timeoutMs = 10_000): Promise<AgentRecord | ExitRecord | undefined> {
+  const dir = runDir(stateDir, runId);
+  const check = () => exitRecord(stateDir, runId) ?? agentRecord(stateDir, runId);
+  const found = check();
+  if (found) return found;
+  return new Promise((resolve) => {
+    let watcher: fs.FSWatcher | undefined;
+    const finish = (value: AgentRecord | ExitRecord | undefined) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      watcher?.close();
+      resolve(value);
+    };
+    const timer = setTimeout(() => finish(check()), timeoutMs);
+    // fs.watch is the fast path; the slow poll covers file systems where it is unreliable.
+    const poll = setInterval(() => {
+      const v = check();
+      if (v) finish(v);
+    }, 250);
+    try {
+      watcher = fs.watch(dir, () => {
+        const v = check();
+        if (v) finish(v);
+      });
+    } catch {
+      // no watcher: the poll does it
+    }
+  });
+}
+
+export const isExit = (r: AgentRecord | ExitRecord | undefined): r is ExitRecord => !!r && 'at' in r && !('supervisorPid' in r);
+
+/** TERM to the agent's process group, KILL after the grace period. Resolves when it is gone. */
+export async function stopGroup(record: AgentRecord, graceMs = 5000): Promise<void> {
+  const gone = () => !isAlive(record) && !isAlive({ pid: record.supervisorPid, start: null });
+  if (gone()) return;
+  signalGroup(record.supervisorPid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (!gone()) {
+    signalGroup(record.supervisorPid, 'SIGKILL');
+    if (isAlive(record)) process.kill(record.pid, 'SIGKILL');
+  }
+  while (!gone() && Date.now() < deadline + 2000) await new Promise((r) => setTimeout(r, 50));
+}

@@ -1,0 +1,63 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GitRepo, holdsNothing, samePath, WorktreeHoldings } from './git';
+import { LeaderLease } from './leaderLease';
+import { isActive, Store } from './store';
+
+export interface GcItem {
+  worktree: string;
+  runId: string | null;
+  action: 'removed' | 'kept' | 'would-remove';
+  reason?: string;
+  holdings?: WorktreeHoldings;
+}
+
+/** "2 changed files, 1 untracked file, 3 unmerged commits" — what removal would lose. */
+export function describeHoldings(h: WorktreeHoldings): string {
+  const parts: string[] = [];
+  const n = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+  if (h.changed.length) parts.push(n(h.changed.length, 'changed file'));
+  if (h.untracked.length) parts.push(n(h.untracked.length, 'untracked file'));
+  if (h.unmerged.length) parts.push(n(h.unmerged.length, 'unmerged commit'));
+  return parts.join(', ');
+}
+
+/**
+ * Worktrees of ended runs, and worktrees in a run root that no run owns: removes the ones
+ * that hold nothing uncommitted or unmerged, and lists what the others hold. Never forces.
+ */
+export async function collectGarbage(store: Store, lease: LeaderLease, repoRoot: string, o: { dryRun: boolean }): Promise<GcItem[]> {
+  const repo = await GitRepo.open(repoRoot);
+  const runs = store.listRuns({ repo: repo.root });
+  const roots = new Set(runs.map((r) => path.dirname(r.worktree)));
+  const items: GcItem[] = [];
+  for (const wt of await repo.worktrees()) {
+    if (samePath(wt.path, repo.root) || !roots.has(path.dirname(wt.path))) continue;
+    const owner = runs.filter((r) => samePath(r.worktree, wt.path)).pop();
+    if (owner && isActive(owner.status)) continue;
+    const base = owner?.baseRef ?? (await repo.baseBranch().catch(() => 'main'));
+    const holdings = fs.existsSync(wt.path) ? await repo.holdings(wt.path, base) : { changed: [], untracked: [], unmerged: [] };
+    if (!holdsNothing(holdings)) {
+      items.push({ worktree: wt.path, runId: owner?.id ?? null, action: 'kept', reason: `holds ${describeHoldings(holdings)}`, holdings });
+      continue;
+    }
+    if (o.dryRun) {
+      items.push({ worktree: wt.path, runId: owner?.id ?? null, action: 'would-remove', reason: owner ? `${owner.priority} ${owner.status}` : 'no run owns it' });
+      continue;
+    }
+    // Intent first, fenced: a deposed leader cannot remove anything.
+    const fence = lease.currentFence();
+    store.immediate(() => {
+      store.assertEpoch(fence.epoch, fence.owner);
+      store.addEvent(owner?.id ?? null, 'remove-worktree', null, null, fence.epoch, wt.path);
+    });
+    const result = await repo.removeWorktree(wt.path, base);
+    items.push({
+      worktree: wt.path,
+      runId: owner?.id ?? null,
+      action: result.removed ? 'removed' : 'kept',
+      reason: result.removed ? (result.branchDeleted ? `branch ${result.branchDeleted} merged and deleted` : 'branch kept (not merged)') : `holds ${describeHoldings(result.holdings)}`,
+    });
+  }
+  return items;
+}

@@ -1,0 +1,220 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { simpleGit, SimpleGit } from 'simple-git';
+import { UserError } from './userError';
+
+export interface WorktreeInfo {
+  path: string;
+  head: string | null;
+  /** Short branch name, null when detached or bare. */
+  branch: string | null;
+  bare: boolean;
+  detached: boolean;
+  locked: string | null;
+  prunable: boolean;
+}
+
+/** What removing a worktree would lose. Empty lists: nothing. */
+export interface WorktreeHoldings {
+  changed: string[];
+  untracked: string[];
+  /** Commits reachable from the worktree's HEAD but not from the base. */
+  unmerged: string[];
+}
+
+export const holdsNothing = (h: WorktreeHoldings): boolean => !h.changed.length && !h.untracked.length && !h.unmerged.length;
+
+const LOCK_RETRIES = 6;
+
+/**
+ * Git through simple-git: argument arrays only (no shell), refs and paths after `--`
+ * where git accepts it, and a retry when another git process holds an index/ref lock.
+ */
+export class GitRepo {
+  private constructor(
+    readonly root: string,
+    private readonly git: SimpleGit,
+  ) {}
+
+  /** Opens the repository containing `dir`, with a clear message for each way that can fail. */
+  static async open(dir: string): Promise<GitRepo> {
+    if (!fs.existsSync(dir)) throw new UserError(`${dir} does not exist.`, 'NOT_A_REPO');
+    const git = simpleGit({ baseDir: dir, maxConcurrentProcesses: 4 });
+    let top: string;
+    try {
+      top = (await git.raw(['rev-parse', '--show-toplevel'])).trim();
+    } catch (e) {
+      throw explainGitError(e, dir);
+    }
+    if (!top) throw new UserError(`${dir} is not inside a git working tree (is it a bare repository?).`, 'NOT_A_REPO');
+    const root = fs.realpathSync(top);
+    return new GitRepo(root, simpleGit({ baseDir: root, maxConcurrentProcesses: 4 }));
+  }
+
+  async raw(args: string[]): Promise<string> {
+    try {
+      return await this.git.raw(args);
+    } catch (e) {
+      throw explainGitError(e, this.root);
+    }
+  }
+
+  /** The configured base branch, or the branch checked out in the main checkout. */
+  async baseBranch(configured?: string): Promise<string> {
+    if (configured) {
+      assertBranchName(configured);
+      if (!(await this.branchExists(configured))) throw new UserError(`The base branch "${configured}" does not exist in ${this.root}.`, 'NO_BASE');
+      return configured;
+    }
+    const head = await this.run(['symbolic-ref', '--quiet', '--short', 'HEAD']);
+    if (head.exitCode === 0 && head.stdout.trim()) return head.stdout.trim();
+    {
+      throw new UserError(`HEAD is detached in ${this.root}: check out a branch, or set worktreeOrchestrator.baseBranch (CLI: --base).`, 'DETACHED_HEAD');
+    }
+  }
+
+  async commitOf(ref: string): Promise<string> {
+    return (await this.raw(['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).trim();
+  }
+
+  async branchExists(branch: string): Promise<boolean> {
+    return (await this.run(['show-ref', '--verify', '--quiet', `refs/heads/${branch}`])).exitCode === 0;
+  }
+
+  /**
+   * For git commands whose answer is their exit code: simple-git resolves a failing
+   * command that prints nothing on stderr, so these go through execa.
+   */
+  private async run(args: string[]): Promise<{ exitCode: number; stdout: string }> {
+    const r = await execa('git', args, { cwd: this.root, reject: false, stdin: 'ignore' });
+    if (r.failed && r.exitCode === undefined) throw explainGitError(r.cause ?? new Error(r.shortMessage), this.root);
+    return { exitCode: r.exitCode ?? -1, stdout: r.stdout };
+  }
+
+  async worktrees(): Promise<WorktreeInfo[]> {
+    return parseWorktreeList(await this.raw(['worktree', 'list', '--porcelain']));
+  }
+
+  /** `git worktree add -b <branch> <path> <commit>`, or adopts an identical worktree left by a crash. */
+  async addWorktree(worktree: string, branch: string, commit: string): Promise<'added' | 'existing'> {
+    const existing = (await this.worktrees()).find((w) => samePath(w.path, worktree));
+    if (existing) {
+      if (existing.branch === branch) return 'existing';
+      throw new UserError(`${worktree} is already a worktree on ${existing.branch ?? 'a detached HEAD'}.`, 'PATH_EXISTS');
+    }
+    if (fs.existsSync(worktree)) throw new UserError(`${worktree} already exists and is not a worktree of this run; move it away or remove it.`, 'PATH_EXISTS');
+    if (await this.branchExists(branch)) throw new UserError(`The branch ${branch} already exists; delete or rename it, or start a new attempt.`, 'BRANCH_EXISTS');
+    fs.mkdirSync(path.dirname(worktree), { recursive: true });
+    await this.withLockRetry(['worktree', 'add', '-b', branch, '--', worktree, commit]);
+    return 'added';
+  }
+
+  async lockWorktree(worktree: string, reason: string): Promise<void> {
+    try {
+      await this.withLockRetry(['worktree', 'lock', '--reason', reason, '--', worktree]);
+    } catch (e) {
+      if (!/already locked/.test(String((e as Error).message))) throw e;
+    }
+  }
+
+  async unlockWorktree(worktree: string): Promise<void> {
+    try {
+      await this.withLockRetry(['worktree', 'unlock', '--', worktree]);
+    } catch (e) {
+      if (!/not locked|is not a working tree/.test(String((e as Error).message))) throw e;
+    }
+  }
+
+  /** What a worktree holds that removing it would lose. */
+  async holdings(worktree: string, base: string): Promise<WorktreeHoldings> {
+    const wt = simpleGit({ baseDir: worktree });
+    const status = await wt.raw(['status', '--porcelain=v1', '-z', '--untracked-files=all']).catch((e) => {
+      throw explainGitError(e, worktree);
+    });
+    const changed: string[] = [];
+    const untracked: string[] = [];
+    for (const entry of status.split('\0')) {
+      if (!entry) continue;
+      (entry.startsWith('??') ? untracked : changed).push(entry.slice(3));
+    }
+    const log = await wt.raw(['rev-list', '--oneline', 'HEAD', '--not', `refs/heads/${base}`, '--']).catch(() => '');
+    return { changed, untracked, unmerged: log.split('\n').filter(Boolean) };
+  }
+
+  /**
+   * Removes a worktree only when it holds nothing (or `force`, after the user confirmed),
+   * and its branch only when merged into the base. Returns what it did.
+   */
+  async removeWorktree(worktree: string, base: string, options: { force?: boolean } = {}): Promise<{ removed: boolean; branchDeleted: string | null; holdings: WorktreeHoldings }> {
+    const info = (await this.worktrees()).find((w) => samePath(w.path, worktree));
+    if (!info) throw new UserError(`${worktree} is not a worktree of ${this.root}.`, 'NO_WORKTREE');
+    if (samePath(info.path, this.root)) throw new UserError('The main checkout is never removed.', 'MAIN_CHECKOUT');
+    const holdings = fs.existsSync(worktree) ? await this.holdings(worktree, base) : { changed: [], untracked: [], unmerged: [] };
+    if (!holdsNothing(holdings) && !options.force) return { removed: false, branchDeleted: null, holdings };
+    if (info.locked !== null) await this.unlockWorktree(worktree);
+    await this.withLockRetry(['worktree', 'remove', ...(options.force ? ['--force', '--force'] : []), '--', worktree]);
+    let branchDeleted: string | null = null;
+    if (info.branch && info.branch !== base && (await this.isMerged(info.branch, base))) {
+      await this.withLockRetry(['branch', '-D', '--', info.branch]);
+      branchDeleted = info.branch;
+    }
+    return { removed: true, branchDeleted, holdings };
+  }
+
+  async isMerged(branch: string, base: string): Promise<boolean> {
+    return (await this.run(['merge-base', '--is-ancestor', `refs/heads/${branch}`, `refs/heads/${base}`])).exitCode === 0;
+  }
+
+  private async withLockRetry(args: string[]): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.git.raw(args);
+      } catch (e) {
+        const msg = String((e as Error).message);
+        if (attempt < LOCK_RETRIES && /\.lock'?: File exists|Unable to create .*\.lock|index\.lock/.test(msg)) {
+          await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+          continue;
+        }
+        throw explainGitError(e, this.root);
+      }
+    }
+  }
+}
+
+export function parseWorktreeList(porcelain: string): WorktreeInfo[] {
+  const out: WorktreeInfo[] = [];
+  for (const block of porcelain.split(/\n\n+/)) {
+    const lines = block.split('\n').filter(Boolean);
+    if (!lines.length || !lines[0].startsWith('worktree ')) continue;
+    const info: WorktreeInfo = { path: lines[0].slice(9), head: null, branch: null, bare: false, detached: false, locked: null, prunable: false };
+    for (const line of lines.slice(1)) {
+      if (line.startsWith('HEAD ')) info.head = line.slice(5);
+      else if (line.startsWith('branch ')) info.branch = line.slice(7).replace(/^refs\/heads\//, '');
+      else if (line === 'bare') info.bare = true;
+      else if (line === 'detached') info.detached = true;
+      else if (line === 'locked' || line.startsWith('locked ')) info.locked = line.slice(7);
+      else if (line.startsWith('prunable')) info.prunable = true;
+    }
+    out.push(info);
+  }
+  return out;
+}
+
+export function assertBranchName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(name) || /\.\.|\/\/|\.lock$|\/$|\.$|@\{/.test(name)) {
+    throw new UserError(`"${name}" is not a valid branch name.`, 'BAD_BRANCH');
+  }
+}
+
+export function samePath(a: string, b: string): boolean {
+  return path.resolve(a) === path.resolve(b);
+}
+
+function explainGitError(e: unknown, where: string): Error {
+  if (e instanceof UserError) return e;
+  const msg = String((e as Error)?.message ?? e);
+  if (/ENOENT/.test(msg) && /spawn/.test(msg)) return new UserError('git was not found on PATH. Install git and try again.', 'NO_GIT');
+  if (/not a git repository/i.test(msg)) return new UserError(`${where} is not a git repository.`, 'NOT_A_REPO');
+  return new UserError(`git failed in ${where}: ${msg.trim().split('\n').slice(0, 3).join(' ')}`, 'GIT_FAILED');
+}

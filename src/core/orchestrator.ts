@@ -1,0 +1,295 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  AgentRecord,
+  agentRecord,
+  exitRecord,
+  hasSupervisor,
+  isExit,
+  launchSupervisor,
+  runDir,
+  stopGroup,
+  waitForAgent,
+} from './agents';
+import { GitRepo, samePath } from './git';
+import { LeaderLease } from './leaderLease';
+import { isAlive } from './processInfo';
+import { FencedError, Run, StaleRunError, Store } from './store';
+import { UserError } from './userError';
+
+export interface OrchestratorOptions {
+  store: Store;
+  lease: LeaderLease;
+  stateDir: string;
+  /** Node binary and bundled CLI that host agent supervisors. */
+  nodePath: string;
+  cliPath: string;
+  maxParallel?: number;
+  stopGraceMs?: number;
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+export interface ReconcileReport {
+  adopted: string[];
+  ended: string[];
+  resumed: string[];
+  orphanWorktrees: string[];
+  orphanProcesses: Array<{ pid: number; runId: string }>;
+}
+
+/**
+ * The leader's work: turns requested runs into worktrees and supervised agents, carries out
+ * stop requests, notices agents that died, and reconciles after a restart. Every act is
+ * preceded by a fenced write of the intent, so a crash at any point is resumable and a
+ * deposed leader can never act.
+ */
+export class Orchestrator {
+  private ticking: Promise<void> | undefined;
+  private again = false;
+  private readonly stopping = new Set<string>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  readonly maxParallel: number;
+
+  constructor(private readonly o: OrchestratorOptions) {
+    this.maxParallel = Math.max(1, o.maxParallel ?? 1);
+  }
+
+  private log(level: 'info' | 'warn' | 'error', message: string): void {
+    this.o.log?.(level, message);
+  }
+
+  /** Runs one pass of the leader's work; concurrent calls coalesce into one more pass. */
+  tick(): Promise<void> {
+    if (this.ticking) {
+      this.again = true;
+      return this.ticking;
+    }
+    this.ticking = (async () => {
+      do {
+        this.again = false;
+        await this.pass().catch((e) => this.onError(e));
+      } while (this.again && this.o.lease.isLeader);
+    })().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  /** Watches for agents that die without their supervisor saying so (kill -9 of both). */
+  startSweeping(intervalMs = 2000): void {
+    this.sweepTimer ??= setInterval(() => {
+      if (this.o.lease.isLeader && this.o.store.listRuns({ statuses: ['running', 'stopping', 'provisioning'] }).length) void this.tick();
+    }, intervalMs);
+    this.sweepTimer.unref();
+  }
+
+  dispose(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  private onError(e: unknown): void {
+    if (e instanceof FencedError) this.log('warn', 'No longer the leader: stopped acting.');
+    else this.log('error', `Orchestrator pass failed: ${(e as Error).stack ?? e}`);
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.o.lease.isLeader) return;
+    const { store } = this.o;
+    for (const run of store.listRuns({ statuses: ['running', 'stopping'] })) this.checkAlive(run);
+    for (const run of store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] })) {
+      if ((run.stopRequested || run.status === 'stopping') && !this.stopping.has(run.id)) void this.stop(run);
+    }
+    for (const run of store.listRuns({ statuses: ['succeeded', 'failed', 'stopped', 'lost'] })) {
+      if (run.worktreeLocked) await this.unlock(run);
+    }
+    await this.provisionQueued();
+  }
+
+  private async provisionQueued(): Promise<void> {
+    const { store } = this.o;
+    // Provisioning runs first: they are resumed intents of an earlier leader.
+    const resumable = store.listRuns({ statuses: ['provisioning'] }).filter((r) => !r.stopRequested);
+    for (const run of resumable) await this.provision(run);
+    for (;;) {
+      if (!this.o.lease.isLeader) return;
+      const busy = store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length;
+      if (busy >= this.maxParallel) return;
+      const next = store.listRuns({ statuses: ['requested'] })[0];
+      if (!next) return;
+      await this.provision(next);
+    }
+  }
+
+  /** requested -> provisioning(worktree -> setup -> spawn) -> running. Idempotent from any step. */
+  async provision(run: Run): Promise<void> {
+    const { store, lease } = this.o;
+    const fence = () => lease.currentFence();
+    try {
+      if (run.status === 'requested') {
+        run = store.fencedTransition(fence(), run.id, ['requested'], 'provisioning', { step: 'worktree' }, 'provisioning');
+        crashPoint('after-claim');
+      }
+      const repo = await GitRepo.open(run.repo);
+      if (run.step === 'claimed' || run.step === 'worktree') {
+        const baseCommit = run.baseCommit ?? (await repo.commitOf(run.baseRef));
+        run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit }, `worktree ${run.worktree}`);
+        this.assertIsolated(run);
+        await repo.addWorktree(run.worktree, run.branch, baseCommit);
+        await repo.lockWorktree(run.worktree, `worktree-orchestrator run ${run.id}`);
+        run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'spawn', worktreeLocked: true }, 'worktree ready');
+        crashPoint('after-worktree-add');
+      }
+      if (run.stopRequested) {
+        store.fencedTransition(fence(), run.id, ['provisioning'], 'stopped', { endedAt: Date.now() }, 'stopped before the agent started');
+        return;
+      }
+      // step === 'spawn': the intent is on record; a supervisor may already exist from a crash.
+      if (!hasSupervisor(this.o.stateDir, run.id)) {
+        this.assertIsolated(run);
+        fs.mkdirSync(runDir(this.o.stateDir, run.id), { recursive: true, mode: 0o700 });
+        launchSupervisor({
+          stateDir: this.o.stateDir,
+          runId: run.id,
+          argv: run.command,
+          cwd: run.worktree,
+          logPath: run.logPath,
+          env: { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch },
+          nodePath: this.o.nodePath,
+          cliPath: this.o.cliPath,
+        });
+        crashPoint('after-spawn');
+      }
+      const started = await waitForAgent(this.o.stateDir, run.id);
+      crashPoint('before-status-update');
+      if (isExit(started)) {
+        store.recordExit(run.id, started);
+        this.log(started.code === 0 ? 'info' : 'warn', `${run.priority}: agent ended at once (${started.error ?? `exit code ${started.code}`}).`);
+      } else if (started) {
+        store.fencedTransition(fence(), run.id, ['provisioning'], 'running', { pid: started.pid, pidStart: started.start, supervisorPid: started.supervisorPid, startedAt: Date.now(), step: null }, `pid ${started.pid}`);
+        this.log('info', `${run.priority}: code_developer running (pid ${started.pid}) in ${run.worktree}.`);
+      } else {
+        this.log('warn', `${run.priority}: the agent has not reported yet; will check again.`);
+      }
+    } catch (e) {
+      if (e instanceof FencedError || e instanceof StaleRunError) throw e;
+      const message = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
+      this.log('error', `${run.priority}: provisioning failed: ${message}`);
+      try {
+        store.fencedTransition(lease.currentFence(), run.id, ['requested', 'provisioning'], 'failed', { error: message, endedAt: Date.now() }, 'provisioning failed');
+      } catch (inner) {
+        if (!(inner instanceof StaleRunError)) throw inner;
+      }
+    }
+  }
+
+  /** Never the main checkout, never another run's worktree (invariant 2). */
+  private assertIsolated(run: Run): void {
+    if (samePath(run.worktree, run.repo) || run.repo.startsWith(path.resolve(run.worktree) + path.sep)) {
+      throw new UserError(`Refusing to use ${run.worktree}: it is the main checkout.`, 'NOT_ISOLATED');
+    }
+    const other = this.o.store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).find((r) => r.id !== run.id && samePath(r.worktree, run.worktree));
+    if (other) throw new UserError(`Refusing to use ${run.worktree}: run ${other.id} (${other.priority}) works there.`, 'NOT_ISOLATED');
+  }
+
+  /** Records the end of a run whose agent and supervisor are both gone. */
+  private checkAlive(run: Run): void {
+    const record = agentRecord(this.o.stateDir, run.id);
+    const agentAlive = record ? isAlive(record) : run.pid !== null && isAlive({ pid: run.pid, start: run.pidStart });
+    const supervisorAlive = record ? isAlive({ pid: record.supervisorPid, start: null }) : false;
+    if (agentAlive || supervisorAlive) return;
+    const exit = exitRecord(this.o.stateDir, run.id);
+    const ended = this.o.store.recordExit(run.id, exit ?? { code: null, error: 'the agent and its supervisor are gone; exit code unknown' }, !exit);
+    if (ended) this.log('warn', `${run.priority}: agent ${exit ? 'ended' : 'lost'} (${ended.status}).`);
+  }
+
+  /** Stop: intent (stopping) first, then TERM to the group, KILL after the grace period. */
+  async stop(run: Run): Promise<void> {
+    this.stopping.add(run.id);
+    try {
+      const fence = this.o.lease.currentFence();
+      if (run.status === 'provisioning') return; // provision() sees stopRequested between steps
+      if (run.status === 'running') run = this.o.store.fencedTransition(fence, run.id, ['running'], 'stopping', {}, 'stopping');
+      const record: AgentRecord | undefined = agentRecord(this.o.stateDir, run.id) ?? (run.pid && run.supervisorPid ? { pid: run.pid, start: run.pidStart, supervisorPid: run.supervisorPid } : undefined);
+      if (record) await stopGroup(record, this.o.stopGraceMs ?? 5000);
+      this.o.store.recordExit(run.id, exitRecord(this.o.stateDir, run.id) ?? { code: null, signal: 'SIGKILL' });
+      this.log('info', `${run.priority}: stopped.`);
+    } catch (e) {
+      if (!(e instanceof StaleRunError)) this.onError(e);
+    } finally {
+      this.stopping.delete(run.id);
+    }
+  }
+
+  private async unlock(run: Run): Promise<void> {
+    try {
+      this.o.store.fencedTransition(this.o.lease.currentFence(), run.id, [run.status], run.status, { worktreeLocked: false }, 'unlock worktree');
+      if (fs.existsSync(run.worktree)) await (await GitRepo.open(run.repo)).unlockWorktree(run.worktree);
+    } catch (e) {
+      if (e instanceof FencedError) throw e;
+      this.log('warn', `${run.priority}: could not unlock ${run.worktree}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * After a restart or a change of leader: database rows × `git worktree list` × live
+   * processes. Adopts what is alive, records what died, resumes interrupted provisioning,
+   * reports orphans. Deletes nothing.
+   */
+  async reconcile(): Promise<ReconcileReport> {
+    const { store } = this.o;
+    const report: ReconcileReport = { adopted: [], ended: [], resumed: [], orphanWorktrees: [], orphanProcesses: [] };
+    for (const run of store.listRuns({ statuses: ['running', 'stopping'] })) {
+      this.checkAlive(run);
+      const now = store.getRun(run.id)!;
+      (now.status === run.status ? report.adopted : report.ended).push(run.id);
+    }
+    for (const run of store.listRuns({ statuses: ['provisioning'] })) report.resumed.push(run.id);
+    await this.tick();
+    const runs = store.listRuns();
+    const repos = [...new Set(runs.map((r) => r.repo))];
+    for (const repoPath of repos) {
+      let repo: GitRepo;
+      try {
+        repo = await GitRepo.open(repoPath);
+      } catch (e) {
+        this.log('warn', `reconcile: ${repoPath}: ${(e as Error).message}`);
+        continue;
+      }
+      const roots = new Set(runs.filter((r) => r.repo === repoPath).map((r) => path.dirname(r.worktree)));
+      for (const wt of await repo.worktrees()) {
+        if (!roots.has(path.dirname(wt.path))) continue;
+        if (!runs.some((r) => samePath(r.worktree, wt.path))) report.orphanWorktrees.push(wt.path);
+      }
+    }
+    const active = new Set(store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).map((r) => r.id));
+    for (const p of processesWithRunIds()) if (!active.has(p.runId)) report.orphanProcesses.push(p);
+    for (const w of report.orphanWorktrees) this.log('warn', `reconcile: worktree ${w} belongs to no run (left as it is).`);
+    for (const p of report.orphanProcesses) this.log('warn', `reconcile: process ${p.pid} says it is run ${p.runId}, which is not active.`);
+    store.immediate(() => store.addEvent(null, 'reconcile', null, null, this.o.lease.isLeader ? this.o.lease.currentFence().epoch : null, JSON.stringify({ ...report, orphanProcesses: report.orphanProcesses.length })));
+    return report;
+  }
+}
+
+/** Live processes (of this user, on Linux) that carry WTO_RUN_ID in their environment. */
+export function processesWithRunIds(): Array<{ pid: number; runId: string }> {
+  if (process.platform !== 'linux') return [];
+  const out: Array<{ pid: number; runId: string }> = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let env: string;
+    try {
+      env = fs.readFileSync(`/proc/${name}/environ`, 'latin1');
+    } catch {
+      continue;
+    }
+    const m = /(?:^|\0)WTO_RUN_ID=([^\0]+)/.exec(env);
+    if (m && isAlive({ pid: Number(name), start: null })) out.push({ pid: Number(name), runId: m[1] });
+  }
+  return out;
+}
+
+/** Test hook: `WTO_CRASH_AT=<step>` kills this process at that step, as a crash would. */
+export function crashPoint(step: string): void {
+  if (process.env.WTO_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
+}

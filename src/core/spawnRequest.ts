@@ -1,0 +1,68 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { expandCommand, runDir } from './agents';
+import { GitRepo } from './git';
+import { branchName, validatePriorityId, worktreeDirName } from './priorityId';
+import { findPriority, loadRoadmap } from './roadmap';
+import { Run, Store } from './store';
+import { UserError } from './userError';
+import { resolveWorktreeRoot, worktreePath } from './worktreePaths';
+
+/** What the requester brings: its own (user/machine-scoped) settings, never workspace ones. */
+export interface SpawnSettings {
+  agentCommand: readonly string[] | undefined;
+  baseBranch?: string;
+  worktreeRoot?: string;
+  roadmapPath?: string;
+}
+
+export interface SpawnOptions {
+  newAttempt?: boolean;
+  /** Who asked: shown in the tree, used by that window to open the worktree. */
+  requestedBy?: string;
+}
+
+/**
+ * Records a spawn request after checking everything a user can get wrong, in order, so
+ * that bad input is refused before anything is written. The leader carries it out.
+ */
+export async function requestSpawn(store: Store, stateDir: string, repoDir: string, typed: string, settings: SpawnSettings, options: SpawnOptions = {}): Promise<Run> {
+  validatePriorityId(typed.replace(/^PRIORITY\s+(?=\d)/i, 'PRIORITY-'));
+  const repo = await GitRepo.open(repoDir);
+  const roadmap = loadRoadmap(repo.root, settings.roadmapPath);
+  const priority = findPriority(roadmap.priorities, typed);
+  if (!priority) {
+    const known = roadmap.priorities.slice(0, 8).map((p) => p.id).join(', ');
+    throw new UserError(`${typed} is not a priority in ${path.relative(repo.root, roadmap.path)} (it has: ${known}${roadmap.priorities.length > 8 ? ', …' : ''}).`, 'UNKNOWN_PRIORITY');
+  }
+  const id = validatePriorityId(priority.id);
+  const baseRef = await repo.baseBranch(settings.baseBranch);
+  const root = resolveWorktreeRoot(repo.root, settings.worktreeRoot);
+  const template = settings.agentCommand;
+  const plan = (attempt: number, runId: string) => {
+    const worktree = worktreePath(root, worktreeDirName(id, attempt));
+    const branch = branchName(id, attempt);
+    const command = expandCommand(template ?? [], { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root });
+    return { worktree, branch, baseRef, command, logPath: logPathFor(stateDir, runId) };
+  };
+  // Validate the command and check that the next attempt's branch and folder are free,
+  // before claiming: a refusal here changes nothing.
+  const last = store.listRuns({ repo: repo.root }).filter((r) => r.priority === id).pop();
+  const preview = plan((last?.attempt ?? 0) + 1, 'preview');
+  if (!last || options.newAttempt) {
+    if (await repo.branchExists(preview.branch)) throw new UserError(`The branch ${preview.branch} already exists in ${repo.root}; delete or rename it first.`, 'BRANCH_EXISTS');
+    if (fs.existsSync(preview.worktree)) throw new UserError(`${preview.worktree} already exists; move it away first.`, 'PATH_EXISTS');
+  }
+  return store.claimRun({
+    repo: repo.root,
+    priority: id,
+    title: priority.title,
+    newAttempt: options.newAttempt,
+    requestedBy: options.requestedBy,
+    plan,
+  });
+}
+
+export function logPathFor(stateDir: string, runId: string): string {
+  return path.join(runDir(stateDir, runId), 'agent.log');
+}

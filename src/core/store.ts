@@ -1,0 +1,618 @@
+import Database from 'better-sqlite3';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from './userError';
+
+export type RunStatus =
+  | 'requested'
+  | 'provisioning'
+  | 'running'
+  | 'stopping'
+  | 'succeeded'
+  | 'failed'
+  | 'stopped'
+  | 'lost';
+
+export const ACTIVE_STATUSES: readonly RunStatus[] = ['requested', 'provisioning', 'running', 'stopping'];
+export const isActive = (s: RunStatus): boolean => ACTIVE_STATUSES.includes(s);
+
+export interface Run {
+  id: string;
+  repoId: number;
+  repo: string;
+  agentType: string;
+  priority: string;
+  title: string | null;
+  attempt: number;
+  status: RunStatus;
+  /** Last provisioning intent: claimed, worktree, spawn. */
+  step: string | null;
+  requestedBy: string | null;
+  pid: number | null;
+  pidStart: string | null;
+  supervisorPid: number | null;
+  command: string[];
+  worktree: string;
+  branch: string;
+  baseRef: string;
+  baseCommit: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  exitCode: number | null;
+  error: string | null;
+  logPath: string;
+  epoch: number | null;
+  stopRequested: boolean;
+  worktreeLocked: boolean;
+}
+
+export interface LeaderRow {
+  epoch: number;
+  owner: string | null;
+  pid: number | null;
+  pidStart: string | null;
+  host: string | null;
+  label: string | null;
+  heartbeatAt: number | null;
+}
+
+export interface RunEvent {
+  id: number;
+  runId: string | null;
+  at: number;
+  kind: string;
+  fromStatus: string | null;
+  toStatus: string | null;
+  epoch: number | null;
+  detail: string | null;
+}
+
+export interface ClaimRequest {
+  repo: string;
+  priority: string;
+  title?: string;
+  agentType?: string;
+  newAttempt?: boolean;
+  requestedBy?: string;
+  /** Everything that depends on the attempt number, computed inside the claim. */
+  plan: (attempt: number, runId: string) => { worktree: string; branch: string; baseRef: string; command: string[]; logPath: string };
+}
+
+/** Thrown when the database itself refuses a second active run for a priority. */
+export class AlreadyActiveError extends UserError {
+  constructor(readonly run: Run) {
+    super(`${run.priority} already has an active run (#${run.attempt}, ${run.status}${run.pid ? `, pid ${run.pid}` : ''}); not starting another.`, 'ALREADY_ACTIVE');
+  }
+}
+
+export class PreviousRunError extends UserError {
+  constructor(readonly run: Run) {
+    super(`${run.priority} already ran (#${run.attempt}, ${run.status}). Use "New attempt" (CLI: --new-attempt) to run it again.`, 'PREVIOUS_RUN');
+  }
+}
+
+/** The caller's leadership epoch is no longer current: it must stop acting. */
+export class FencedError extends Error {
+  constructor(readonly epoch: number) {
+    super(`leadership epoch ${epoch} is no longer current`);
+    this.name = 'FencedError';
+  }
+}
+
+/** A transition whose precondition no longer holds (someone else moved the run). */
+export class StaleRunError extends Error {
+  constructor(runId: string, expected: readonly RunStatus[], actual: RunStatus | undefined) {
+    super(`run ${runId} is ${actual ?? 'missing'}, expected ${expected.join('|')}`);
+    this.name = 'StaleRunError';
+  }
+}
+
+const DB_FILE = 'state.db';
+const SCHEMA_VERSION = 1;
+
+// Each entry migrates from version i to i+1; never edit a released entry, append.
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE repositories (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    repo_id INTEGER NOT NULL REFERENCES repositories(id),
+    agent_type TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    title TEXT,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('requested','provisioning','running','stopping','succeeded','failed','stopped','lost')),
+    step TEXT,
+    requested_by TEXT,
+    pid INTEGER,
+    pid_start TEXT,
+    supervisor_pid INTEGER,
+    command TEXT NOT NULL,
+    worktree TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    base_ref TEXT NOT NULL,
+    base_commit TEXT,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    ended_at INTEGER,
+    exit_code INTEGER,
+    error TEXT,
+    log_path TEXT NOT NULL,
+    epoch INTEGER,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    worktree_locked INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (repo_id, agent_type, priority, attempt)
+  );
+  -- Invariant 1 lives here: the database refuses a second active run per priority.
+  CREATE UNIQUE INDEX runs_one_active ON runs (repo_id, agent_type, priority)
+    WHERE status IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_by_status ON runs (status);
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT,
+    epoch INTEGER,
+    detail TEXT
+  );
+  CREATE INDEX events_by_run ON events (run_id);
+  CREATE TABLE leader (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch INTEGER NOT NULL,
+    owner TEXT,
+    pid INTEGER,
+    pid_start TEXT,
+    host TEXT,
+    label TEXT,
+    heartbeat_at INTEGER,
+    acquired_at INTEGER
+  );
+  INSERT INTO leader (id, epoch) VALUES (1, 0);
+  CREATE TABLE loop_state (
+    repo_id INTEGER PRIMARY KEY REFERENCES repositories(id),
+    enabled INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  -- Bumped by triggers on what the views show, so watchers can tell a view-relevant
+  -- change from a leader heartbeat without re-reading everything.
+  CREATE TABLE change_gen (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL);
+  INSERT INTO change_gen VALUES (1, 0);
+  CREATE TRIGGER runs_ins AFTER INSERT ON runs BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER runs_upd AFTER UPDATE ON runs BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER runs_del AFTER DELETE ON runs BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER loop_ins AFTER INSERT ON loop_state BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER loop_upd AFTER UPDATE ON loop_state BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  `,
+];
+
+interface RunRow {
+  id: string;
+  repo_id: number;
+  repo: string;
+  agent_type: string;
+  priority: string;
+  title: string | null;
+  attempt: number;
+  status: RunStatus;
+  step: string | null;
+  requested_by: string | null;
+  pid: number | null;
+  pid_start: string | null;
+  supervisor_pid: number | null;
+  command: string;
+  worktree: string;
+  branch: string;
+  base_ref: string;
+  base_commit: string | null;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  exit_code: number | null;
+  error: string | null;
+  log_path: string;
+  epoch: number | null;
+  stop_requested: number;
+  worktree_locked: number;
+}
+
+const RUN_SELECT = `SELECT runs.*, repositories.path AS repo FROM runs JOIN repositories ON repositories.id = runs.repo_id`;
+
+function toRun(r: RunRow): Run {
+  return {
+    id: r.id,
+    repoId: r.repo_id,
+    repo: r.repo,
+    agentType: r.agent_type,
+    priority: r.priority,
+    title: r.title,
+    attempt: r.attempt,
+    status: r.status,
+    step: r.step,
+    requestedBy: r.requested_by,
+    pid: r.pid,
+    pidStart: r.pid_start,
+    supervisorPid: r.supervisor_pid,
+    command: JSON.parse(r.command) as string[],
+    worktree: r.worktree,
+    branch: r.branch,
+    baseRef: r.base_ref,
+    baseCommit: r.base_commit,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    exitCode: r.exit_code,
+    error: r.error,
+    logPath: r.log_path,
+    epoch: r.epoch,
+    stopRequested: r.stop_requested !== 0,
+    worktreeLocked: r.worktree_locked !== 0,
+  };
+}
+
+export type RunPatch = Partial<{
+  step: string | null;
+  pid: number | null;
+  pidStart: string | null;
+  supervisorPid: number | null;
+  baseCommit: string | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  exitCode: number | null;
+  error: string | null;
+  stopRequested: boolean;
+  worktreeLocked: boolean;
+}>;
+
+const PATCH_COLUMNS: Record<keyof RunPatch, string> = {
+  step: 'step',
+  pid: 'pid',
+  pidStart: 'pid_start',
+  supervisorPid: 'supervisor_pid',
+  baseCommit: 'base_commit',
+  startedAt: 'started_at',
+  endedAt: 'ended_at',
+  exitCode: 'exit_code',
+  error: 'error',
+  stopRequested: 'stop_requested',
+  worktreeLocked: 'worktree_locked',
+};
+
+export interface StoreOptions {
+  /** How long a write waits for another writer before failing with a clear message. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The one source of truth: every run, every transition, the leader lease. All writes
+ * go through short IMMEDIATE transactions so that concurrent processes serialise on
+ * the database, never on memory.
+ */
+export class Store {
+  readonly db: Database.Database;
+  readonly file: string;
+  // SQLite's data_version does not change for a connection's own writes: tell our own watchers.
+  private readonly writeListeners = new Set<() => void>();
+
+  private constructor(db: Database.Database, file: string) {
+    this.db = db;
+    this.file = file;
+  }
+
+  static open(stateDir: string, options: StoreOptions = {}): Store {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const file = path.join(stateDir, DB_FILE);
+    if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { timeout: options.busyTimeoutMs ?? Number(process.env.WTO_BUSY_TIMEOUT_MS ?? 5000) });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      const store = new Store(db, file);
+      store.migrate();
+      return store;
+    } catch (e) {
+      db?.close();
+      throw explainOpenError(e, file);
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new UserError(`The orchestrator database ${this.file} was written by a newer version (schema ${version}); update the extension.`, 'DB_NEWER');
+    }
+    if (version === SCHEMA_VERSION) {
+      this.db.prepare('SELECT count(*) FROM runs').get(); // fail early on a damaged file
+      return;
+    }
+    this.immediate(() => {
+      const current = this.db.pragma('user_version', { simple: true }) as number;
+      for (let v = current; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    });
+  }
+
+  /** Runs fn in a BEGIN IMMEDIATE transaction: the write lock is taken before any read. */
+  immediate<T>(fn: () => T): T {
+    let result: T;
+    try {
+      result = this.db.transaction(fn).immediate();
+    } catch (e) {
+      throw explainBusy(e, this.file);
+    }
+    for (const listener of this.writeListeners) listener();
+    return result;
+  }
+
+  onDidWrite(listener: () => void): { dispose(): void } {
+    this.writeListeners.add(listener);
+    return { dispose: () => this.writeListeners.delete(listener) };
+  }
+
+  repoId(repoPath: string): number {
+    const found = this.db.prepare('SELECT id FROM repositories WHERE path = ?').get(repoPath) as { id: number } | undefined;
+    if (found) return found.id;
+    return this.immediate(() => {
+      this.db.prepare('INSERT OR IGNORE INTO repositories (path, created_at) VALUES (?, ?)').run(repoPath, Date.now());
+      return (this.db.prepare('SELECT id FROM repositories WHERE path = ?').get(repoPath) as { id: number }).id;
+    });
+  }
+
+  /**
+   * Claims a priority: inserts a 'requested' run. The unique partial index makes a
+   * second active run impossible whatever process tries; a previous ended run needs
+   * an explicit new attempt.
+   */
+  claimRun(req: ClaimRequest): Run {
+    const repoId = this.repoId(req.repo);
+    const agentType = req.agentType ?? 'code_developer';
+    return this.immediate(() => {
+      const last = this.db
+        .prepare(`${RUN_SELECT} WHERE repo_id = ? AND agent_type = ? AND priority = ? ORDER BY attempt DESC LIMIT 1`)
+        .get(repoId, agentType, req.priority) as RunRow | undefined;
+      if (last && !isActive(last.status) && !req.newAttempt) throw new PreviousRunError(toRun(last));
+      const attempt = (last?.attempt ?? 0) + 1;
+      const id = newRunId();
+      const plan = req.plan(attempt, id);
+      const now = Date.now();
+      try {
+        this.db
+          .prepare(
+            `INSERT INTO runs (id, repo_id, agent_type, priority, title, attempt, status, step, requested_by,
+               command, worktree, branch, base_ref, log_path, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, 'requested', 'claimed', ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(id, repoId, agentType, req.priority, req.title ?? null, attempt, req.requestedBy ?? null,
+            JSON.stringify(plan.command), plan.worktree, plan.branch, plan.baseRef, plan.logPath, now);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+          const active = this.activeRun(req.repo, req.priority, agentType);
+          if (active) throw new AlreadyActiveError(active);
+        }
+        throw e;
+      }
+      this.addEvent(id, 'claimed', null, 'requested', null, `attempt ${attempt}`);
+      return this.getRun(id)!;
+    });
+  }
+
+  getRun(id: string): Run | undefined {
+    const row = this.db.prepare(`${RUN_SELECT} WHERE runs.id = ?`).get(id) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  activeRun(repo: string, priority: string, agentType = 'code_developer'): Run | undefined {
+    const row = this.db
+      .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ?
+        AND status IN ('requested','provisioning','running','stopping')`)
+      .get(repo, agentType, priority) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  listRuns(filter: { repo?: string; statuses?: readonly RunStatus[] } = {}): Run[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.repo) {
+      where.push('repositories.path = ?');
+      args.push(filter.repo);
+    }
+    if (filter.statuses) {
+      where.push(`status IN (${filter.statuses.map(() => '?').join(',')})`);
+      args.push(...filter.statuses);
+    }
+    const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY runs.created_at, runs.attempt`;
+    return (this.db.prepare(sql).all(...args) as RunRow[]).map(toRun);
+  }
+
+  /** Finds a run by id, or the latest run of a priority. */
+  findRun(idOrPriority: string, repo?: string): Run | undefined {
+    const byId = this.getRun(idOrPriority);
+    if (byId) return byId;
+    const row = this.db
+      .prepare(`${RUN_SELECT} WHERE priority = ? COLLATE NOCASE ${repo ? 'AND repositories.path = ?' : ''}
+        ORDER BY (status IN ('requested','provisioning','running','stopping')) DESC, attempt DESC LIMIT 1`)
+      .get(...(repo ? [idOrPriority, repo] : [idOrPriority])) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  events(runId?: string): RunEvent[] {
+    const rows = runId
+      ? this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY id').all(runId)
+      : this.db.prepare('SELECT * FROM events ORDER BY id').all();
+    return (rows as Array<Record<string, unknown>>).map((r) => ({
+      id: r.id as number,
+      runId: r.run_id as string | null,
+      at: r.at as number,
+      kind: r.kind as string,
+      fromStatus: r.from_status as string | null,
+      toStatus: r.to_status as string | null,
+      epoch: r.epoch as number | null,
+      detail: r.detail as string | null,
+    }));
+  }
+
+  addEvent(runId: string | null, kind: string, from: string | null, to: string | null, epoch: number | null, detail?: string): void {
+    this.db
+      .prepare('INSERT INTO events (run_id, at, kind, from_status, to_status, epoch, detail) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(runId, Date.now(), kind, from, to, epoch, detail ?? null);
+  }
+
+  /** Throws FencedError unless `epoch` is the current leader epoch held by `owner`. Call inside a transaction. */
+  assertEpoch(epoch: number, owner: string): void {
+    const row = this.db.prepare('SELECT epoch, owner FROM leader WHERE id = 1').get() as { epoch: number; owner: string | null };
+    if (row.epoch !== epoch || row.owner !== owner) throw new FencedError(epoch);
+  }
+
+  /**
+   * A leader's transition: confirms the epoch, checks the run is still in one of `from`,
+   * writes the new state and its event — all in one transaction, before the act.
+   */
+  fencedTransition(
+    fence: { epoch: number; owner: string },
+    runId: string,
+    from: readonly RunStatus[],
+    to: RunStatus,
+    patch: RunPatch = {},
+    detail?: string,
+  ): Run {
+    return this.immediate(() => {
+      this.assertEpoch(fence.epoch, fence.owner);
+      return this.transitionInTx(runId, from, to, patch, fence.epoch, detail);
+    });
+  }
+
+  /** A recorded fact that needs no leadership (an exit seen by the supervisor, a cancelled request). */
+  recordTransition(runId: string, from: readonly RunStatus[], to: RunStatus, patch: RunPatch = {}, detail?: string): Run {
+    return this.immediate(() => this.transitionInTx(runId, from, to, patch, null, detail));
+  }
+
+  private transitionInTx(runId: string, from: readonly RunStatus[], to: RunStatus, patch: RunPatch, epoch: number | null, detail?: string): Run {
+    const current = this.db.prepare('SELECT status FROM runs WHERE id = ?').get(runId) as { status: RunStatus } | undefined;
+    if (!current || !from.includes(current.status)) throw new StaleRunError(runId, from, current?.status);
+    const sets = ['status = ?'];
+    const args: unknown[] = [to];
+    for (const [key, value] of Object.entries(patch) as Array<[keyof RunPatch, unknown]>) {
+      sets.push(`${PATCH_COLUMNS[key]} = ?`);
+      args.push(typeof value === 'boolean' ? Number(value) : value);
+    }
+    if (epoch !== null) {
+      sets.push('epoch = ?');
+      args.push(epoch);
+    }
+    this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = ?`).run(...args, runId);
+    this.addEvent(runId, current.status === to ? 'step' : 'transition', current.status, to, epoch, detail);
+    return this.getRun(runId)!;
+  }
+
+  /**
+   * Records how an agent ended — by its supervisor, or by a leader that found it gone.
+   * A no-op when the run has already ended (whoever saw it first wrote it).
+   */
+  recordExit(runId: string, exit: { code: number | null; signal?: string | null; error?: string | null }, lost = false): Run | undefined {
+    return this.immediate(() => {
+      const run = this.getRun(runId);
+      if (!run || !isActive(run.status)) return run;
+      const to: RunStatus = run.status === 'stopping' || run.stopRequested ? 'stopped' : lost ? 'lost' : exit.code === 0 ? 'succeeded' : 'failed';
+      const detail = exit.error ?? (exit.signal ? `signal ${exit.signal}` : exit.code !== null ? `exit code ${exit.code}` : 'exit unknown');
+      return this.transitionInTx(runId, [run.status], to, { exitCode: exit.code, endedAt: Date.now(), error: exit.error ?? run.error }, null, detail);
+    });
+  }
+
+  /** Marks a run for stopping; the leader carries it out. Unleaded requests are simply cancelled. */
+  requestStop(runId: string): Run {
+    return this.immediate(() => {
+      const run = this.getRun(runId);
+      if (!run) throw new UserError(`No run ${runId}.`, 'NO_RUN');
+      if (run.status === 'requested') return this.transitionInTx(runId, ['requested'], 'stopped', { endedAt: Date.now(), stopRequested: true }, null, 'cancelled before provisioning');
+      if (!isActive(run.status)) return run;
+      this.db.prepare('UPDATE runs SET stop_requested = 1 WHERE id = ?').run(runId);
+      this.addEvent(runId, 'stop-requested', run.status, run.status, null);
+      return this.getRun(runId)!;
+    });
+  }
+
+  leader(): LeaderRow {
+    const r = this.db.prepare('SELECT * FROM leader WHERE id = 1').get() as Record<string, unknown>;
+    return {
+      epoch: r.epoch as number,
+      owner: r.owner as string | null,
+      pid: r.pid as number | null,
+      pidStart: r.pid_start as string | null,
+      host: r.host as string | null,
+      label: r.label as string | null,
+      heartbeatAt: r.heartbeat_at as number | null,
+    };
+  }
+
+  changeGeneration(): number {
+    return (this.db.prepare('SELECT gen FROM change_gen WHERE id = 1').get() as { gen: number }).gen;
+  }
+
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  setLoop(repo: string, enabled: boolean, config: unknown): void {
+    const repoId = this.repoId(repo);
+    this.immediate(() => {
+      this.db
+        .prepare(`INSERT INTO loop_state (repo_id, enabled, config, updated_at) VALUES (?, ?, ?, ?)
+          ON CONFLICT (repo_id) DO UPDATE SET enabled = excluded.enabled, config = excluded.config, updated_at = excluded.updated_at`)
+        .run(repoId, Number(enabled), JSON.stringify(config), Date.now());
+      this.addEvent(null, enabled ? 'loop-on' : 'loop-off', null, null, null, repo);
+    });
+  }
+
+  loops(): Array<{ repo: string; enabled: boolean; config: unknown }> {
+    return (
+      this.db
+        .prepare('SELECT repositories.path AS repo, enabled, config FROM loop_state JOIN repositories ON repositories.id = loop_state.repo_id')
+        .all() as Array<{ repo: string; enabled: number; config: string }>
+    ).map((r) => ({ repo: r.repo, enabled: r.enabled !== 0, config: JSON.parse(r.config) as unknown }));
+  }
+}
+
+function newRunId(): string {
+  return `r${Date.now().toString(36)}${crypto.randomBytes(3).toString('hex')}`;
+}
+
+function explainBusy(e: unknown, file: string): unknown {
+  const code = (e as { code?: string }).code;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new UserError(`The orchestrator database ${file} is locked by another process; nothing was changed. Try again in a moment.`, 'DB_LOCKED');
+  }
+  return e;
+}
+
+/**
+ * A damaged database is never overwritten: it is moved aside, untouched, so the user
+ * keeps it, and the next start begins with a fresh one.
+ */
+function explainOpenError(e: unknown, file: string): unknown {
+  const code = (e as { code?: string }).code;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      fs.renameSync(file, aside);
+      for (const extra of ['-wal', '-shm']) if (fs.existsSync(file + extra)) fs.renameSync(file + extra, aside + extra);
+    } catch {
+      return new UserError(`The orchestrator database ${file} is damaged (${(e as Error).message}) and could not be moved aside; it was left as it is.`, 'DB_CORRUPT');
+    }
+    return new UserError(`The orchestrator database ${file} is damaged (${(e as Error).message}). It was moved, untouched, to ${aside}; the next start creates a new one.`, 'DB_CORRUPT');
+  }
+  return explainBusy(e, file);
+}

@@ -1,0 +1,72 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { ExitRecord, runDir, writeJson } from './agents';
+import { currentIdentity, processStart } from './processInfo';
+import { Store } from './store';
+
+export interface SupervisorArgs {
+  stateDir: string;
+  runId: string;
+  logPath: string;
+  cwd: string;
+  argv: string[];
+}
+
+/** Exit code of a supervisor that found another supervisor already running for its run. */
+export const SUPERVISOR_DUPLICATE = 75;
+
+/**
+ * The agent's parent for its whole life. It outlives the orchestrator that started it, so
+ * the exit code is captured whatever happens to the extension host or the CLI.
+ */
+export async function runSupervisor(a: SupervisorArgs): Promise<number> {
+  const dir = runDir(a.stateDir, a.runId);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    // 'wx': created only if absent — a second supervisor for the same run stops here.
+    fs.writeFileSync(path.join(dir, 'supervisor.json'), JSON.stringify(currentIdentity()), { flag: 'wx', mode: 0o600 });
+  } catch {
+    return SUPERVISOR_DUPLICATE;
+  }
+  const log = fs.openSync(a.logPath, 'a', 0o600);
+  fs.writeSync(log, `[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
+  const child = execa(a.argv[0], a.argv.slice(1), {
+    cwd: a.cwd,
+    stdin: 'ignore',
+    // The agent writes straight into the log file's descriptor (not through a pipe to us),
+    // so its output is kept even if this supervisor is killed. execa's types only list
+    // literal descriptors, hence the cast.
+    stdout: log as 1,
+    stderr: log as 2,
+    reject: false,
+    cleanup: false,
+    windowsHide: true,
+  });
+  // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  if (child.pid) {
+    writeJson(path.join(dir, 'agent.json'), { pid: child.pid, start: processStart(child.pid) ?? null, supervisorPid: process.pid });
+  }
+  const result = await child;
+  const spawnError = child.pid ? null : (result.cause as Error | undefined)?.message ?? result.shortMessage;
+  const exit: ExitRecord = {
+    code: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    error: spawnError ? `could not start ${a.argv[0]}: ${spawnError}` : null,
+    at: Date.now(),
+  };
+  fs.writeSync(log, `[orchestrator] ${new Date().toISOString()} ended: ${exit.error ?? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`)}\n`);
+  fs.closeSync(log);
+  writeJson(path.join(dir, 'exit.json'), exit);
+  let store: Store | undefined;
+  try {
+    store = Store.open(a.stateDir);
+    store.recordExit(a.runId, exit);
+  } catch {
+    // exit.json holds the fact; the leader's reconcile records it.
+  } finally {
+    store?.close();
+  }
+  return 0;
+}

@@ -1,0 +1,31 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from './userError';
+
+/**
+ * The folder all of a repository's run worktrees live in: the configured one (absolute,
+ * or relative to the repository), else `<repo>.worktrees` beside the repository. It must
+ * be reachable without symlinks or '..', so a path recorded for a run cannot point
+ * anywhere else (invariant 2).
+ */
+export function resolveWorktreeRoot(repoRoot: string, configured?: string): string {
+  const raw = configured?.trim() ? configured.trim() : `${repoRoot}.worktrees`;
+  if (raw.split(/[\\/]/).includes('..')) throw new UserError(`The worktree root "${raw}" contains '..': give a plain path.`, 'BAD_WORKTREE_ROOT');
+  const root = path.resolve(repoRoot, raw);
+  if (root === repoRoot || repoRoot.startsWith(root + path.sep)) {
+    throw new UserError(`The worktree root ${root} contains the repository itself; choose a separate folder.`, 'BAD_WORKTREE_ROOT');
+  }
+  // The deepest existing ancestor must be reached without a symlink.
+  let probe = root;
+  while (!fs.existsSync(probe)) probe = path.dirname(probe);
+  const real = fs.realpathSync(probe);
+  if (real !== probe) throw new UserError(`The worktree root ${root} goes through a symlink (${probe} -> ${real}); use the real path.`, 'BAD_WORKTREE_ROOT');
+  return root;
+}
+
+/** A run's worktree: always a direct child of the root. */
+export function worktreePath(root: string, dirName: string): string {
+  const p = path.join(root, dirName);
+  if (path.dirname(p) !== root) throw new UserError(`"${dirName}" would leave the worktree root.`, 'BAD_WORKTREE_PATH');
+  return p;
+}
