@@ -7,7 +7,7 @@
 // $WTO_TEST_RESULTS.json.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { format } from 'node:util';
+import { format, stripVTControlCharacters } from 'node:util';
 import Mocha from 'mocha';
 
 export async function run(): Promise<void> {
@@ -17,7 +17,8 @@ export async function run(): Promise<void> {
   };
   const baseLog = Mocha.reporters.Base.consoleLog;
   Mocha.reporters.Base.consoleLog = (...args: unknown[]) => {
-    write(format(...args));
+    // Plain text (mocha's ✔ comes pre-coloured when CI=true): it lands in a file and a CI log.
+    write(stripVTControlCharacters(format(...args)));
     baseLog(...args);
   };
 
