@@ -1,0 +1,38 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * Why the configured agent command cannot run here, or undefined when it looks runnable.
+ * Checked before a spawn is requested so that a typo in the setting gets a clear message
+ * with "Open Settings" instead of a run that fails in its log a moment later.
+ */
+export function agentCommandProblem(command: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (!command || command.length === 0) {
+    return 'No code_developer command is configured. Set worktreeOrchestrator.codeDeveloper.command (user settings) to an argument array such as ["claude", "-p", "Implement ${priority}: ${title}"].';
+  }
+  const program = command[0];
+  if (!program.trim()) return 'The code_developer command starts with an empty program name.';
+  if (program.includes('${')) return `The program of the code_developer command ("${program}") must not contain a placeholder.`;
+  if (path.isAbsolute(program)) {
+    return isExecutable(program) ? undefined : `The code_developer program ${program} does not exist or is not executable.`;
+  }
+  // Relative paths are resolved in the run's worktree, which does not exist yet.
+  if (program.includes('/') || program.includes('\\')) return undefined;
+  return onPath(program, env) ? undefined : `The code_developer program "${program}" was not found on PATH (${env.PATH ?? 'PATH is empty'}). Use an absolute path in worktreeOrchestrator.codeDeveloper.command.`;
+}
+
+function onPath(program: string, env: NodeJS.ProcessEnv): boolean {
+  const dirs = (env.PATH ?? env.Path ?? '').split(path.delimiter).filter(Boolean);
+  const exts = process.platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';')] : [''];
+  return dirs.some((dir) => exts.some((ext) => isExecutable(path.join(dir, program + ext))));
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    if (!fs.statSync(file).isFile()) return false;
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
