@@ -1,0 +1,191 @@
+import * as vscode from 'vscode';
+import { ChangeWatcher } from '../core/changeWatcher';
+import { Fence, holderAlive, LeaderLease } from '../core/leaderLease';
+import { Orchestrator, ReconcileReport } from '../core/orchestrator';
+import { LeaderRow, Store } from '../core/store';
+import { Disposable, onNodeEvent } from './disposable';
+import * as settings from './settings';
+
+export interface OrchestratorHostOptions {
+  stateDir: string;
+  /** Node binary and bundled CLI that host agent supervisors (see Orchestrator). */
+  nodePath: string;
+  cliPath: string;
+  /** How other windows and the CLI see this window when it leads. */
+  label: string;
+  log: vscode.LogOutputChannel;
+}
+
+/**
+ * This window's share of the orchestrator: the database, its seat in the leader election,
+ * and — only while this window leads — the Orchestrator that acts. Standbys just read and
+ * request. Everything here lives as long as the window's extension host; disposing it
+ * gives leadership up at once so that another window takes over without waiting for the
+ * lease to expire.
+ */
+export class OrchestratorHost extends Disposable {
+  readonly store: Store;
+  readonly lease: LeaderLease;
+  private readonly watcher: ChangeWatcher;
+  private orchestrator: Orchestrator | undefined;
+  private replacing: Promise<void> | undefined;
+  private readonly runsChanged = this.register(new vscode.EventEmitter<void>());
+  /** Runs or loop state changed, in any window or process. */
+  readonly onDidChangeRuns = this.runsChanged.event;
+  private readonly leaderChanged = this.register(new vscode.EventEmitter<void>());
+  /** This window became leader or standby, or another process took the lead. */
+  readonly onDidChangeLeader = this.leaderChanged.event;
+
+  /** Opens the database (creating the state folder); throws a UserError when it cannot. */
+  constructor(private readonly o: OrchestratorHostOptions) {
+    super();
+    this.store = Store.open(o.stateDir);
+    // Registered first, so disposed last: the lease must still reach the database to release.
+    this.register({ dispose: () => this.store.close() });
+    this.watcher = new ChangeWatcher(this.store);
+    this.register(this.watcher);
+    this.lease = new LeaderLease(this.store, { label: o.label });
+    this.register(this.lease);
+    this.register({ dispose: () => this.dropOrchestrator() });
+
+    this.register(onNodeEvent(this.watcher, 'runs', () => {
+      this.runsChanged.fire();
+      void this.orchestrator?.tick();
+    }));
+    this.register(onNodeEvent(this.watcher, 'leader', () => this.leaderChanged.fire()));
+    this.register(onNodeEvent(this.lease, 'leader', (fence: Fence) => this.becameLeader(fence)));
+    this.register(onNodeEvent(this.lease, 'standby', () => {
+      if (this.orchestrator) {
+        this.o.log.warn('This window is no longer the leader: stopped acting (another window or the CLI leads now).');
+        this.dropOrchestrator();
+      }
+      this.leaderChanged.fire();
+    }));
+    this.register(vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration(`${settings.SECTION}.maxParallel`) || e.affectsConfiguration(`${settings.SECTION}.stopGraceSeconds`)) {
+        void this.replaceOrchestrator();
+      }
+    }));
+  }
+
+  get stateDir(): string {
+    return this.o.stateDir;
+  }
+
+  /** Joins the election (and, if nobody leads, leads at once) and starts watching the database. */
+  start(): this {
+    this.watcher.start();
+    this.lease.start();
+    if (!this.lease.isLeader) this.o.log.info(`Standby: ${describeLeader(this.leader())} leads.`);
+    return this;
+  }
+
+  get isLeader(): boolean {
+    return this.lease.isLeader;
+  }
+
+  leader(): LeaderRow {
+    return this.store.leader();
+  }
+
+  /** Whether anyone (this window, another window, the CLI) holds leadership right now. */
+  leaderAlive(): boolean {
+    return holderAlive(this.leader());
+  }
+
+  /** Takes leadership even from a live holder; the old leader's epoch is fenced off at once. */
+  takeOver(): boolean {
+    const led = this.lease.tryAcquire(true);
+    this.leaderChanged.fire();
+    return led;
+  }
+
+  /** Reconciles now if this window leads; undefined when it is a standby. */
+  async reconcile(): Promise<ReconcileReport | undefined> {
+    if (!this.orchestrator || !this.lease.isLeader) return undefined;
+    return this.orchestrator.reconcile();
+  }
+
+  /**
+   * A leader-only side effect (merge, worktree removal): the intent is written first, in a
+   * transaction that confirms this window's epoch is still current, so a deposed leader
+   * can never act. Throws FencedError when this window does not lead.
+   */
+  async fenced<T>(kind: string, runId: string | null, detail: string, act: () => Promise<T>): Promise<T> {
+    const fence = this.lease.currentFence();
+    this.store.immediate(() => {
+      this.store.assertEpoch(fence.epoch, fence.owner);
+      this.store.addEvent(runId, kind, null, null, fence.epoch, detail);
+    });
+    return act();
+  }
+
+  private becameLeader(fence: Fence): void {
+    this.o.log.info(`This window leads now (pid ${process.pid}, epoch ${fence.epoch}).`);
+    this.orchestrator = this.newOrchestrator();
+    this.orchestrator.startSweeping();
+    const orchestrator = this.orchestrator;
+    // Adopt what earlier leaders left running, record what died, resume interrupted work.
+    void orchestrator.reconcile().then(
+      (r) => this.o.log.info(`Reconciled: ${summarize(r)}.`),
+      (e: unknown) => this.o.log.error(`Reconcile failed: ${(e as Error)?.stack ?? e}`),
+    );
+    this.leaderChanged.fire();
+  }
+
+  private newOrchestrator(): Orchestrator {
+    const log = this.o.log;
+    return new Orchestrator({
+      store: this.store,
+      lease: this.lease,
+      stateDir: this.o.stateDir,
+      nodePath: this.o.nodePath,
+      cliPath: this.o.cliPath,
+      maxParallel: settings.maxParallel(),
+      stopGraceMs: settings.stopGraceMs(),
+      log: (level, message) => log[level](message),
+    });
+  }
+
+  /**
+   * maxParallel / stopGraceSeconds changed: a new Orchestrator takes over once the old one
+   * has finished its pass, so two passes never provision the same run concurrently.
+   */
+  private async replaceOrchestrator(): Promise<void> {
+    await this.replacing;
+    const old = this.orchestrator;
+    if (!old) return;
+    this.replacing = (async () => {
+      this.orchestrator = undefined;
+      old.dispose();
+      await old.tick().catch(() => undefined);
+      if (this.isDisposed || !this.lease.isLeader) return;
+      this.orchestrator = this.newOrchestrator();
+      this.orchestrator.startSweeping();
+      this.o.log.info(`Settings changed: up to ${this.orchestrator.maxParallel} agent(s) at once.`);
+      void this.orchestrator.tick();
+    })();
+    await this.replacing;
+  }
+
+  private dropOrchestrator(): void {
+    this.orchestrator?.dispose();
+    this.orchestrator = undefined;
+  }
+}
+
+export function describeLeader(row: LeaderRow): string {
+  if (!holderAlive(row)) return 'nobody';
+  return `${row.label ?? 'a process'} (pid ${row.pid ?? '?'}${row.host ? ` on ${row.host}` : ''})`;
+}
+
+function summarize(r: ReconcileReport): string {
+  const parts = [
+    `${r.adopted.length} adopted`,
+    `${r.ended.length} ended`,
+    `${r.resumed.length} resumed`,
+  ];
+  if (r.orphanWorktrees.length) parts.push(`${r.orphanWorktrees.length} orphan worktree(s)`);
+  if (r.orphanProcesses.length) parts.push(`${r.orphanProcesses.length} orphan process(es)`);
+  return parts.join(', ');
+}
