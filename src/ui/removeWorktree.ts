@@ -1,0 +1,88 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { GitRepo, holdsNothing, samePath, WorktreeHoldings } from '../core/git';
+import { describeHoldings } from '../core/gc';
+import { isActive } from '../core/store';
+import { UserError } from '../core/userError';
+import type { WorktreeTarget } from './commandArgs';
+import { ensureLeading } from './leadership';
+import { STATUS_LABEL } from './runPresentation';
+import type { Services } from './services';
+import * as settings from './settings';
+
+const SHOWN_PER_KIND = 8;
+
+/**
+ * Removes a worktree without ever losing work by surprise (invariant 5): what it holds
+ * (uncommitted changes, untracked files, commits not in the base) is listed in a modal, and
+ * only an explicit "Remove and Lose This Work" forces removal. The branch is deleted only
+ * when merged. Only the leader removes, after a fenced intent record.
+ */
+export async function removeWorktree(s: Services, t: WorktreeTarget): Promise<boolean> {
+  if (t.run && isActive(t.run.status)) {
+    throw new UserError(`${t.run.priority} #${t.run.attempt} is ${STATUS_LABEL[t.run.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
+  }
+  const repo = await GitRepo.open(t.repoRoot);
+  if (samePath(t.worktree, repo.root)) throw new UserError('The main checkout is never removed.', 'MAIN_CHECKOUT');
+  const info = (await repo.worktrees()).find((w) => samePath(w.path, t.worktree));
+  if (!info) throw new UserError(`${t.worktree} is no longer a worktree of ${repo.root}.`, 'NO_WORKTREE');
+  const active = s.host.store.listRuns({ repo: repo.root, statuses: ['requested', 'provisioning', 'running', 'stopping'] }).find((r) => samePath(r.worktree, t.worktree));
+  if (active) throw new UserError(`${active.priority} #${active.attempt} is ${STATUS_LABEL[active.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
+
+  const configured = vscode.workspace.getConfiguration(settings.SECTION).get<string>('baseBranch')?.trim() || undefined;
+  const base = t.base ?? (await repo.baseBranch(configured));
+  const holdings: WorktreeHoldings = fs.existsSync(t.worktree) ? await repo.holdings(t.worktree, base) : { changed: [], untracked: [], unmerged: [] };
+  const empty = holdsNothing(holdings);
+  const lockNote = info.locked !== null && !t.run ? `\n\nIt is locked${info.locked ? ` (${info.locked})` : ''} by someone else; removing it unlocks it.` : '';
+  const branchNote = info.branch ? `The branch ${info.branch} is deleted only if it is merged into ${base}.` : '';
+
+  // Commits on a branch survive the removal (the branch is kept unless merged); on a
+  // detached HEAD they would be lost with the worktree.
+  const losesCommits = !info.branch && holdings.unmerged.length > 0;
+  const loses = holdings.changed.length > 0 || holdings.untracked.length > 0 || losesCommits;
+  const force = !empty;
+  const confirm = empty ? 'Remove' : loses ? 'Remove and Lose This Work' : 'Remove (Keep Branch)';
+  const message = empty
+    ? `Remove the worktree ${path.basename(t.worktree)}?`
+    : loses
+      ? `${path.basename(t.worktree)} holds work that removing it would lose: ${describeHoldings(losesCommits ? holdings : { ...holdings, unmerged: [] })}.`
+      : `Remove the worktree ${path.basename(t.worktree)}? Its branch ${info.branch} keeps ${holdings.unmerged.length} commit(s) not in ${base}.`;
+  const choice = await vscode.window.showWarningMessage(
+    message,
+    { modal: true, detail: `${t.worktree}\n\n${empty ? 'It holds no uncommitted changes, untracked files or unmerged commits.' : listHoldings(holdings, base)}\n\n${branchNote}${lockNote}` },
+    confirm,
+  );
+  if (choice !== confirm) return false;
+  if (!(await ensureLeading(s.host, 'removes worktrees'))) return false;
+  if (force && fs.existsSync(t.worktree)) {
+    // The confirmation covers exactly what was listed: anything new since then is not forced away.
+    const now = await repo.holdings(t.worktree, base);
+    if (JSON.stringify(now) !== JSON.stringify(holdings)) {
+      s.notifier.warn(`${t.worktree} changed while you were deciding; nothing was removed. Run Remove Worktree again to see what it holds now.`);
+      return false;
+    }
+  }
+
+  const result = await s.host.fenced('remove-worktree', t.run?.id ?? null, `${t.worktree}${force ? ' (forced, confirmed by the user)' : ''}`, () =>
+    repo.removeWorktree(t.worktree, base, { force }),
+  );
+  if (!result.removed) {
+    // Something appeared between the check and the removal: nothing was removed.
+    s.notifier.warn(`${t.worktree} was kept: it now holds ${describeHoldings(result.holdings)}. Run Remove Worktree again to see what.`);
+    return false;
+  }
+  s.folders.remove(t.worktree);
+  s.notifier.info(`Removed ${t.worktree}${result.branchDeleted ? `; branch ${result.branchDeleted} was merged and is deleted` : info.branch ? `; branch ${info.branch} is kept (not merged into ${base})` : ''}.`);
+  return true;
+}
+
+function listHoldings(h: WorktreeHoldings, base: string): string {
+  const block = (title: string, items: string[]) =>
+    items.length ? `${title}:\n${items.slice(0, SHOWN_PER_KIND).map((i) => `  ${i}`).join('\n')}${items.length > SHOWN_PER_KIND ? `\n  … and ${items.length - SHOWN_PER_KIND} more` : ''}` : '';
+  return [
+    block('Uncommitted changes', h.changed),
+    block('Untracked files', h.untracked),
+    block(`Commits not in ${base}`, h.unmerged),
+  ].filter(Boolean).join('\n\n');
+}

@@ -1,0 +1,29 @@
+import type * as vscode from 'vscode';
+import type { AgentLogProvider } from './agentLog';
+import type { AgentNode, AgentsTreeProvider } from './agentsTreeProvider';
+import type { LeaderStatusBar } from './leaderStatusBar';
+import type { Notifier } from './notifier';
+import type { OrchestratorHost } from './orchestratorHost';
+import type { RunDiff } from './runDiff';
+import type { WindowRepositories } from './windowRepositories';
+import type { WorkspaceFolders } from './workspaceFolders';
+import type { WorkspaceTrust } from './workspaceTrust';
+import type { WorktreesTreeProvider } from './worktreesTreeProvider';
+
+/** What the command handlers work with: one instance of each per window, built in extension.ts. */
+export interface Services {
+  host: OrchestratorHost;
+  repos: WindowRepositories;
+  notifier: Notifier;
+  log: vscode.LogOutputChannel;
+  folders: WorkspaceFolders;
+  trust: WorkspaceTrust;
+  agentsTree: AgentsTreeProvider;
+  agentsView: vscode.TreeView<AgentNode>;
+  worktreesTree: WorktreesTreeProvider;
+  logs: AgentLogProvider;
+  diff: RunDiff;
+  statusBar: LeaderStatusBar;
+  /** How this window names itself in requests and the leader row. */
+  windowLabel: string;
+}
