@@ -1,0 +1,56 @@
+import type * as vscode from 'vscode';
+import type { Store } from '../core/store';
+import type { AgentsTreeProvider } from './agentsTreeProvider';
+import type { ShownMessage } from './notifier';
+import type { Services } from './services';
+import type { WindowRepository } from './windowRepositories';
+import type { WorkspaceOpener } from './workspaceFolders';
+import type { WorktreesTreeProvider } from './worktreesTreeProvider';
+
+/**
+ * What `activate` returns: enough for extension-host tests (and other extensions) to check
+ * the database, the trees and the status bar without scraping the workbench DOM.
+ */
+export interface ExtensionApi {
+  store: Store;
+  stateDir: string;
+  isLeader(): boolean;
+  statusBarText(): string;
+  agentsTree: AgentsTreeProvider;
+  worktreesTree: WorktreesTreeProvider;
+  testing: {
+    /** Every message shown to the user, as it is shown. */
+    onDidShowMessage: vscode.Event<ShownMessage>;
+    /**
+     * Replaces how a written .code-workspace file is opened (undefined: the real
+     * `vscode.openFolder`). Opening it reloads a single-folder window, which would end the
+     * test run that asked.
+     */
+    setWorkspaceOpener(opener: WorkspaceOpener | undefined): void;
+    /** Pretends the workspace is (un)trusted; code-server's harness runs with trust disabled. */
+    setTrustedOverride(trusted: boolean | undefined): void;
+    repositories(): Promise<readonly WindowRepository[]>;
+  };
+}
+
+export function extensionApi(s: Services): ExtensionApi {
+  const realOpener = s.folders.opener;
+  return {
+    store: s.host.store,
+    stateDir: s.host.stateDir,
+    isLeader: () => s.host.isLeader,
+    statusBarText: () => s.statusBar.text,
+    agentsTree: s.agentsTree,
+    worktreesTree: s.worktreesTree,
+    testing: {
+      onDidShowMessage: s.notifier.onDidShow,
+      setWorkspaceOpener: (opener) => {
+        s.folders.opener = opener ?? realOpener;
+      },
+      setTrustedOverride: (trusted) => {
+        s.trust.override = trusted;
+      },
+      repositories: () => s.repos.ready(),
+    },
+  };
+}
