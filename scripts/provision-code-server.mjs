@@ -55,7 +55,8 @@ function ensureApt(pkgs) {
   }
   log(`apt-get install ${missing.join(' ')}`);
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+  // With recommends, as proven here (chromium's fonts among them).
+  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], {
     stdio: 'inherit',
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
