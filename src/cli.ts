@@ -7,15 +7,20 @@ import { collectGarbage } from './core/gc';
 import { GitRepo } from './core/git';
 import { holderAlive, LeaderLease } from './core/leaderLease';
 import { Orchestrator } from './core/orchestrator';
-import { requestSpawn, SpawnSettings } from './core/spawnRequest';
+import { loadRoadmap } from './core/roadmap';
+import { requestSpawn } from './core/spawnRequest';
 import { AlreadyActiveError, isActive, Run, Store } from './core/store';
 import { runSupervisor } from './core/supervisor';
 import { UserError } from './core/userError';
+import { LoopConfig } from './core/workLoop';
 
 const USAGE = `Usage: worktree-orchestrator <command> [options]
 
 Commands:
-  start [--loop]               run as leader (or standby) in the foreground until Ctrl-C
+  start [--loop]               run as leader (or standby) in the foreground until Ctrl-C;
+                               --loop also turns the continuous work loop on for --repo
+  loop <on|off>                turn the continuous work loop on or off for --repo (kept in
+                               the database: whichever orchestrator leads carries it out)
   spawn <priority>             request a code_developer run for a roadmap priority
         [--new-attempt] [--wait]
   status [--json]              show the leader and the runs
@@ -33,6 +38,8 @@ Options:
   --base BRANCH                base branch (default: the branch checked out in --repo)
   --worktree-root DIR          where worktrees go (default: <repo>.worktrees)
   --roadmap PATH               roadmap file (default: docs/roadmap/ROADMAP.md, else ROADMAP.md)
+  --max-retries N              loop: new attempts after a failure (default 2)
+  --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 `;
 
 const EXIT_USER = 1;
@@ -52,6 +59,8 @@ async function main(argv: string[]): Promise<number> {
       base: { type: 'string' },
       'worktree-root': { type: 'string' },
       roadmap: { type: 'string' },
+      'max-retries': { type: 'string' },
+      'retry-delay-ms': { type: 'string' },
       loop: { type: 'boolean' },
       'new-attempt': { type: 'boolean' },
       wait: { type: 'boolean' },
@@ -67,9 +76,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const stateDir = path.resolve(values['state-dir'] ?? process.env.WTO_STATE_DIR ?? path.join(os.homedir(), '.local', 'state', 'worktree-orchestrator'));
   const repo = path.resolve(values.repo ?? process.cwd());
-  const maxParallel = values['max-parallel'] === undefined ? 1 : Number(values['max-parallel']);
-  if (!Number.isInteger(maxParallel) || maxParallel < 1) throw new UserError(`--max-parallel must be a whole number of at least 1, got ${values['max-parallel']}.`);
-  const settings: SpawnSettings = {
+  const maxParallel = wholeNumber(values['max-parallel'], '--max-parallel', 1) ?? 1;
+  const settings: LoopConfig = {
+    maxRetries: wholeNumber(values['max-retries'], '--max-retries', 0),
+    retryDelayMs: wholeNumber(values['retry-delay-ms'], '--retry-delay-ms', 0),
     agentCommand: values['agent-command'] === undefined ? undefined : parseAgentCommand(values['agent-command']),
     baseBranch: values.base,
     worktreeRoot: values['worktree-root'],
@@ -110,6 +120,16 @@ async function main(argv: string[]): Promise<number> {
         const now = store.getRun(run.id)!;
         console.log(describe(now));
         return now.status === 'failed' ? EXIT_USER : 0;
+      }
+      case 'loop': {
+        const [onOff] = need(args, 1, 'loop <on|off>');
+        if (onOff !== 'on' && onOff !== 'off') throw new UsageError('Usage: worktree-orchestrator loop <on|off>');
+        const root = await realRepo(repo);
+        if (onOff === 'on') loadRoadmap(root, settings.roadmapPath); // refuse a loop over no roadmap
+        store.setLoop(root, onOff === 'on', settings);
+        console.log(`Continuous work loop ${onOff} for ${root}.`);
+        if (onOff === 'on') await whileLeading(() => orchestrator.tick());
+        return 0;
       }
       case 'status': {
         const leader = store.leader();
@@ -166,8 +186,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrator, o: { loop: boolean; repo: string; settings: SpawnSettings }): Promise<number> {
-  if (o.loop) store.setLoop(await realRepo(o.repo), true, o.settings);
+async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrator, o: { loop: boolean; repo: string; settings: LoopConfig }): Promise<number> {
+  if (o.loop) {
+    const root = await realRepo(o.repo);
+    loadRoadmap(root, o.settings.roadmapPath);
+    store.setLoop(root, true, o.settings);
+  }
   const watcher = new ChangeWatcher(store).start();
   watcher.on('runs', () => void orchestrator.tick());
   lease.on('leader', (fence: { epoch: number }) => {
@@ -198,6 +222,13 @@ async function supervise(argv: string[]): Promise<number> {
     options: { 'state-dir': { type: 'string' }, run: { type: 'string' }, log: { type: 'string' }, cwd: { type: 'string' } },
   });
   return runSupervisor({ stateDir: values['state-dir']!, runId: values.run!, logPath: values.log!, cwd: values.cwd!, argv: argv.slice(sep + 1) });
+}
+
+function wholeNumber(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be a whole number of at least ${min}, got "${value}".`);
+  return n;
 }
 
 function need(args: string[], n: number, usage: string): string[] {

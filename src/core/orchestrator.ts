@@ -16,6 +16,8 @@ import { LeaderLease } from './leaderLease';
 import { isAlive } from './processInfo';
 import { FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
+import { findRoadmapPath } from './roadmap';
+import { LoopConfig, runLoopPass } from './workLoop';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -48,6 +50,8 @@ export class Orchestrator {
   private again = false;
   private readonly stopping = new Set<string>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly roadmapWatchers = new Map<string, { close(): void }>();
   readonly maxParallel: number;
 
   constructor(private readonly o: OrchestratorOptions) {
@@ -85,7 +89,10 @@ export class Orchestrator {
 
   dispose(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.sweepTimer = this.retryTimer = undefined;
+    for (const w of this.roadmapWatchers.values()) w.close();
+    this.roadmapWatchers.clear();
   }
 
   private onError(e: unknown): void {
@@ -103,7 +110,48 @@ export class Orchestrator {
     for (const run of store.listRuns({ statuses: ['succeeded', 'failed', 'stopped', 'lost'] })) {
       if (run.worktreeLocked) await this.unlock(run);
     }
+    await this.loopPass();
     await this.provisionQueued();
+  }
+
+  /** The continuous loop: request planned priorities, wake up for retries and roadmap edits. */
+  private async loopPass(): Promise<void> {
+    const loops = this.o.store.loops().filter((l) => l.enabled);
+    this.watchRoadmaps(loops);
+    if (!loops.length) return;
+    const { nextDueAt } = await runLoopPass(this.o.store, this.o.stateDir, this.maxParallel, (level, m) => this.log(level, m));
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (nextDueAt !== undefined) {
+      this.retryTimer = setTimeout(() => void this.tick(), Math.max(0, nextDueAt - Date.now()) + 10);
+      this.retryTimer.unref();
+    }
+  }
+
+  /** Watches the folders of the looped repositories' roadmaps: editors often replace the file. */
+  private watchRoadmaps(loops: Array<{ repo: string; config: unknown }>): void {
+    const wanted = new Map<string, string>();
+    for (const l of loops) {
+      try {
+        const file = findRoadmapPath(l.repo, (l.config as LoopConfig).roadmapPath);
+        if (file) wanted.set(path.dirname(file), path.basename(file));
+      } catch {
+        // reported by the loop pass
+      }
+    }
+    for (const [dir, watcher] of this.roadmapWatchers) {
+      if (wanted.has(dir)) continue;
+      watcher.close();
+      this.roadmapWatchers.delete(dir);
+    }
+    for (const [dir, name] of wanted) {
+      if (this.roadmapWatchers.has(dir)) continue;
+      const watcher = fs.watch(dir, (_e, file) => {
+        if (!file || String(file) === name) void this.tick();
+      });
+      watcher.on('error', () => undefined);
+      this.roadmapWatchers.set(dir, watcher);
+    }
   }
 
   private async provisionQueued(): Promise<void> {
