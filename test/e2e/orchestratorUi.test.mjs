@@ -8,6 +8,7 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { provision } from '../../scripts/provision-code-server.mjs';
 import { repoRoot } from '../vscode/code-server.mjs';
@@ -15,13 +16,31 @@ import { startWorkbench } from './workbench.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A stand-in code_developer: prints a line, then runs until SIGTERM. */
+/** A stand-in code_developer: prints a line, leaves an untracked file (work), then runs until SIGTERM. */
 function agentCommand() {
   return [
     provision().node,
     '-e',
-    'console.log("fake code_developer for " + process.env.WTO_PRIORITY); process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000);',
+    'console.log("fake code_developer for " + process.env.WTO_PRIORITY); require("fs").writeFileSync("notes.txt", "work in progress\\n"); process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000);',
   ];
+}
+
+/** The modal dialog: its text, and a click on one of its buttons. */
+async function dialog(tab) {
+  const box = tab.page.locator('.monaco-dialog-box').first();
+  await box.waitFor({ timeout: 15_000 });
+  return {
+    text: (await box.innerText()).replace(/\s+/g, ' '),
+    click: (label) => box.locator('.dialog-buttons .monaco-button', { hasText: label }).first().click(),
+  };
+}
+
+/** Runs a palette command that asks for a run, and picks the first one offered. */
+async function runOnFirstRun(tab, title) {
+  await tab.runCommand(title);
+  const row = tab.page.locator('.quick-input-widget .monaco-list-row', { hasText: 'US-001' }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
 }
 
 /** The extension's global storage on the server (where its state.db lives). */
@@ -37,6 +56,17 @@ function status(server) {
   if (!dir || !existsSync(join(dir, 'state.db'))) return { leader: null, runs: [] };
   const out = execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), 'status', '--json', '--state-dir', dir], { encoding: 'utf8' });
   return JSON.parse(out);
+}
+
+/** Leadership events straight from the database. */
+function leaderEvents(server) {
+  const Database = createRequire(import.meta.url)('better-sqlite3');
+  const db = new Database(join(stateDir(server), 'state.db'), { readonly: true });
+  try {
+    return db.prepare("SELECT kind, at, detail FROM events WHERE kind LIKE 'leader-%' ORDER BY id").all();
+  } finally {
+    db.close();
+  }
 }
 
 async function until(what, probe, timeoutMs = 30_000) {
@@ -155,6 +185,7 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
 
   it('closing the leading window hands leadership to the other within 2 s', async () => {
     const before = status(wb.server).leader;
+    const closedAt = Date.now();
     await leader.page.close();
     wb.tabs.splice(wb.tabs.indexOf(leader), 1);
     const t0 = Date.now();
@@ -164,6 +195,13 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
     assert.notEqual(after?.pid, before?.pid);
     assert.ok(after.epoch > before.epoch);
     console.log(`      leadership handed over in ${took} ms (epoch ${before.epoch} -> ${after.epoch})`);
+    // From the database: when the old leader let go (deactivate) and when the new one took over.
+    const events = leaderEvents(wb.server).filter((e) => e.at >= closedAt);
+    const released = events.find((e) => e.kind === 'leader-released');
+    const acquired = events.find((e) => e.kind === 'leader-acquired' || e.kind === 'leader-takeover');
+    assert.ok(acquired, JSON.stringify(events));
+    console.log(`      tab closed -> released ${released ? `${released.at - closedAt} ms` : 'never (process died)'} -> acquired ${acquired.at - closedAt} ms`);
+    if (released) assert.ok(acquired.at - released.at < 2_000, `took over ${acquired.at - released.at} ms after the release`);
     // Measured through the UI (tab close, extension host shutdown, status bar poll), so the
     // bound is looser than the 2 s the lease itself guarantees.
     assert.ok(took < 5_000, `took ${took} ms`);
@@ -174,5 +212,44 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
     await openSidebar(standby);
     await viewRow(standby, '#1 running');
     await standby.screenshot('orchestrator-new-leader');
+  });
+
+  it('Show Changes opens the run\'s diff against its base', async () => {
+    await until('the agent to leave its file', () => existsSync(join(status(wb.server).runs[0].worktree, 'notes.txt')), 15_000);
+    await runOnFirstRun(standby, 'Orchestrator: Show Changes (Diff)');
+    await standby.page.locator('.tabs-container .tab', { hasText: 'US-001 #1' }).first().waitFor({ timeout: 20_000 });
+    await standby.page.locator('.monaco-editor', { hasText: 'work in progress' }).first().waitFor({ timeout: 20_000 });
+    await standby.screenshot('orchestrator-diff');
+  });
+
+  it('Stop Agent asks, then the leader stops it; the worktree stays', async () => {
+    await runOnFirstRun(standby, 'Orchestrator: Stop Agent');
+    const d = await dialog(standby);
+    assert.match(d.text, /Stop code_developer for US-001/);
+    await d.click('Stop');
+    const run = await until('the run to stop', () => {
+      const r = status(wb.server).runs.find((x) => x.priority === 'US-001');
+      return r?.status === 'stopped' && r;
+    }, 30_000);
+    assert.ok(existsSync(run.worktree));
+  });
+
+  it('Remove Worktree lists what would be lost; Cancel keeps it, the explicit choice removes it', async () => {
+    const run = status(wb.server).runs.find((x) => x.priority === 'US-001');
+    await runOnFirstRun(standby, 'Orchestrator: Remove Worktree…');
+    let d = await dialog(standby);
+    assert.match(d.text, /holds work that removing it would lose: 1 untracked file/);
+    assert.match(d.text, /notes\.txt/);
+    await standby.screenshot('orchestrator-remove-confirm');
+    await d.click('Cancel');
+    await sleep(1_000);
+    assert.ok(existsSync(join(run.worktree, 'notes.txt')), 'Cancel must keep the worktree');
+
+    await runOnFirstRun(standby, 'Orchestrator: Remove Worktree…');
+    d = await dialog(standby);
+    await d.click('Remove and Lose This Work');
+    await until('the worktree to be removed', () => !existsSync(run.worktree), 20_000);
+    const worktrees = execFileSync('git', ['worktree', 'list', '--porcelain'], { cwd: wb.repo, encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('worktree '));
+    assert.equal(worktrees.length, 1);
   });
 });
