@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { ChangeWatcher } from '../core/changeWatcher';
 import { Fence, holderAlive, LeaderLease } from '../core/leaderLease';
@@ -176,7 +177,8 @@ export class OrchestratorHost extends Disposable {
 
 export function describeLeader(row: LeaderRow): string {
   if (!holderAlive(row)) return 'nobody';
-  return `${row.label ?? 'a process'} (pid ${row.pid ?? '?'}${row.host ? ` on ${row.host}` : ''})`;
+  const who = row.label && row.pid !== null && row.label.includes(`pid ${row.pid}`) ? row.label : `${row.label ?? 'a process'} (pid ${row.pid ?? '?'})`;
+  return row.host && row.host !== os.hostname() ? `${who} on ${row.host}` : who;
 }
 
 function summarize(r: ReconcileReport): string {

@@ -65,8 +65,9 @@ export class RunDiff extends Disposable implements vscode.TextDocumentContentPro
       vscode.Uri.from({ scheme: GIT_SCHEME, path: `/${file}`, query: JSON.stringify({ cwd, ref, file } satisfies GitRef) });
     const resources = entries.map(({ status, file }) => {
       const fileUri = vscode.Uri.file(path.join(cwd, file));
-      const left = status.startsWith('A') ? side('', file) : side(mergeBase, file);
-      const right = status.startsWith('D') ? side('', file) : live ? fileUri : side(tip, file);
+      // No side for an added (left) or deleted (right) file: the editor shows it as such.
+      const left = status.startsWith('A') ? undefined : side(mergeBase, file);
+      const right = status.startsWith('D') ? undefined : live ? fileUri : side(tip, file);
       return [fileUri, left, right] as const;
     });
     try {

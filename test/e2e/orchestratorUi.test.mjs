@@ -184,6 +184,9 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
   });
 
   it('closing the leading window hands leadership to the other within 2 s', async () => {
+    // The standby reloaded in the previous test: its extension must be up (a standby) before
+    // the leader goes, or the measurement would include its activation.
+    await until('the reloaded window to be a standby', async () => /Orchestrator: standby/.test(await statusText(standby)), 60_000);
     const before = status(wb.server).leader;
     const closedAt = Date.now();
     await leader.page.close();
