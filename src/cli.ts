@@ -119,6 +119,10 @@ async function main(argv: string[]): Promise<number> {
         if (!led && values.wait) await waitFor(store, run.id, (r) => r.status !== 'requested' && r.status !== 'provisioning');
         const now = store.getRun(run.id)!;
         console.log(describe(now));
+        if (now.status === 'requested') {
+          const leader = store.leader();
+          console.log(holderAlive(leader) ? `Queued: the leader (pid ${leader.pid}) starts it when a slot frees.` : `Queued: ${store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length} run(s) are active (--max-parallel ${maxParallel}); it starts when a slot frees and an orchestrator runs (worktree-orchestrator start).`);
+        }
         return now.status === 'failed' ? EXIT_USER : 0;
       }
       case 'loop': {

@@ -202,7 +202,7 @@ export class Orchestrator {
           argv: run.command,
           cwd: run.worktree,
           logPath: run.logPath,
-          env: { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch },
+          env: { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch, WTO_STATE_DIR: this.o.stateDir },
           nodePath: this.o.nodePath,
           cliPath: this.o.cliPath,
         });
@@ -311,7 +311,7 @@ export class Orchestrator {
       }
     }
     const active = new Set(store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).map((r) => r.id));
-    for (const p of processesWithRunIds()) if (!active.has(p.runId)) report.orphanProcesses.push(p);
+    for (const p of processesWithRunIds(this.o.stateDir)) if (!active.has(p.runId)) report.orphanProcesses.push(p);
     for (const w of report.orphanWorktrees) this.log('warn', `reconcile: worktree ${w} belongs to no run (left as it is).`);
     for (const p of report.orphanProcesses) this.log('warn', `reconcile: process ${p.pid} says it is run ${p.runId}, which is not active.`);
     store.immediate(() => store.addEvent(null, 'reconcile', null, null, this.o.lease.isLeader ? this.o.lease.currentFence().epoch : null, JSON.stringify({ ...report, orphanProcesses: report.orphanProcesses.length })));
@@ -319,8 +319,8 @@ export class Orchestrator {
   }
 }
 
-/** Live processes (of this user, on Linux) that carry WTO_RUN_ID in their environment. */
-export function processesWithRunIds(): Array<{ pid: number; runId: string }> {
+/** Live processes (of this user, on Linux) started for runs of this state dir: WTO_RUN_ID and WTO_STATE_DIR in their environment. */
+export function processesWithRunIds(stateDir: string): Array<{ pid: number; runId: string }> {
   if (process.platform !== 'linux') return [];
   const out: Array<{ pid: number; runId: string }> = [];
   for (const name of fs.readdirSync('/proc')) {
@@ -332,6 +332,7 @@ export function processesWithRunIds(): Array<{ pid: number; runId: string }> {
       continue;
     }
     const m = /(?:^|\0)WTO_RUN_ID=([^\0]+)/.exec(env);
+    if (!env.includes(`\0WTO_STATE_DIR=${stateDir}\0`) && !env.startsWith(`WTO_STATE_DIR=${stateDir}\0`)) continue;
     if (m && isAlive({ pid: Number(name), start: null })) out.push({ pid: Number(name), runId: m[1] });
   }
   return out;

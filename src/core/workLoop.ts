@@ -23,7 +23,7 @@ export interface LoopDecision {
  * What the loop should do for each planned priority, in roadmap order: a pure function of
  * the roadmap and the runs, so it is the same in every leader and after any restart.
  */
-export function planLoop(planned: string[], runs: Run[], capacity: number, config: LoopConfig, now: number): LoopDecision[] {
+export function planLoop(planned: string[], runs: Run[], capacity: number, config: Pick<LoopConfig, 'maxRetries' | 'retryDelayMs'>, now: number): LoopDecision[] {
   const maxRetries = config.maxRetries ?? DEFAULT_MAX_RETRIES;
   const delay = config.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
   const decisions: LoopDecision[] = [];

@@ -49,6 +49,7 @@ describe('nothing is lost: stop, gc and remove keep unmerged and uncommitted wor
 
   it('gc removes a worktree that holds nothing, and keeps its branch unless merged', async () => {
     assert.equal((await cli(s, ['spawn', 'US-036', '--agent-command', agentCommand('exit:0')])).exitCode, 0);
+    await until(() => runOf('US-036').status === 'succeeded'); // maxParallel 1: the next would queue
     assert.equal((await cli(s, ['spawn', 'US-037', '--agent-command', agentCommand('write:x.txt', 'commit:unmerged', 'exit:0')])).exitCode, 0);
     await until(() => ['US-036', 'US-037'].every((p) => runOf(p).status === 'succeeded'));
     const gc = await cli(s, ['gc']);
