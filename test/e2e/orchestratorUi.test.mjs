@@ -21,7 +21,12 @@ function agentCommand() {
   return [
     provision().node,
     '-e',
-    'console.log("fake code_developer for " + process.env.WTO_PRIORITY); require("fs").writeFileSync("notes.txt", "work in progress\\n"); process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000);',
+    [
+      'console.log("fake code_developer for " + process.env.WTO_PRIORITY);',
+      // PRIORITY-2 commits its work and ends, for the merge test.
+      'if (process.env.WTO_PRIORITY === "PRIORITY-2") { require("fs").writeFileSync("feature.txt", "done\\n"); const git = (...a) => require("child_process").execFileSync("git", a); git("add", "feature.txt"); git("commit", "-q", "-m", "Implement PRIORITY-2"); process.exit(0); }',
+      'require("fs").writeFileSync("notes.txt", "work in progress\\n"); process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000);',
+    ].join(' '),
   ];
 }
 
@@ -106,7 +111,11 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
   let standby;
 
   before(async () => {
-    wb = await startWorkbench({ machineSettings: { 'worktreeOrchestrator.codeDeveloper.command': agentCommand() } });
+    wb = await startWorkbench({
+      machineSettings: { 'worktreeOrchestrator.codeDeveloper.command': agentCommand() },
+      // An identity for the agent's commit and the merge commit (the temp repo has none).
+      env: { GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 'test@example.invalid', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 'test@example.invalid' },
+    });
   });
 
   afterEach(async function () {
@@ -254,5 +263,30 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
     await until('the worktree to be removed', () => !existsSync(run.worktree), 20_000);
     const worktrees = execFileSync('git', ['worktree', 'list', '--porcelain'], { cwd: wb.repo, encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('worktree '));
     assert.equal(worktrees.length, 1);
+  });
+
+  it('Merge into Base Branch merges a finished run\'s commits after confirmation', async () => {
+    await standby.runCommand('Orchestrator: Spawn code_developer');
+    const input = standby.page.locator('.quick-input-widget .quick-input-box input');
+    await standby.page.locator('.quick-input-widget .monaco-list-row', { hasText: 'PRIORITY-2' }).first().waitFor({ timeout: 30_000 });
+    await input.fill('PRIORITY-2');
+    await input.press('Enter');
+    const run = await until('PRIORITY-2 to succeed', () => {
+      const r = status(wb.server).runs.find((x) => x.priority === 'PRIORITY-2');
+      return r?.status === 'succeeded' && r;
+    }, 60_000);
+
+    await standby.runCommand('Orchestrator: Merge into Base Branch…');
+    const row = standby.page.locator('.quick-input-widget .monaco-list-row', { hasText: 'PRIORITY-2' }).first();
+    await row.waitFor({ timeout: 15_000 });
+    await row.click();
+    const d = await dialog(standby);
+    assert.match(d.text, /Merge 1 commit\(s\) of code-developer\/priority-2 into main\?/);
+    assert.match(d.text, /Implement PRIORITY-2/);
+    await standby.screenshot('orchestrator-merge-confirm');
+    await d.click('Merge');
+    await until('the merge commit on main', () => /Implement PRIORITY-2/.test(execFileSync('git', ['log', '--oneline', 'main'], { cwd: wb.repo, encoding: 'utf8' })), 20_000);
+    assert.ok(existsSync(join(wb.repo, 'feature.txt')));
+    assert.ok(existsSync(run.worktree), 'merging keeps the worktree');
   });
 });
