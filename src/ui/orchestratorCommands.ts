@@ -78,8 +78,8 @@ export function registerOrchestratorCommands(s: Services): vscode.Disposable[] {
         { label: '$(add) Spawn code_developer…', command: 'worktreeOrchestrator.spawnCodeDeveloper' },
         { label: '$(output) Show Orchestrator Log', command: 'worktreeOrchestrator.showOrchestratorLog' },
         anyLoop
-          ? { label: '$(debug-pause) Stop Continuous Loop', command: 'worktreeOrchestrator.stopLoop' }
-          : { label: '$(debug-start) Start Continuous Loop', command: 'worktreeOrchestrator.startLoop' },
+          ? { label: '$(debug-pause) Stop Continuous Work Loop', command: 'worktreeOrchestrator.stopLoop' }
+          : { label: '$(debug-start) Start Continuous Work Loop', command: 'worktreeOrchestrator.startLoop' },
         leading
           ? { label: '$(sync) Reconcile', description: 'adopt live agents, record dead ones, report orphans', command: 'worktreeOrchestrator.reconcile' }
           : { label: '$(arrow-swap) Take Over Leadership', description: `${describeLeader(s.host.leader())} leads`, command: 'worktreeOrchestrator.takeOverLeadership' },
