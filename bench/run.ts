@@ -1,0 +1,279 @@
+// `npm run bench`: builds, then measures the orchestrator against what a user would do by
+// hand, in one process run, and prints one table plus the machine it ran on. Ratios are
+// against a baseline measured in the same run (interleaved where it matters), medians of
+// several repetitions: the machines are noisy, absolute times are only indicative.
+//
+//   BENCH_QUICK=1 npm run bench    smaller sizes, fewer repetitions (a smoke run)
+//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle)
+//
+// A full run writes bench/RESULTS.md; a quick or partial one does not.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { measureActivation } from './activation';
+import { measureClaims } from './claimRace';
+import { measureFailover } from './failover';
+import { measureIdle } from './idle';
+import { machine, machineLine, median, now } from './lib';
+import { Row, fmt, markdownTable, textTable } from './report';
+import { SpawnSizeResult, measureSpawn, medianPhases } from './spawnLatency';
+import { measureTree } from './treeScale';
+
+export const FULL = {
+  spawn: { sizes: [1000, 5000, 20000], reps: 5, warmup: true, cli: true },
+  claims: { workers: 4, attemptsPerWorker: 2000, priorities: 50 },
+  tree: { runs: [100, 1000, 10000], worktrees: 200, reps: 15, watchSamples: 20, uiWorktreeReps: 3, worktreesAt: 1000 },
+  failover: { rounds: 10 },
+  activation: { samples: 7 },
+  idle: { seconds: 30 },
+};
+
+export const QUICK: typeof FULL = {
+  spawn: { sizes: [200], reps: 2, warmup: false, cli: true },
+  claims: { workers: 4, attemptsPerWorker: 200, priorities: 50 },
+  tree: { runs: [100, 1000], worktrees: 20, reps: 5, watchSamples: 5, uiWorktreeReps: 1, worktreesAt: 100 },
+  failover: { rounds: 2 },
+  activation: { samples: 2 },
+  idle: { seconds: 3 },
+};
+
+const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const kfiles = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k files` : `${n} files`);
+const kruns = (n: number) => `${n.toLocaleString('en-US')} runs`;
+
+export interface BenchReport {
+  rows: Row[];
+  /** Extra lines printed under the table: the spawn breakdown, caveats. */
+  details: string[];
+  failures: string[];
+}
+
+export async function runBench(config: typeof FULL, only: readonly Section[] = SECTIONS, log: (l: string) => void = () => undefined): Promise<BenchReport> {
+  const rows: Row[] = [];
+  const details: string[] = [];
+  const failures: string[] = [];
+  const section = async (name: Section, fn: () => Promise<void>) => {
+    if (!only.includes(name)) return;
+    const t0 = now();
+    log(`${name}…`);
+    try {
+      await fn();
+    } catch (e) {
+      failures.push(`${name}: ${(e as Error).stack ?? e}`);
+      rows.push({ measure: name, size: '', unit: 'ms', note: `FAILED: ${(e as Error).message.split('\n')[0]}` });
+    }
+    log(`${name} done in ${((now() - t0) / 1000).toFixed(1)} s`);
+  };
+
+  await section('spawn', async () => {
+    const results = await measureSpawn({ ...config.spawn, log });
+    for (const r of results) {
+      const ratio = median(r.pairRatios);
+      rows.push({
+        measure: 'spawn → agent running (core API)',
+        size: kfiles(r.files),
+        baseline: median(r.baseline),
+        ours: median(r.ours),
+        unit: 'ms',
+        ratio,
+        goal: '≤ 1.10×',
+        met: ratio <= 1.1,
+        note: `n=${r.ours.length} interleaved${r.errors.length ? `; ${r.errors.length} error(s): ${r.errors[0]}` : ''}`,
+      });
+      if (r.cli.length) {
+        rows.push({ measure: 'spawn → agent running (CLI, e2e)', size: kfiles(r.files), baseline: median(r.baseline), ours: median(r.cli), unit: 'ms', ratio: median(r.cliRatios), note: 'node dist/cli.js spawn --wait' });
+      }
+      if (r.errors.length) failures.push(...r.errors.map((e) => `spawn ${r.files}: ${e}`));
+    }
+    details.push(...spawnBreakdown(results));
+  });
+
+  await section('claims', async () => {
+    const c = config.claims;
+    const r = await measureClaims(c);
+    rows.push({
+      measure: `claim races: ${c.workers} proc × ${c.attemptsPerWorker.toLocaleString('en-US')}`,
+      size: `${c.priorities} priorities`,
+      baseline: r.insertsPerSecond,
+      ours: r.claimsPerSecond,
+      unit: '/s',
+      ratio: r.ratio,
+      goal: '0 duplicates',
+      met: r.duplicates.total === 0,
+      note: `duplicates ${r.duplicates.total}; ${r.claims} claimed+ended, ${r.refused} refused by the index, ${r.busy} busy; baseline: plain INSERTs`,
+    });
+    if (r.duplicates.total || r.integrity.attemptAnomalies || r.integrity.rowMismatch || r.otherErrors.length) {
+      failures.push(`claims: ${JSON.stringify({ duplicates: r.duplicates, integrity: r.integrity, errors: r.otherErrors })}`);
+    }
+  });
+
+  await section('tree', async () => {
+    const t = await measureTree({ ...config.tree, log });
+    const ui = !t.uiMissing;
+    if (t.uiMissing) details.push(`tree scale: the UI tree providers were not measured (${t.uiMissing}); the rows show the core query path that feeds them.`);
+    for (const s of t.sizes) {
+      const at1k = s.runs === 1000;
+      if (s.uiAgents !== undefined) {
+        rows.push({ measure: 'agents tree (AgentsTreeProvider)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.uiAgents, unit: 'ms', ratio: s.uiAgents / s.rawSelect, goal: at1k ? '≤ 20 ms' : undefined, met: at1k ? s.uiAgents <= 20 : undefined, note: `${s.uiAgentNodes} items; baseline: SELECT * FROM runs` });
+      }
+      rows.push({ measure: 'agents data (listRuns + group)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.coreAgents, unit: 'ms', ratio: s.coreAgents / s.rawSelect, goal: at1k && !ui ? '≤ 20 ms' : undefined, met: at1k && !ui ? s.coreAgents <= 20 : undefined, note: `core path; listRuns alone ${fmt(s.coreListRuns, 'ms')}` });
+    }
+    const w = t.worktrees;
+    const wsize = `${w.count} wt, ${kruns(w.atRuns)}`;
+    if (w.ui !== undefined) {
+      rows.push({ measure: 'worktrees tree (WorktreesTreeProvider)', size: wsize, baseline: w.rawList, ours: w.ui, unit: 'ms', ratio: w.ui / w.rawList, goal: '≤ 20 ms', met: w.ui <= 20, note: `${w.uiNodes} items, git ahead/behind + status per worktree; baseline: git worktree list` });
+    }
+    rows.push({ measure: 'worktrees data (listRuns + worktree list)', size: wsize, baseline: w.rawList, ours: w.core, unit: 'ms', ratio: w.core / w.rawList, goal: ui ? undefined : '≤ 20 ms', met: ui ? undefined : w.core <= 20, note: 'core path' });
+    for (const s of t.sizes) {
+      const ours = median(s.watch.ours);
+      rows.push({ measure: "write → 'runs' event, other process", size: kruns(s.runs), baseline: median(s.watch.raw), ours, unit: 'ms', ratio: ours / median(s.watch.raw), goal: '≤ 250 ms', met: s.watch.missed === 0 && ours <= 250, note: `n=${s.watch.ours.length}, missed ${s.watch.missed}; baseline: raw fs.watch wake-up` });
+    }
+  });
+
+  await section('failover', async () => {
+    const f = await measureFailover(config.failover);
+    const m = median(f.takeovers);
+    rows.push({ measure: 'kill -9 leader → standby leads', size: `${config.failover.rounds} rounds`, ours: m, unit: 'ms', goal: '≤ 2 s', met: f.missed === 0 && m <= 2000, note: `max ${fmt(Math.max(...f.takeovers), 'ms')}, missed ${f.missed}; 2 × dist/cli.js start` });
+    if (f.missed) failures.push(`failover: ${f.missed} round(s) without a takeover`);
+  });
+
+  await section('activation', async () => {
+    const a = await measureActivation(config.activation.samples);
+    const note = 'fresh process, fake vscode module (not a real host)';
+    rows.push({ measure: 'require(dist/extension.js)', size: `n=${a.samples}`, baseline: a.requireSqlite, ours: a.require, unit: 'ms', ratio: a.require / a.requireSqlite, note: `${note}; baseline: require(better-sqlite3)` });
+    rows.push({ measure: 'activate()', size: `n=${a.samples}`, ours: a.activate, unit: 'ms', note: a.error ? `activate failed: ${a.error}` : note });
+    rows.push({ measure: 'require → agents tree can render', size: `n=${a.samples}`, ours: a.treeReady, unit: 'ms', note: `${note}; includes the repository scan` });
+    rows.push({ measure: 'size dist/extension.js', size: 'dev build', ours: a.sizes.extension, unit: 'KiB', note: a.sizes.extensionMin ? `minified (as packaged): ${fmt(a.sizes.extensionMin, 'KiB')}` : undefined });
+    rows.push({ measure: 'size dist/cli.js', size: 'dev build', ours: a.sizes.cli, unit: 'KiB', note: a.sizes.cliMin ? `minified (as packaged): ${fmt(a.sizes.cliMin, 'KiB')}` : undefined });
+    if (a.sizes.vsix) {
+      rows.push({ measure: 'size VSIX', size: a.sizes.vsix.file, ours: a.sizes.vsix.bytes, unit: 'KiB', note: `from an earlier npm run package${a.sizes.vsix.olderThanDist ? ', older than dist/' : ''}` });
+    } else {
+      details.push('No .vsix in the repository root: run `npm run package` to have its size measured.');
+    }
+    if (a.error) failures.push(`activation: ${a.error}`);
+  });
+
+  await section('idle', async () => {
+    const i = await measureIdle(config.idle.seconds);
+    const share = i.leaderRunMs / (i.seconds * 1000);
+    rows.push({
+      measure: 'idle leader CPU (no runs)',
+      size: `${i.seconds} s`,
+      baseline: i.baselineCpuMs,
+      ours: i.leaderCpuMs,
+      unit: 'ms CPU',
+      ratio: i.baselineRunMs > 0 ? i.leaderRunMs / i.baselineRunMs : undefined,
+      goal: '≈ 0 (< 1% CPU)',
+      met: share < 0.01,
+      note: `utime+stime (${i.tickMs} ms ticks); schedstat ${fmt(i.leaderRunMs, 'ms')} vs ${fmt(i.baselineRunMs, 'ms')} (ratio from these); wake-ups ${i.leaderWakeups.toFixed(1)}/s vs ${i.baselineWakeups.toFixed(1)}/s; baseline: node setInterval 1 s`,
+    });
+  });
+
+  return { rows, details, failures };
+}
+
+function spawnBreakdown(results: SpawnSizeResult[]): string[] {
+  if (!results.length) return [];
+  const cols = results.map((r) => ({ r, p: medianPhases(r.phases) }));
+  const lines: Array<[string, (c: (typeof cols)[number]) => string]> = [
+    ['baseline: git worktree add', (c) => fmt(median(c.r.baselineAdd), 'ms')],
+    ['baseline: agent start (spawn → first line)', (c) => fmt(median(c.r.baselineAgent), 'ms')],
+    ['ours: requestSpawn (checks, roadmap, claim)', (c) => fmt(c.p.request, 'ms')],
+    ['ours: tick → worktree intent recorded', (c) => fmt(c.p.preWorktree, 'ms')],
+    ['ours: worktree list + add + lock', (c) => fmt(c.p.worktree, 'ms')],
+    ['ours: supervisor start (node dist/cli.js)', (c) => fmt(c.p.supervisor, 'ms')],
+    ['ours: agent start via supervisor', (c) => fmt(c.p.agent, 'ms')],
+    ['ours: in git processes (all phases)', (c) => `${fmt(c.p.git, 'ms')} / ${c.p.gitCalls}`],
+    ['ours: in SQLite write transactions', (c) => `${fmt(c.p.db, 'ms')} / ${c.p.dbTx}`],
+  ];
+  const head = ['spawn latency breakdown (medians)', ...cols.map((c) => kfiles(c.r.files))];
+  const table = [head, ...lines.map(([label, f]) => [label, ...cols.map(f)])];
+  const widths = head.map((_, i) => Math.max(...table.map((row) => [...row[i]].length)));
+  const out = table.map((row) => row.map((v, i) => (i ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  '));
+  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  out.push(`git calls of one spawn: ${cols[0].r.gitCommands.join(', ')}`);
+  return out;
+}
+
+function loadLine(): string {
+  const [a, b, c] = os.loadavg();
+  return `load average ${a.toFixed(2)} ${b.toFixed(2)} ${c.toFixed(2)}`;
+}
+
+async function main(): Promise<void> {
+  const quick = process.env.BENCH_QUICK === '1';
+  const only = (process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean) ?? [...SECTIONS]) as Section[];
+  const unknown = only.filter((s) => !SECTIONS.includes(s));
+  if (unknown.length) throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
+  const m = machine();
+  const loadBefore = loadLine();
+  const t0 = now();
+  const report = await runBench(quick ? QUICK : FULL, only, (l) => process.stderr.write(`[bench] ${l}\n`));
+  const seconds = (now() - t0) / 1000;
+  const machineText = `${machineLine(m)}; ${loadBefore} before, ${loadLine()} after; ${quick ? 'BENCH_QUICK' : 'full'} run, ${seconds.toFixed(0)} s`;
+
+  console.log('');
+  console.log(textTable(report.rows));
+  console.log('');
+  for (const d of report.details) console.log(d);
+  console.log('');
+  console.log('Ratios: ours ÷ baseline for times, baseline ÷ ours for rates (> 1 = slower than the baseline); spawn ratios are medians of interleaved pairs.');
+  console.log(machineText);
+  for (const f of report.failures) console.error(`FAILED ${f}`);
+
+  if (!quick && only.length === SECTIONS.length) {
+    fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), resultsMarkdown(report, machineText));
+    console.log('Wrote bench/RESULTS.md');
+  }
+  if (report.failures.length) process.exitCode = 1;
+}
+
+function resultsMarkdown(report: BenchReport, machineText: string): string {
+  return `# Benchmark results
+
+Latest full \`npm run bench\` (written by \`bench/run.ts\`; do not edit by hand).
+
+${machineText.replace(/^machine: /, '**Machine:** ')}
+
+${markdownTable(report.rows)}
+
+\`\`\`
+${report.details.join('\n')}
+\`\`\`
+
+How to read it:
+
+- **Ratios** are ours ÷ baseline for times and baseline ÷ ours for rates, so above 1 is
+  slower than the baseline. Every baseline is measured in the same run; spawn-latency runs
+  interleave baseline, core API and CLI, and the ratio is the median of the per-pair ratios.
+- **Spawn latency**: from the call until the (fake) agent's first line, against
+  \`git worktree add -b <branch> <path> main\` plus spawning the same agent by hand.
+  "core API" is \`requestSpawn\` + \`Orchestrator.tick\` of a leader in the bench process;
+  "CLI" is \`node dist/cli.js spawn --wait\` end to end. Each run is cold (no warm pool); one
+  untimed round first. The breakdown shows where the core API's time goes.
+- **Claim races**: each racer claims a random one of the priorities with "new attempt"
+  and ends it at once; the unique index refuses a claim while another is active.
+  Duplicates are counted three ways (the claimer re-counts active rows while it holds the
+  run; overlapping active spans afterwards; active rows per priority at the end).
+  Baseline: the same number of plain INSERTs into a table without the index, same pragmas.
+- **Tree scale**: the runs are inserted directly (5 attempts a priority, 10 % active), the
+  worktrees are real. Tree rows run src/ui's providers in Node with a fake \`vscode\`
+  module (bench/fakeVscode.cjs): they time our code, not VS Code's rendering.
+- **Activation**: a fresh Node process requires dist/extension.js and runs \`activate()\`
+  with the same fake \`vscode\` module; a real extension host adds its own start-up.
+- **Idle**: CPU of a \`dist/cli.js start\` leader with no runs, from /proc.
+`;
+}
+
+if (require.main === module) {
+  // Exit explicitly: a stray handle of a measured component must not keep the bench alive.
+  main().then(
+    () => process.exit(process.exitCode ?? 0),
+    (e: unknown) => {
+      console.error((e as Error).stack ?? e);
+      process.exit(1);
+    },
+  );
+}
