@@ -1,3 +1,5 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SpawnSettings } from '../core/spawnRequest';
 
@@ -26,7 +28,11 @@ export function agentCommand(): string[] | undefined {
 /** The configured state directory, or undefined for the extension's global storage. */
 export function configuredStateDir(): string | undefined {
   const value = userValue<string>('stateDir');
-  return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+  if (typeof value !== 'string' || !value.trim()) return undefined;
+  // '~' and relative paths mean the home folder: the extension host's cwd is no place to
+  // look for them, and the CLI must be able to point --state-dir at the same folder.
+  const raw = value.trim().replace(/^~(?=$|[\\/])/, os.homedir());
+  return path.resolve(os.homedir(), raw);
 }
 
 export function maxParallel(): number {
