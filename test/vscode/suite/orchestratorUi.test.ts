@@ -192,6 +192,32 @@ describe('Worktree Orchestrator UI (spawn, trees, status bar, refusals)', functi
     assert.equal(api.store.findRun('PRIORITY-2', repo), undefined);
   });
 
+  it('refuses a priority the roadmap does not have, and changes nothing', async () => {
+    messages.length = 0;
+    const result = await vscode.commands.executeCommand<Run | undefined>(SPAWN, 'US-999');
+    assert.equal(result, undefined);
+    assert.ok(messages.some((m) => m.severity === 'error' && /US-999 is not a priority in docs\/roadmap\/ROADMAP\.md/.test(m.message)), JSON.stringify(messages));
+    const bad = await vscode.commands.executeCommand<Run | undefined>(SPAWN, '../../etc');
+    assert.equal(bad, undefined);
+    assert.ok(messages.some((m) => /is not a valid priority id/.test(m.message)), JSON.stringify(messages));
+    assert.equal(api.store.listRuns({ repo }).length, 1);
+  });
+
+  it('without an agent command: says so with "Open Settings", requests nothing', async () => {
+    await setAgentCommand([]);
+    try {
+      messages.length = 0;
+      const result = await vscode.commands.executeCommand<Run | undefined>(SPAWN, 'PRIORITY-2');
+      assert.equal(result, undefined);
+      const m = messages.find((x) => /No code_developer command is configured/.test(x.message));
+      assert.ok(m, JSON.stringify(messages));
+      assert.deepEqual(m.actions, ['Open Settings']);
+      assert.equal(api.store.findRun('PRIORITY-2', repo), undefined);
+    } finally {
+      await setAgentCommand(AGENT);
+    }
+  });
+
   it('checks the agent command before requesting anything', () => {
     assert.match(agentCommandProblem(undefined)!, /No code_developer command is configured/);
     assert.match(agentCommandProblem(['/nonexistent/agent'])!, /does not exist/);
