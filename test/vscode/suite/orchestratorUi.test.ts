@@ -248,4 +248,29 @@ describe('Worktree Orchestrator UI (spawn, trees, status bar, refusals)', functi
     assert.ok(fs.existsSync(run.worktree));
     await until('the status bar to count no agent', () => /Orchestrator: leader · 0 running/.test(api.statusBarText()));
   });
+
+  it('a spawn requested by the CLI shows in the Agents view within 1 s, without Refresh', async () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    let changedAt = 0;
+    const sub = api.agentsTree.onDidChangeTreeData(() => {
+      const roots = api.agentsTree.getChildren() as AgentNode[];
+      if (!changedAt && roots.some((n) => n.kind === 'priority' && n.priority === 'PRIORITY-2')) changedAt = Date.now();
+    });
+    try {
+      execFileSync(process.execPath, [path.join(ext.extensionPath, 'dist', 'cli.js'), 'spawn', 'PRIORITY-2', '--repo', repo, '--state-dir', api.stateDir, '--agent-command', JSON.stringify(AGENT)], { encoding: 'utf8' });
+      const cliDone = Date.now();
+      await until('the Agents view to show PRIORITY-2', () => changedAt, 5_000);
+      assert.ok(changedAt - cliDone < 1_000, `the view changed ${changedAt - cliDone} ms after the CLI wrote the request`);
+    } finally {
+      sub.dispose();
+    }
+    // This window leads, so it is the one that carries the CLI's request out.
+    const run2 = await until('PRIORITY-2 to run', () => {
+      const r = api.store.findRun('PRIORITY-2', repo);
+      return r && r.status === 'running' ? r : undefined;
+    }, 30_000);
+    assert.match(run2.requestedBy ?? '', /^cli pid \d+$/);
+    api.store.requestStop(run2.id);
+    await until('PRIORITY-2 to stop', () => api.store.getRun(run2.id)?.status === 'stopped', 30_000);
+  });
 });
