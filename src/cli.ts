@@ -25,6 +25,10 @@ Commands:
         [--new-attempt] [--wait]
   status [--json]              show the leader and the runs
   stop <priority|run-id>       stop a run (TERM, then KILL after a grace period)
+  merge <priority|run-id>      merge an ended run's branch into its base (--no-ff), in the
+                               main checkout; refused when that is dirty or conflicts
+  remove <priority|run-id>     remove an ended run's worktree; refused while it holds
+        [--force]              uncommitted or unmerged work unless --force
   reconcile                    adopt live agents, record dead ones, report orphans
   gc [--dry-run]               remove worktrees of ended runs that hold nothing unmerged
 
@@ -38,6 +42,7 @@ Options:
   --base BRANCH                base branch (default: the branch checked out in --repo)
   --worktree-root DIR          where worktrees go (default: <repo>.worktrees)
   --roadmap PATH               roadmap file (default: docs/roadmap/ROADMAP.md, else ROADMAP.md)
+  --setup-command JSON         runs in each new worktree before the agent, e.g. '["npm","ci"]'
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 `;
@@ -60,12 +65,14 @@ async function main(argv: string[]): Promise<number> {
       'worktree-root': { type: 'string' },
       roadmap: { type: 'string' },
       'max-retries': { type: 'string' },
+      'setup-command': { type: 'string' },
       'retry-delay-ms': { type: 'string' },
       loop: { type: 'boolean' },
       'new-attempt': { type: 'boolean' },
       wait: { type: 'boolean' },
       json: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
+      force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -81,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
     maxRetries: wholeNumber(values['max-retries'], '--max-retries', 0),
     retryDelayMs: wholeNumber(values['retry-delay-ms'], '--retry-delay-ms', 0),
     agentCommand: values['agent-command'] === undefined ? undefined : parseAgentCommand(values['agent-command']),
+    setupCommand: values['setup-command'] === undefined ? undefined : parseAgentCommand(values['setup-command'], '--setup-command'),
     baseBranch: values.base,
     worktreeRoot: values['worktree-root'],
     roadmapPath: values.roadmap,
@@ -116,7 +124,7 @@ async function main(argv: string[]): Promise<number> {
         const run = await requestSpawn(store, stateDir, repo, priority, settings, { newAttempt: values['new-attempt'], requestedBy: `cli pid ${process.pid}` });
         console.log(`Requested ${run.priority} (run ${run.id}, attempt ${run.attempt}): ${run.branch} in ${run.worktree}`);
         const led = await whileLeading(() => orchestrator.tick().then(() => true));
-        if (!led && values.wait) await waitFor(store, run.id, (r) => r.status !== 'requested' && r.status !== 'provisioning');
+        if (!led && values.wait) await waitUntil(store, () => !['requested', 'provisioning'].includes(store.getRun(run.id)!.status));
         const now = store.getRun(run.id)!;
         console.log(describe(now));
         if (now.status === 'requested') {
@@ -159,9 +167,23 @@ async function main(argv: string[]): Promise<number> {
         const requested = store.requestStop(run.id);
         if (isActive(requested.status)) {
           const led = await whileLeading(() => orchestrator.stop(store.getRun(run.id)!).then(() => true));
-          if (!led) await waitFor(store, run.id, (r) => !isActive(r.status), 30_000);
+          if (!led) await waitUntil(store, () => !isActive(store.getRun(run.id)!.status), 30_000);
         }
         console.log(describe(store.getRun(run.id)!));
+        return 0;
+      }
+      case 'merge':
+      case 'remove': {
+        const [which] = need(args, 1, `${command} <priority|run-id>`);
+        const run = store.findRun(which, await realRepo(repo));
+        if (!run) throw new UserError(`No run matches "${which}".`);
+        const action = store.requestAction(command, run.id, { force: !!values.force, requestedBy: `cli pid ${process.pid}` });
+        const led = await whileLeading(() => orchestrator.tick().then(() => true));
+        if (!led) await waitUntil(store, () => store.getAction(action.id)?.status !== 'pending');
+        const done = store.getAction(action.id)!;
+        if (done.status === 'pending') throw new UserError(`The leader (pid ${store.leader().pid}) has not answered yet; the request stays queued.`);
+        if (done.status === 'failed') throw new UserError(done.result ?? `${command} failed.`);
+        console.log(done.result);
         return 0;
       }
       case 'reconcile': {
@@ -244,7 +266,8 @@ async function realRepo(dir: string): Promise<string> {
   return (await GitRepo.open(dir)).root;
 }
 
-function waitFor(store: Store, runId: string, done: (r: Run) => boolean, timeoutMs = 60_000): Promise<void> {
+/** Resolves once `done()` holds after a change to the runs or actions (or the timeout passes). */
+function waitUntil(store: Store, done: () => boolean, timeoutMs = 60_000): Promise<void> {
   return new Promise((resolve) => {
     const watcher = new ChangeWatcher(store, 250);
     const finish = () => {
@@ -254,8 +277,7 @@ function waitFor(store: Store, runId: string, done: (r: Run) => boolean, timeout
     };
     const timer = setTimeout(finish, timeoutMs);
     watcher.on('runs', () => {
-      const r = store.getRun(runId);
-      if (!r || done(r)) finish();
+      if (done()) finish();
     });
     watcher.start();
   });

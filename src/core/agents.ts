@@ -43,15 +43,15 @@ export function expandCommand(template: readonly string[], values: CommandValues
 }
 
 /** Parses the CLI's --agent-command: a JSON array of strings. */
-export function parseAgentCommand(json: string): string[] {
+export function parseAgentCommand(json: string, flag = '--agent-command'): string[] {
   let value: unknown;
   try {
     value = JSON.parse(json);
   } catch {
-    throw new UserError(`--agent-command must be a JSON array of strings, such as '["my-agent","--task","\${priority}"]'; got: ${json.slice(0, 80)}`, 'BAD_AGENT_COMMAND');
+    throw new UserError(`${flag} must be a JSON array of strings, such as '["my-agent","--task","\${priority}"]'; got: ${json.slice(0, 80)}`, 'BAD_AGENT_COMMAND');
   }
   if (!Array.isArray(value) || !value.length || !value.every((v) => typeof v === 'string')) {
-    throw new UserError('--agent-command must be a non-empty JSON array of strings.', 'BAD_AGENT_COMMAND');
+    throw new UserError(`${flag} must be a non-empty JSON array of strings.`, 'BAD_AGENT_COMMAND');
   }
   return value;
 }

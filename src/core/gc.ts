@@ -46,11 +46,7 @@ export async function collectGarbage(store: Store, lease: LeaderLease, repoRoot:
       continue;
     }
     // Intent first, fenced: a deposed leader cannot remove anything.
-    const fence = lease.currentFence();
-    store.immediate(() => {
-      store.assertEpoch(fence.epoch, fence.owner);
-      store.addEvent(owner?.id ?? null, 'remove-worktree', null, null, fence.epoch, wt.path);
-    });
+    store.fencedEvent(lease.currentFence(), owner?.id ?? null, 'remove-worktree', wt.path);
     const result = await repo.removeWorktree(wt.path, base);
     items.push({
       worktree: wt.path,

@@ -11,13 +11,16 @@ import {
   stopGroup,
   waitForAgent,
 } from './agents';
+import { crashPoint } from './crashPoint';
 import { GitRepo, samePath } from './git';
 import { LeaderLease } from './leaderLease';
 import { isAlive } from './processInfo';
 import { FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
 import { findRoadmapPath } from './roadmap';
+import { mergeRun, removeRunWorktree } from './runResults';
 import { LoopConfig, runLoopPass } from './workLoop';
+import { copyIncludedFiles, runSetupCommand } from './worktreeSetup';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -110,8 +113,30 @@ export class Orchestrator {
     for (const run of store.listRuns({ statuses: ['succeeded', 'failed', 'stopped', 'lost'] })) {
       if (run.worktreeLocked) await this.unlock(run);
     }
+    await this.actionsPass();
     await this.loopPass();
     await this.provisionQueued();
+  }
+
+  /** Merge and remove requests from any window or the CLI; the answer goes back into the row. */
+  private async actionsPass(): Promise<void> {
+    const { store } = this.o;
+    for (const action of store.pendingActions()) {
+      const run = store.getRun(action.runId)!;
+      let status: 'done' | 'failed' = 'done';
+      let result: string;
+      try {
+        const fence = this.o.lease.currentFence();
+        result = action.kind === 'merge' ? await mergeRun(store, fence, run) : await removeRunWorktree(store, fence, run, action.force);
+        this.log('info', `${run.priority}: ${result}`);
+      } catch (e) {
+        if (e instanceof FencedError) throw e;
+        status = 'failed';
+        result = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
+        this.log('warn', `${run.priority}: ${action.kind} refused: ${result}`);
+      }
+      store.finishAction(this.o.lease.currentFence(), action.id, status, result);
+    }
   }
 
   /** The continuous loop: request planned priorities, wake up for retries and roadmap edits. */
@@ -185,8 +210,16 @@ export class Orchestrator {
         this.assertIsolated(run);
         await repo.addWorktree(run.worktree, run.branch, baseCommit);
         await repo.lockWorktree(run.worktree, `worktree-orchestrator run ${run.id}`);
-        run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'spawn', worktreeLocked: true }, 'worktree ready');
+        run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'setup', worktreeLocked: true }, 'worktree ready');
         crashPoint('after-worktree-add');
+      }
+      if (run.step === 'setup') {
+        const copied = await copyIncludedFiles(run.repo, run.worktree).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'EEXIST') return []; // copied before a crash
+          throw e;
+        });
+        if (run.setupCommand) await runSetupCommand(run.setupCommand, run.worktree, run.logPath, this.agentEnv(run));
+        run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'spawn' }, `setup done${copied.length ? `, copied ${copied.join(', ')}` : ''}`);
       }
       if (run.stopRequested) {
         store.fencedTransition(fence(), run.id, ['provisioning'], 'stopped', { endedAt: Date.now() }, 'stopped before the agent started');
@@ -202,7 +235,7 @@ export class Orchestrator {
           argv: run.command,
           cwd: run.worktree,
           logPath: run.logPath,
-          env: { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch, WTO_STATE_DIR: this.o.stateDir },
+          env: this.agentEnv(run),
           nodePath: this.o.nodePath,
           cliPath: this.o.cliPath,
         });
@@ -229,6 +262,10 @@ export class Orchestrator {
         if (!(inner instanceof StaleRunError)) throw inner;
       }
     }
+  }
+
+  private agentEnv(run: Run): Record<string, string> {
+    return { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch, WTO_STATE_DIR: this.o.stateDir };
   }
 
   /** Never the main checkout, never another run's worktree (invariant 2). */
@@ -259,6 +296,7 @@ export class Orchestrator {
       if (run.status === 'provisioning') return; // provision() sees stopRequested between steps
       if (run.status === 'running') run = this.o.store.fencedTransition(fence, run.id, ['running'], 'stopping', {}, 'stopping');
       const record: AgentRecord | undefined = agentRecord(this.o.stateDir, run.id) ?? (run.pid && run.supervisorPid ? { pid: run.pid, start: run.pidStart, supervisorPid: run.supervisorPid } : undefined);
+      crashPoint('before-kill');
       if (record) await stopGroup(record, this.o.stopGraceMs ?? 5000);
       this.o.store.recordExit(run.id, exitRecord(this.o.stateDir, run.id) ?? { code: null, signal: 'SIGKILL' });
       this.log('info', `${run.priority}: stopped.`);
@@ -336,9 +374,4 @@ export function processesWithRunIds(stateDir: string): Array<{ pid: number; runI
     if (m && isAlive({ pid: Number(name), start: null })) out.push({ pid: Number(name), runId: m[1] });
   }
   return out;
-}
-
-/** Test hook: `WTO_CRASH_AT=<step>` kills this process at that step, as a crash would. */
-export function crashPoint(step: string): void {
-  if (process.env.WTO_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
 }

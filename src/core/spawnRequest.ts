@@ -14,6 +14,8 @@ export interface SpawnSettings {
   baseBranch?: string;
   worktreeRoot?: string;
   roadmapPath?: string;
+  /** Runs in each new worktree before the agent (machine scope), e.g. ["npm", "ci"]. */
+  setupCommand?: readonly string[];
 }
 
 export interface SpawnOptions {
@@ -42,8 +44,10 @@ export async function requestSpawn(store: Store, stateDir: string, repoDir: stri
   const plan = (attempt: number, runId: string) => {
     const worktree = worktreePath(root, worktreeDirName(id, attempt));
     const branch = branchName(id, attempt);
-    const command = expandCommand(template ?? [], { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root });
-    return { worktree, branch, baseRef, command, logPath: logPathFor(stateDir, runId) };
+    const values = { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root };
+    const command = expandCommand(template ?? [], values);
+    const setupCommand = settings.setupCommand?.length ? expandCommand(settings.setupCommand, values) : null;
+    return { worktree, branch, baseRef, command, setupCommand, logPath: logPathFor(stateDir, runId) };
   };
   // Validate the command and check that the next attempt's branch and folder are free,
   // before claiming: a refusal here changes nothing.

@@ -46,6 +46,8 @@ export interface Run {
   epoch: number | null;
   stopRequested: boolean;
   worktreeLocked: boolean;
+  /** Runs in the new worktree before the agent starts (machine-scoped setting). */
+  setupCommand: string[] | null;
 }
 
 export interface LeaderRow {
@@ -77,7 +79,7 @@ export interface ClaimRequest {
   newAttempt?: boolean;
   requestedBy?: string;
   /** Everything that depends on the attempt number, computed inside the claim. */
-  plan: (attempt: number, runId: string) => { worktree: string; branch: string; baseRef: string; command: string[]; logPath: string };
+  plan: (attempt: number, runId: string) => { worktree: string; branch: string; baseRef: string; command: string[]; logPath: string; setupCommand?: string[] | null };
 }
 
 /** Thrown when the database itself refuses a second active run for a priority. */
@@ -110,7 +112,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -192,7 +194,37 @@ const MIGRATIONS: string[] = [
   CREATE TRIGGER loop_ins AFTER INSERT ON loop_state BEGIN UPDATE change_gen SET gen = gen + 1; END;
   CREATE TRIGGER loop_upd AFTER UPDATE ON loop_state BEGIN UPDATE change_gen SET gen = gen + 1; END;
   `,
+  // 2: requests for the leader to act on a run (merge, remove), and a run's setup command.
+  `
+  CREATE TABLE actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('merge','remove')),
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    force INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('pending','done','failed')),
+    requested_by TEXT,
+    result TEXT,
+    created_at INTEGER NOT NULL,
+    done_at INTEGER
+  );
+  CREATE TRIGGER actions_ins AFTER INSERT ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER actions_upd AFTER UPDATE ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  ALTER TABLE runs ADD COLUMN setup_command TEXT;
+  `,
 ];
+
+export type ActionKind = 'merge' | 'remove';
+export interface Action {
+  id: number;
+  kind: ActionKind;
+  runId: string;
+  force: boolean;
+  status: 'pending' | 'done' | 'failed';
+  requestedBy: string | null;
+  result: string | null;
+  createdAt: number;
+  doneAt: number | null;
+}
 
 interface RunRow {
   id: string;
@@ -222,6 +254,7 @@ interface RunRow {
   epoch: number | null;
   stop_requested: number;
   worktree_locked: number;
+  setup_command: string | null;
 }
 
 const RUN_SELECT = `SELECT runs.*, repositories.path AS repo FROM runs JOIN repositories ON repositories.id = runs.repo_id`;
@@ -255,6 +288,7 @@ function toRun(r: RunRow): Run {
     epoch: r.epoch,
     stopRequested: r.stop_requested !== 0,
     worktreeLocked: r.worktree_locked !== 0,
+    setupCommand: r.setup_command ? (JSON.parse(r.setup_command) as string[]) : null,
   };
 }
 
@@ -393,11 +427,12 @@ export class Store {
         this.db
           .prepare(
             `INSERT INTO runs (id, repo_id, agent_type, priority, title, attempt, status, step, requested_by,
-               command, worktree, branch, base_ref, log_path, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'requested', 'claimed', ?, ?, ?, ?, ?, ?, ?)`,
+               command, worktree, branch, base_ref, log_path, created_at, setup_command)
+             VALUES (?, ?, ?, ?, ?, ?, 'requested', 'claimed', ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(id, repoId, agentType, req.priority, req.title ?? null, attempt, req.requestedBy ?? null,
-            JSON.stringify(plan.command), plan.worktree, plan.branch, plan.baseRef, plan.logPath, now);
+            JSON.stringify(plan.command), plan.worktree, plan.branch, plan.baseRef, plan.logPath, now,
+            plan.setupCommand?.length ? JSON.stringify(plan.setupCommand) : null);
       } catch (e) {
         if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
           const active = this.activeRun(req.repo, req.priority, agentType);
@@ -545,6 +580,43 @@ export class Store {
     });
   }
 
+  /** Asks the leader to act on a run; the answer comes back in the same row. */
+  requestAction(kind: ActionKind, runId: string, o: { force?: boolean; requestedBy?: string } = {}): Action {
+    return this.immediate(() => {
+      if (!this.getRun(runId)) throw new UserError(`No run ${runId}.`, 'NO_RUN');
+      const r = this.db
+        .prepare("INSERT INTO actions (kind, run_id, force, status, requested_by, created_at) VALUES (?, ?, ?, 'pending', ?, ?)")
+        .run(kind, runId, Number(!!o.force), o.requestedBy ?? null, Date.now());
+      this.addEvent(runId, `${kind}-requested`, null, null, null, o.force ? 'force' : undefined);
+      return this.getAction(Number(r.lastInsertRowid))!;
+    });
+  }
+
+  getAction(id: number): Action | undefined {
+    const r = this.db.prepare('SELECT * FROM actions WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r && toAction(r);
+  }
+
+  pendingActions(): Action[] {
+    return (this.db.prepare("SELECT * FROM actions WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toAction);
+  }
+
+  /** The leader's answer, fenced like every side effect it reports. */
+  finishAction(fence: { epoch: number; owner: string }, id: number, status: 'done' | 'failed', result: string): void {
+    this.immediate(() => {
+      this.assertEpoch(fence.epoch, fence.owner);
+      this.db.prepare("UPDATE actions SET status = ?, result = ?, done_at = ? WHERE id = ? AND status = 'pending'").run(status, result, Date.now(), id);
+    });
+  }
+
+  /** Records a side effect's intent under the caller's epoch; throws FencedError if deposed. */
+  fencedEvent(fence: { epoch: number; owner: string }, runId: string | null, kind: string, detail?: string): void {
+    this.immediate(() => {
+      this.assertEpoch(fence.epoch, fence.owner);
+      this.addEvent(runId, kind, null, null, fence.epoch, detail);
+    });
+  }
+
   leader(): LeaderRow {
     const r = this.db.prepare('SELECT * FROM leader WHERE id = 1').get() as Record<string, unknown>;
     return {
@@ -584,6 +656,20 @@ export class Store {
         .all() as Array<{ repo: string; enabled: number; config: string }>
     ).map((r) => ({ repo: r.repo, enabled: r.enabled !== 0, config: JSON.parse(r.config) as unknown }));
   }
+}
+
+function toAction(r: Record<string, unknown>): Action {
+  return {
+    id: r.id as number,
+    kind: r.kind as ActionKind,
+    runId: r.run_id as string,
+    force: r.force !== 0,
+    status: r.status as Action['status'],
+    requestedBy: r.requested_by as string | null,
+    result: r.result as string | null,
+    createdAt: r.created_at as number,
+    doneAt: r.done_at as number | null,
+  };
 }
 
 function newRunId(): string {
