@@ -43,6 +43,7 @@ Options:
   --worktree-root DIR          where worktrees go (default: <repo>.worktrees)
   --roadmap PATH               roadmap file (default: docs/roadmap/ROADMAP.md, else ROADMAP.md)
   --setup-command JSON         runs in each new worktree before the agent, e.g. '["npm","ci"]'
+  --warm-pool N                keep N worktrees checked out at the base ahead of time (default 0)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 `;
@@ -66,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
       roadmap: { type: 'string' },
       'max-retries': { type: 'string' },
       'setup-command': { type: 'string' },
+      'warm-pool': { type: 'string' },
       'retry-delay-ms': { type: 'string' },
       loop: { type: 'boolean' },
       'new-attempt': { type: 'boolean' },
@@ -103,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
     nodePath: process.execPath,
     cliPath: __filename,
     maxParallel,
+    warmPoolSize: wholeNumber(values['warm-pool'], '--warm-pool', 0),
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
   });
   /** Acts as leader just long enough for `fn`, when no other leader is alive. */

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { GitRepo, holdsNothing, samePath, WorktreeHoldings } from './git';
 import { LeaderLease } from './leaderLease';
 import { isActive, Store } from './store';
+import { isPoolPath } from './warmPool';
 
 export interface GcItem {
   worktree: string;
@@ -32,7 +33,7 @@ export async function collectGarbage(store: Store, lease: LeaderLease, repoRoot:
   const roots = new Set(runs.map((r) => path.dirname(r.worktree)));
   const items: GcItem[] = [];
   for (const wt of await repo.worktrees()) {
-    if (samePath(wt.path, repo.root) || !roots.has(path.dirname(wt.path))) continue;
+    if (samePath(wt.path, repo.root) || !roots.has(path.dirname(wt.path)) || isPoolPath(wt.path)) continue;
     const owner = runs.filter((r) => samePath(r.worktree, wt.path)).pop();
     if (owner && isActive(owner.status)) continue;
     const base = owner?.baseRef ?? (await repo.baseBranch().catch(() => 'main'));

@@ -15,6 +15,7 @@ import { crashPoint } from './crashPoint';
 import { GitRepo, samePath } from './git';
 import { LeaderLease } from './leaderLease';
 import { isAlive } from './processInfo';
+import { isPoolPath, WarmPool } from './warmPool';
 import { FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
 import { findRoadmapPath } from './roadmap';
@@ -31,6 +32,8 @@ export interface OrchestratorOptions {
   cliPath: string;
   maxParallel?: number;
   stopGraceMs?: number;
+  /** Worktrees kept checked out at the base ahead of time, per worktree root (0: off). */
+  warmPoolSize?: number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -56,9 +59,11 @@ export class Orchestrator {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly roadmapWatchers = new Map<string, { close(): void }>();
   readonly maxParallel: number;
+  readonly pool: WarmPool;
 
   constructor(private readonly o: OrchestratorOptions) {
     this.maxParallel = Math.max(1, o.maxParallel ?? 1);
+    this.pool = new WarmPool(o.store, o.warmPoolSize ?? 0, (level, m) => this.log(level, m));
   }
 
   private log(level: 'info' | 'warn' | 'error', message: string): void {
@@ -208,7 +213,14 @@ export class Orchestrator {
         const baseCommit = run.baseCommit ?? (await repo.commitOf(run.baseRef));
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit }, `worktree ${run.worktree}`);
         this.assertIsolated(run);
-        await repo.addWorktree(run.worktree, run.branch, baseCommit);
+        if (!this.pool.enabled) {
+          await repo.addWorktree(run.worktree, run.branch, baseCommit); // adopts an identical worktree left by a crash
+        } else if ((await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
+          // Resuming after a crash: finish a pool take, or adopt the identical worktree.
+          if (!(await WarmPool.resume(repo, run.worktree, run.branch, baseCommit))) await repo.addWorktree(run.worktree, run.branch, baseCommit);
+        } else if (!(await this.pool.take(fence(), run.id, repo, run.worktree, run.branch, baseCommit))) {
+          await repo.addWorktree(run.worktree, run.branch, baseCommit);
+        }
         await repo.lockWorktree(run.worktree, `worktree-orchestrator run ${run.id}`);
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'setup', worktreeLocked: true }, 'worktree ready');
         crashPoint('after-worktree-add');
@@ -249,6 +261,7 @@ export class Orchestrator {
       } else if (started) {
         store.fencedTransition(fence(), run.id, ['provisioning'], 'running', { pid: started.pid, pidStart: started.start, supervisorPid: started.supervisorPid, startedAt: Date.now(), step: null }, `pid ${started.pid}`);
         this.log('info', `${run.priority}: code_developer running (pid ${started.pid}) in ${run.worktree}.`);
+        this.pool.refill(fence(), run.repo, path.dirname(run.worktree), run.baseRef);
       } else {
         this.log('warn', `${run.priority}: the agent has not reported yet; will check again.`);
       }
@@ -345,8 +358,10 @@ export class Orchestrator {
       const roots = new Set(runs.filter((r) => r.repo === repoPath).map((r) => path.dirname(r.worktree)));
       for (const wt of await repo.worktrees()) {
         if (!roots.has(path.dirname(wt.path))) continue;
-        if (!runs.some((r) => samePath(r.worktree, wt.path))) report.orphanWorktrees.push(wt.path);
+        if (!runs.some((r) => samePath(r.worktree, wt.path)) && !isPoolPath(wt.path)) report.orphanWorktrees.push(wt.path);
       }
+      const latest = runs.filter((r) => r.repo === repoPath).pop()!;
+      if (this.o.lease.isLeader) this.pool.refill(this.o.lease.currentFence(), repoPath, path.dirname(latest.worktree), latest.baseRef);
     }
     const active = new Set(store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).map((r) => r.id));
     for (const p of processesWithRunIds(this.o.stateDir)) if (!active.has(p.runId)) report.orphanProcesses.push(p);

@@ -1,0 +1,124 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { GitRepo, samePath, WorktreeInfo } from './git';
+import { Fence } from './leaderLease';
+import { Store } from './store';
+
+/**
+ * Worktrees checked out at the base ahead of time, so that a spawn only renames one and
+ * creates its branch instead of checking out the whole tree. Git is the record: a pool
+ * worktree is `<root>/.pool-<id>`, locked with a reason that says whether it is ready and
+ * at which commit. Pool worktrees never hold user work: one that does is left alone.
+ */
+const PREFIX = '.pool-';
+const READY = 'worktree-orchestrator pool ready';
+const CREATING = 'worktree-orchestrator pool creating';
+
+export const isPoolPath = (p: string): boolean => path.basename(p).startsWith(PREFIX);
+
+export class WarmPool {
+  private refilling: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly size: number,
+    private readonly log: (level: 'info' | 'warn', m: string) => void,
+  ) {}
+
+  get enabled(): boolean {
+    return this.size > 0;
+  }
+
+  /** Ready pool worktrees of a root, with the commit each is at. */
+  static ready(worktrees: WorktreeInfo[], root: string): WorktreeInfo[] {
+    return worktrees.filter((w) => path.dirname(w.path) === root && isPoolPath(w.path) && w.locked?.startsWith(READY) && w.detached);
+  }
+
+  /**
+   * Turns a ready pool worktree into the run's worktree: move it into place, then create
+   * the run's branch at the base commit (a no-op checkout when the pool is current).
+   * False when no pool worktree is ready; the caller then adds one the usual way.
+   */
+  async take(fence: Fence, runId: string, repo: GitRepo, worktree: string, branch: string, baseCommit: string): Promise<boolean> {
+    if (!this.enabled) return false;
+    const root = path.dirname(worktree);
+    const candidates = WarmPool.ready(await repo.worktrees(), root).sort((a, b) => Number(b.head === baseCommit) - Number(a.head === baseCommit));
+    for (const pool of candidates) {
+      if (await holdsChanges(pool.path)) {
+        this.log('warn', `warm pool: ${pool.path} has changes; leaving it alone.`);
+        continue;
+      }
+      this.store.fencedEvent(fence, runId, 'take-pool-worktree', `${pool.path} -> ${worktree}`);
+      await repo.unlockWorktree(pool.path);
+      await repo.raw(['worktree', 'move', pool.path, worktree]);
+      await switchToNewBranch(worktree, branch, baseCommit);
+      return true;
+    }
+    return false;
+  }
+
+  /** Finishes a take interrupted by a crash: the worktree was moved but has no branch yet. */
+  static async resume(repo: GitRepo, worktree: string, branch: string, baseCommit: string): Promise<boolean> {
+    const info = (await repo.worktrees()).find((w) => samePath(w.path, worktree));
+    if (!info || !info.detached) return false;
+    await switchToNewBranch(worktree, branch, baseCommit);
+    return true;
+  }
+
+  /** Tops the pool of one root up to its size, in the background; one refill at a time. */
+  refill(fence: Fence, repoRoot: string, root: string, baseRef: string): void {
+    if (!this.enabled || this.refilling) return;
+    this.refilling = this.doRefill(fence, repoRoot, root, baseRef)
+      .catch((e) => this.log('warn', `warm pool: ${(e as Error).message}`))
+      .finally(() => {
+        this.refilling = undefined;
+      });
+  }
+
+  /** Resolves when a background refill (if any) has finished: for tests and shutdown. */
+  idle(): Promise<void> {
+    return this.refilling ?? Promise.resolve();
+  }
+
+  private async doRefill(fence: Fence, repoRoot: string, root: string, baseRef: string): Promise<void> {
+    const repo = await GitRepo.open(repoRoot);
+    const base = await repo.commitOf(baseRef);
+    const all = await repo.worktrees();
+    const mine = all.filter((w) => path.dirname(w.path) === root && isPoolPath(w.path));
+    // Half-made pool worktrees of a leader that died: ours, never user work.
+    for (const w of mine.filter((m) => m.locked?.startsWith(CREATING))) {
+      this.store.fencedEvent(fence, null, 'pool-discard', w.path);
+      await repo.unlockWorktree(w.path);
+      await repo.raw(['worktree', 'remove', '--force', '--', w.path]);
+    }
+    const ready = WarmPool.ready(all, root);
+    // The base moved: bring ready ones forward (only the changed files are written).
+    for (const w of ready.filter((r) => r.head !== base)) {
+      if (await holdsChanges(w.path)) continue;
+      this.store.fencedEvent(fence, null, 'pool-refresh', `${w.path} -> ${base.slice(0, 12)}`);
+      await execa('git', ['checkout', '--quiet', '--detach', base], { cwd: w.path });
+      await repo.unlockWorktree(w.path);
+      await repo.lockWorktree(w.path, `${READY} ${base}`);
+    }
+    for (let n = ready.length; n < this.size; n++) {
+      const p = path.join(root, `${PREFIX}${crypto.randomBytes(4).toString('hex')}`);
+      this.store.fencedEvent(fence, null, 'pool-add', p);
+      fs.mkdirSync(root, { recursive: true });
+      await repo.raw(['worktree', 'add', '--detach', '--lock', '--reason', CREATING, '--', p, base]);
+      await repo.unlockWorktree(p);
+      await repo.lockWorktree(p, `${READY} ${base}`);
+      this.log('info', `warm pool: ${p} ready at ${base.slice(0, 12)}.`);
+    }
+  }
+}
+
+async function holdsChanges(worktree: string): Promise<boolean> {
+  const r = await execa('git', ['status', '--porcelain', '--untracked-files=normal'], { cwd: worktree, reject: false });
+  return r.exitCode !== 0 || r.stdout.trim() !== '';
+}
+
+async function switchToNewBranch(worktree: string, branch: string, baseCommit: string): Promise<void> {
+  await execa('git', ['switch', '--quiet', '--create', branch, baseCommit], { cwd: worktree });
+}
