@@ -23,7 +23,7 @@ export interface ActivationResult {
     cli: number;
     extensionMin?: number;
     cliMin?: number;
-    vsix?: { file: string; bytes: number; olderThanDist: boolean };
+    vsix?: { file: string; bytes: number; olderThanDist: boolean; nativeBytes: number; nativeFiles: number };
   };
 }
 
@@ -74,6 +74,31 @@ async function sizes(): Promise<ActivationResult['sizes']> {
     rmrf(tmp);
   }
   const vsix = fs.readdirSync(ROOT).filter((f) => f.endsWith('.vsix')).map((f) => path.join(ROOT, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
-  if (vsix) out.vsix = { file: path.basename(vsix), bytes: size(vsix), olderThanDist: fs.statSync(vsix).mtimeMs < fs.statSync(EXTENSION).mtimeMs };
+  if (vsix) {
+    const native = zipEntries(vsix).filter((e) => e.name.endsWith('.node'));
+    out.vsix = {
+      file: path.basename(vsix),
+      bytes: size(vsix),
+      olderThanDist: fs.statSync(vsix).mtimeMs < fs.statSync(EXTENSION).mtimeMs,
+      nativeBytes: native.reduce((a, e) => a + e.compressed, 0),
+      nativeFiles: native.length,
+    };
+  }
+  return out;
+}
+
+/** Entries of a zip file (a VSIX), from its central directory. */
+function zipEntries(file: string): Array<{ name: string; compressed: number }> {
+  const buf = fs.readFileSync(file);
+  const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (eocd < 0) return [];
+  const count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  const out: Array<{ name: string; compressed: number }> = [];
+  for (let i = 0; i < count && p + 46 <= buf.length; i++) {
+    const nameLen = buf.readUInt16LE(p + 28);
+    out.push({ name: buf.toString('utf8', p + 46, p + 46 + nameLen), compressed: buf.readUInt32LE(p + 20) });
+    p += 46 + nameLen + buf.readUInt16LE(p + 30) + buf.readUInt16LE(p + 32);
+  }
   return out;
 }

@@ -32,7 +32,9 @@ export async function measureFailover(o: FailoverOptions): Promise<FailoverResul
       const standby = start();
       all.push(standby);
       await standby.waitFor(/^standby/, 30_000);
-      await sleep(o.settleMs ?? 400);
+      // A random extra delay: the standby checks every 250 ms from its start, so a fixed
+      // delay would always hit the same phase of its timer and hide the spread.
+      await sleep((o.settleMs ?? 400) + Math.random() * 250);
       const t0 = now();
       leader.child.kill('SIGKILL');
       try {

@@ -80,7 +80,7 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
         ratio,
         goal: '≤ 1.10×',
         met: ratio <= 1.1,
-        note: `n=${r.ours.length} interleaved${r.errors.length ? `; ${r.errors.length} error(s): ${r.errors[0]}` : ''}`,
+        note: `n=${r.ours.length} interleaved; overhead ${fmt(median(r.pairOverheads), 'ms')} (median of pairs)${r.errors.length ? `; ${r.errors.length} error(s): ${r.errors[0]}` : ''}`,
       });
       if (r.cli.length) {
         rows.push({ measure: 'spawn → agent running (CLI, e2e)', size: kfiles(r.files), baseline: median(r.baseline), ours: median(r.cli), unit: 'ms', ratio: median(r.cliRatios), note: 'node dist/cli.js spawn --wait' });
@@ -148,7 +148,7 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
     rows.push({ measure: 'size dist/extension.js', size: 'dev build', ours: a.sizes.extension, unit: 'KiB', note: a.sizes.extensionMin ? `minified (as packaged): ${fmt(a.sizes.extensionMin, 'KiB')}` : undefined });
     rows.push({ measure: 'size dist/cli.js', size: 'dev build', ours: a.sizes.cli, unit: 'KiB', note: a.sizes.cliMin ? `minified (as packaged): ${fmt(a.sizes.cliMin, 'KiB')}` : undefined });
     if (a.sizes.vsix) {
-      rows.push({ measure: 'size VSIX', size: a.sizes.vsix.file, ours: a.sizes.vsix.bytes, unit: 'KiB', note: `from an earlier npm run package${a.sizes.vsix.olderThanDist ? ', older than dist/' : ''}` });
+      rows.push({ measure: 'size VSIX', size: a.sizes.vsix.file, ours: a.sizes.vsix.bytes, unit: 'KiB', note: `${a.sizes.vsix.nativeFiles} native .node files: ${fmt(a.sizes.vsix.nativeBytes, 'KiB')} of it; from an earlier npm run package${a.sizes.vsix.olderThanDist ? ', older than dist/' : ''}` });
     } else {
       details.push('No .vsix in the repository root: run `npm run package` to have its size measured.');
     }
@@ -185,6 +185,7 @@ function spawnBreakdown(results: SpawnSizeResult[]): string[] {
     ['ours: worktree list + add + lock', (c) => fmt(c.p.worktree, 'ms')],
     ['ours: supervisor start (node dist/cli.js)', (c) => fmt(c.p.supervisor, 'ms')],
     ['ours: agent start via supervisor', (c) => fmt(c.p.agent, 'ms')],
+    ['ours − baseline (median of pairs)', (c) => fmt(median(c.r.pairOverheads), 'ms')],
     ['ours: in git processes (all phases)', (c) => `${fmt(c.p.git, 'ms')} / ${c.p.gitCalls}`],
     ['ours: in SQLite write transactions', (c) => `${fmt(c.p.db, 'ms')} / ${c.p.dbTx}`],
   ];

@@ -21,7 +21,7 @@ const AGENT = [NODE, FAKE_AGENT, 'sleep:120000'];
 export interface SpawnBenchOptions {
   sizes: number[];
   reps: number;
-  /** One untimed round first (first-touch of the object store, bundle, page cache). */
+  /** One untimed round before the first size (JIT, first loads of the bundle and of git). */
   warmup?: boolean;
   /** Also time `dist/cli.js spawn --wait` end to end. */
   cli?: boolean;
@@ -55,6 +55,8 @@ export interface SpawnSizeResult {
   cli: number[];
   /** ours / baseline of each interleaved pair. */
   pairRatios: number[];
+  /** ours - baseline of each interleaved pair, ms: the orchestrator's own overhead. */
+  pairOverheads: number[];
   cliRatios: number[];
   baselineAdd: number[];
   baselineAgent: number[];
@@ -162,7 +164,7 @@ async function settle(store: Store, runId: string, agentPid: number, leaderTick:
 
 export async function measureSpawn(o: SpawnBenchOptions): Promise<SpawnSizeResult[]> {
   const results: SpawnSizeResult[] = [];
-  for (const files of o.sizes) results.push(await measureSize(files, o));
+  for (const [i, files] of o.sizes.entries()) results.push(await measureSize(files, { ...o, warmup: o.warmup && i === 0 }));
   return results;
 }
 
@@ -195,7 +197,7 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
   let rec = fresh();
   const restore = instrument(store, () => rec);
 
-  const result: SpawnSizeResult = { files, baseline: [], ours: [], cli: [], pairRatios: [], cliRatios: [], baselineAdd: [], baselineAgent: [], phases: [], gitCommands: [], errors: [] };
+  const result: SpawnSizeResult = { files, baseline: [], ours: [], cli: [], pairRatios: [], pairOverheads: [], cliRatios: [], baselineAdd: [], baselineAgent: [], phases: [], gitCommands: [], errors: [] };
   let n = 0;
   const tracePath = (kind: string) => path.join(traces, `${kind}-${++n}.jsonl`);
 
@@ -286,6 +288,7 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
       result.ours.push(u.total);
       result.phases.push(u.phases);
       result.pairRatios.push(u.total / b.total);
+      result.pairOverheads.push(u.total - b.total);
       if (o.cli) {
         const c = await viaCli();
         result.cli.push(c);
