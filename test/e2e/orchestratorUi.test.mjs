@@ -40,12 +40,17 @@ async function dialog(tab) {
   };
 }
 
-/** Runs a palette command that asks for a run, and picks the first one offered. */
+/** Clicks the quick pick row that contains `text` (a click accepts it, whatever is active). */
+async function pickRow(tab, text) {
+  const row = tab.page.locator('.quick-input-widget .monaco-list-row', { hasText: text }).first();
+  await row.waitFor({ timeout: 30_000 });
+  await row.click();
+}
+
+/** Runs a palette command that asks for a run, and picks the US-001 run. */
 async function runOnFirstRun(tab, title) {
   await tab.runCommand(title);
-  const row = tab.page.locator('.quick-input-widget .monaco-list-row', { hasText: 'US-001' }).first();
-  await row.waitFor({ timeout: 15_000 });
-  await row.click();
+  await pickRow(tab, 'US-001');
 }
 
 /** The extension's global storage on the server (where its state.db lives). */
@@ -59,7 +64,7 @@ function stateDir(server) {
 function status(server) {
   const dir = stateDir(server);
   if (!dir || !existsSync(join(dir, 'state.db'))) return { leader: null, runs: [] };
-  const out = execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), 'status', '--json', '--state-dir', dir], { encoding: 'utf8' });
+  const out = execFileSync(provision().node, [join(repoRoot, 'dist', 'cli.js'), 'status', '--json', '--state-dir', dir], { encoding: 'utf8' });
   return JSON.parse(out);
 }
 
@@ -130,7 +135,7 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
     const dir = wb && stateDir(wb.server);
     if (dir) {
       try {
-        execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), 'stop', 'US-001', '--state-dir', dir, '--repo', wb.repo], { stdio: 'ignore', timeout: 30_000 });
+        execFileSync(provision().node, [join(repoRoot, 'dist', 'cli.js'), 'stop', 'US-001', '--state-dir', dir, '--repo', wb.repo], { stdio: 'ignore', timeout: 30_000 });
       } catch {}
     }
     await wb?.close({ failed: wb.failed.length > 0, name: 'orchestrator-ui' });
@@ -152,11 +157,9 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
 
   it('Spawn code_developer from the standby: the leader provisions, the worktree lands in the standby window', async () => {
     await standby.runCommand('Orchestrator: Spawn code_developer');
-    const input = standby.page.locator('.quick-input-widget .quick-input-box input');
     await standby.page.locator('.quick-input-widget .monaco-list-row', { hasText: 'US-001' }).first().waitFor({ timeout: 30_000 });
     await standby.screenshot('orchestrator-spawn-quick-pick');
-    await input.fill('US-001');
-    await input.press('Enter');
+    await pickRow(standby, 'US-001');
 
     const run = await until('one running US-001 run', () => {
       const runs = status(wb.server).runs.filter((r) => r.priority === 'US-001');
@@ -267,19 +270,16 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
 
   it('Merge into Base Branch merges a finished run\'s commits after confirmation', async () => {
     await standby.runCommand('Orchestrator: Spawn code_developer');
-    const input = standby.page.locator('.quick-input-widget .quick-input-box input');
-    await standby.page.locator('.quick-input-widget .monaco-list-row', { hasText: 'PRIORITY-2' }).first().waitFor({ timeout: 30_000 });
-    await input.fill('PRIORITY-2');
-    await input.press('Enter');
+    await pickRow(standby, 'PRIORITY-2');
     const run = await until('PRIORITY-2 to succeed', () => {
       const r = status(wb.server).runs.find((x) => x.priority === 'PRIORITY-2');
       return r?.status === 'succeeded' && r;
-    }, 60_000);
+    }, 60_000).catch((e) => {
+      throw new Error(`${e.message}; runs: ${JSON.stringify(status(wb.server).runs)}`);
+    });
 
     await standby.runCommand('Orchestrator: Merge into Base Branch…');
-    const row = standby.page.locator('.quick-input-widget .monaco-list-row', { hasText: 'PRIORITY-2' }).first();
-    await row.waitFor({ timeout: 15_000 });
-    await row.click();
+    await pickRow(standby, 'PRIORITY-2');
     const d = await dialog(standby);
     assert.match(d.text, /Merge 1 commit\(s\) of code-developer\/priority-2 into main\?/);
     assert.match(d.text, /Implement PRIORITY-2/);
