@@ -19,6 +19,8 @@ const common = {
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
   { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  // The parent of every agent: its own small bundle, since it starts on each spawn.
+  { ...common, entryPoints: ['src/supervisor.ts'], outfile: 'dist/supervisor.js' },
 ];
 
 if (watch) {

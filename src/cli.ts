@@ -10,7 +10,6 @@ import { Orchestrator } from './core/orchestrator';
 import { loadRoadmap } from './core/roadmap';
 import { requestSpawn } from './core/spawnRequest';
 import { AlreadyActiveError, isActive, Run, Store } from './core/store';
-import { runSupervisor } from './core/supervisor';
 import { UserError } from './core/userError';
 import { LoopConfig } from './core/workLoop';
 
@@ -53,7 +52,6 @@ const EXIT_USAGE = 2;
 const EXIT_ALREADY_ACTIVE = 3;
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === '__supervise') return supervise(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -242,15 +240,6 @@ async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrato
   });
   watcher.dispose();
   return 0;
-}
-
-async function supervise(argv: string[]): Promise<number> {
-  const sep = argv.indexOf('--');
-  const { values } = parseArgs({
-    args: argv.slice(0, sep),
-    options: { 'state-dir': { type: 'string' }, run: { type: 'string' }, log: { type: 'string' }, cwd: { type: 'string' } },
-  });
-  return runSupervisor({ stateDir: values['state-dir']!, runId: values.run!, logPath: values.log!, cwd: values.cwd!, argv: argv.slice(sep + 1) });
 }
 
 function wholeNumber(value: string | undefined, flag: string, min: number): number | undefined {

@@ -86,7 +86,7 @@ export interface LaunchOptions {
   cwd: string;
   logPath: string;
   env: Record<string, string>;
-  /** A Node binary and the bundled CLI that hosts the supervisor. */
+  /** A Node binary, and the bundled CLI: the supervisor is dist/supervisor.js beside it. */
   nodePath: string;
   cliPath: string;
 }
@@ -96,7 +96,7 @@ export function launchSupervisor(o: LaunchOptions): number {
   fs.mkdirSync(runDir(o.stateDir, o.runId), { recursive: true, mode: 0o700 });
   const child = spawn(
     o.nodePath,
-    [o.cliPath, '__supervise', '--state-dir', o.stateDir, '--run', o.runId, '--log', o.logPath, '--cwd', o.cwd, '--', ...o.argv],
+    [path.join(path.dirname(o.cliPath), 'supervisor.js'), '--state-dir', o.stateDir, '--run', o.runId, '--log', o.logPath, '--cwd', o.cwd, '--', ...o.argv],
     {
       detached: true,
       stdio: 'ignore',

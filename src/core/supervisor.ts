@@ -1,9 +1,8 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execa } from 'execa';
 import { ExitRecord, runDir, writeJson } from './agents';
 import { currentIdentity, processStart } from './processInfo';
-import { Store } from './store';
 
 export interface SupervisorArgs {
   stateDir: string;
@@ -31,36 +30,25 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   }
   const log = fs.openSync(a.logPath, 'a', 0o600);
   fs.writeSync(log, `[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
-  const child = execa(a.argv[0], a.argv.slice(1), {
-    cwd: a.cwd,
-    stdin: 'ignore',
-    // The agent writes straight into the log file's descriptor (not through a pipe to us),
-    // so its output is kept even if this supervisor is killed. execa's types only list
-    // literal descriptors, hence the cast.
-    stdout: log as 1,
-    stderr: log as 2,
-    reject: false,
-    cleanup: false,
-    windowsHide: true,
-  });
+  // node's spawn rather than execa: this file is the supervisor bundle, on every spawn's
+  // critical path, so it stays small. Still an argument array, never a shell.
+  const child = spawn(a.argv[0], a.argv.slice(1), { cwd: a.cwd, stdio: ['ignore', log, log], windowsHide: true });
   // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
   if (child.pid) {
     writeJson(path.join(dir, 'agent.json'), { pid: child.pid, start: processStart(child.pid) ?? null, supervisorPid: process.pid });
   }
-  const result = await child;
-  const spawnError = child.pid ? null : (result.cause as Error | undefined)?.message ?? result.shortMessage;
-  const exit: ExitRecord = {
-    code: result.exitCode ?? null,
-    signal: result.signal ?? null,
-    error: spawnError ? `could not start ${a.argv[0]}: ${spawnError}` : null,
-    at: Date.now(),
-  };
+  const exit = await new Promise<ExitRecord>((resolve) => {
+    child.once('error', (e) => resolve({ code: null, signal: null, error: `could not start ${a.argv[0]}: ${e.message}`, at: Date.now() }));
+    child.once('exit', (code, signal) => resolve({ code, signal, error: null, at: Date.now() }));
+  });
   fs.writeSync(log, `[orchestrator] ${new Date().toISOString()} ended: ${exit.error ?? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`)}\n`);
   fs.closeSync(log);
   writeJson(path.join(dir, 'exit.json'), exit);
-  let store: Store | undefined;
+  // Loaded only now: SQLite is not needed to start the agent.
+  let store: import('./store').Store | undefined;
   try {
+    const { Store } = await import('./store');
     store = Store.open(a.stateDir);
     store.recordExit(a.runId, exit);
   } catch {
@@ -70,3 +58,4 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   }
   return 0;
 }
+

@@ -60,7 +60,8 @@ export function makeSandbox(roadmap = ROADMAP): Sandbox {
     trace: path.join(dir, 'trace.jsonl'),
     cleanup: () => {
       killTraced(sandbox);
-      fs.rmSync(dir, { recursive: true, force: true });
+      // Supervisors of killed agents may still be writing their exit records: retry.
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
   return sandbox;
