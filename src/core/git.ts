@@ -96,18 +96,31 @@ export class GitRepo {
     return parseWorktreeList(await this.raw(['worktree', 'list', '--porcelain']));
   }
 
-  /** `git worktree add -b <branch> <path> <commit>`, or adopts an identical worktree left by a crash. */
-  async addWorktree(worktree: string, branch: string, commit: string): Promise<'added' | 'existing'> {
-    const existing = (await this.worktrees()).find((w) => samePath(w.path, worktree));
-    if (existing) {
-      if (existing.branch === branch) return 'existing';
-      throw new UserError(`${worktree} is already a worktree on ${existing.branch ?? 'a detached HEAD'}.`, 'PATH_EXISTS');
-    }
-    if (fs.existsSync(worktree)) throw new UserError(`${worktree} already exists and is not a worktree of this run; move it away or remove it.`, 'PATH_EXISTS');
-    if (await this.branchExists(branch)) throw new UserError(`The branch ${branch} already exists; delete or rename it, or start a new attempt.`, 'BRANCH_EXISTS');
+  /** A repository whose root is already known (a run's), without asking git again. */
+  static at(root: string): GitRepo {
+    return new GitRepo(root, simpleGit({ baseDir: root, maxConcurrentProcesses: 4 }));
+  }
+
+  /**
+   * `git worktree add --lock -b <branch> <path> <commit>` — one git call on the happy path;
+   * on failure, adopts an identical worktree left by a crash or explains what is in the way.
+   */
+  async addWorktree(worktree: string, branch: string, commit: string, lockReason: string): Promise<'added' | 'existing'> {
     fs.mkdirSync(path.dirname(worktree), { recursive: true });
-    await this.withLockRetry(['worktree', 'add', '-b', branch, '--', worktree, commit]);
-    return 'added';
+    try {
+      await this.withLockRetry(['worktree', 'add', '--lock', '--reason', lockReason, '-b', branch, '--', worktree, commit]);
+      return 'added';
+    } catch (e) {
+      const existing = (await this.worktrees()).find((w) => samePath(w.path, worktree));
+      if (existing?.branch === branch) {
+        if (existing.locked === null) await this.lockWorktree(worktree, lockReason);
+        return 'existing';
+      }
+      if (existing) throw new UserError(`${worktree} is already a worktree on ${existing.branch ?? 'a detached HEAD'}.`, 'PATH_EXISTS');
+      if (fs.existsSync(worktree)) throw new UserError(`${worktree} already exists and is not a worktree of this run; move it away or remove it.`, 'PATH_EXISTS');
+      if (await this.branchExists(branch)) throw new UserError(`The branch ${branch} already exists; delete or rename it, or start a new attempt.`, 'BRANCH_EXISTS');
+      throw e;
+    }
   }
 
   async lockWorktree(worktree: string, reason: string): Promise<void> {

@@ -208,20 +208,23 @@ export class Orchestrator {
         run = store.fencedTransition(fence(), run.id, ['requested'], 'provisioning', { step: 'worktree' }, 'provisioning');
         crashPoint('after-claim');
       }
-      const repo = await GitRepo.open(run.repo);
+      const repo = GitRepo.at(run.repo); // recorded at request time: already verified
       if (run.step === 'claimed' || run.step === 'worktree') {
         const baseCommit = run.baseCommit ?? (await repo.commitOf(run.baseRef));
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit }, `worktree ${run.worktree}`);
         this.assertIsolated(run);
+        const lockReason = `worktree-orchestrator run ${run.id}`;
         if (!this.pool.enabled) {
-          await repo.addWorktree(run.worktree, run.branch, baseCommit); // adopts an identical worktree left by a crash
+          await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason); // adopts an identical worktree left by a crash
         } else if ((await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
           // Resuming after a crash: finish a pool take, or adopt the identical worktree.
-          if (!(await WarmPool.resume(repo, run.worktree, run.branch, baseCommit))) await repo.addWorktree(run.worktree, run.branch, baseCommit);
-        } else if (!(await this.pool.take(fence(), run.id, repo, run.worktree, run.branch, baseCommit))) {
-          await repo.addWorktree(run.worktree, run.branch, baseCommit);
+          await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
+          await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+        } else if (await this.pool.take(fence(), run.id, repo, run.worktree, run.branch, baseCommit)) {
+          await repo.lockWorktree(run.worktree, lockReason);
+        } else {
+          await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
         }
-        await repo.lockWorktree(run.worktree, `worktree-orchestrator run ${run.id}`);
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'setup', worktreeLocked: true }, 'worktree ready');
         crashPoint('after-worktree-add');
       }

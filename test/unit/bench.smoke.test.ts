@@ -30,7 +30,7 @@ describe('bench smoke (correctness only, no timing)', function () {
     for (const x of [...r.pairRatios, ...r.cliRatios]) assert.ok(Number.isFinite(x) && x > 0, `ratio ${x}`);
     assert.deepEqual(
       r.gitCommands.filter((c) => c.startsWith('worktree')),
-      ['worktree list', 'worktree add', 'worktree lock'],
+      ['worktree add'], // one call: created and locked together (--lock --reason)
     );
   });
 
