@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { GitRepo } from '../core/git';
 import { isActive, Run } from '../core/store';
 import { UserError } from '../core/userError';
-import { ensureLeading } from './leadership';
+import { reportAnswer, requestFromLeader } from './leaderRequest';
 import { STATUS_LABEL } from './runPresentation';
 import type { Services } from './services';
 
@@ -11,10 +11,10 @@ const SHOWN_COMMITS = 12;
 
 /**
  * Merges an ended run's branch into its base branch in the main checkout (`git merge
- * --no-ff`), after a modal that lists the commits. Refuses rather than guesses: the run must
- * have ended, the main checkout must have the base branch checked out with no uncommitted
- * changes to tracked files; a conflicting merge is aborted, leaving everything as it was.
- * Only the leader merges, after a fenced intent record.
+ * --no-ff`), after a modal that lists the commits. The checks here (run ended, base branch
+ * checked out, main checkout clean) only make the refusal immediate and precise: the merge
+ * itself is requested from the leader, which checks again and aborts a conflicting merge,
+ * leaving everything as it was.
  */
 export async function mergeRun(s: Services, run: Run): Promise<boolean> {
   if (isActive(run.status)) throw new UserError(`${run.priority} #${run.attempt} is ${STATUS_LABEL[run.status]}: stop it (or let it finish) before merging its branch.`, 'RUN_ACTIVE');
@@ -45,19 +45,11 @@ export async function mergeRun(s: Services, run: Run): Promise<boolean> {
     'Merge',
   );
   if (choice !== 'Merge') return false;
-  if (!(await ensureLeading(s.host, 'merges branches'))) return false;
-
-  return s.host.fenced('merge', run.id, `${run.branch} -> ${run.baseRef}`, async () => {
-    try {
-      await repo.raw(['merge', '--no-ff', '--no-edit', '--', run.branch]);
-    } catch (e) {
-      await repo.raw(['merge', '--abort']).catch(() => undefined);
-      throw new UserError(`Merging ${run.branch} into ${run.baseRef} stopped (${(e as Error).message}); the merge was aborted and nothing changed. Merge it by hand in ${run.repo}.`, 'MERGE_FAILED');
-    }
-    s.notifier.info(`Merged ${run.branch} into ${run.baseRef}.`, {
-      title: 'Remove Worktree',
-      run: () => vscode.commands.executeCommand('worktreeOrchestrator.removeWorktree', run.id),
-    });
-    return true;
+  // The leader merges (fenced), whichever window asked; its answer says how it went.
+  const action = await requestFromLeader(s, 'merge', run, { title: `Merging ${run.branch} into ${run.baseRef}` });
+  reportAnswer(s, action, {
+    title: 'Remove Worktree',
+    run: () => vscode.commands.executeCommand('worktreeOrchestrator.removeWorktree', run.id),
   });
+  return action.status === 'done';
 }

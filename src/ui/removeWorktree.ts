@@ -7,6 +7,7 @@ import { isActive } from '../core/store';
 import { UserError } from '../core/userError';
 import type { WorktreeTarget } from './commandArgs';
 import { ensureLeading } from './leadership';
+import { reportAnswer, requestFromLeader } from './leaderRequest';
 import { STATUS_LABEL } from './runPresentation';
 import type { Services } from './services';
 import * as settings from './settings';
@@ -17,7 +18,8 @@ const SHOWN_PER_KIND = 8;
  * Removes a worktree without ever losing work by surprise (invariant 5): what it holds
  * (uncommitted changes, untracked files, commits not in the base) is listed in a modal, and
  * only an explicit "Remove and Lose This Work" forces removal. The branch is deleted only
- * when merged. Only the leader removes, after a fenced intent record.
+ * when merged. Only the leader removes, after a fenced intent record: a run's worktree by
+ * request (any window may ask), any other worktree from this window once it leads.
  */
 export async function removeWorktree(s: Services, t: WorktreeTarget): Promise<boolean> {
   if (t.run && isActive(t.run.status)) {
@@ -54,7 +56,6 @@ export async function removeWorktree(s: Services, t: WorktreeTarget): Promise<bo
     confirm,
   );
   if (choice !== confirm) return false;
-  if (!(await ensureLeading(s.host, 'removes worktrees'))) return false;
   if (force && fs.existsSync(t.worktree)) {
     // The confirmation covers exactly what was listed: anything new since then is not forced away.
     const now = await repo.holdings(t.worktree, base);
@@ -64,11 +65,21 @@ export async function removeWorktree(s: Services, t: WorktreeTarget): Promise<bo
     }
   }
 
-  const result = await s.host.fenced('remove-worktree', t.run?.id ?? null, `${t.worktree}${force ? ' (forced, confirmed by the user)' : ''}`, () =>
+  if (t.run && samePath(t.run.worktree, t.worktree)) {
+    // A run's worktree: the leader removes it (fenced), whichever window asked.
+    const action = await requestFromLeader(s, 'remove', t.run, { force, title: `Removing ${path.basename(t.worktree)}` });
+    if (action.status === 'done') s.folders.remove(t.worktree);
+    reportAnswer(s, action);
+    return action.status === 'done';
+  }
+
+  // A worktree no run owns has no action row to request through: this window removes it,
+  // as the leader only (taking over if the user agrees), after a fenced intent record.
+  if (!(await ensureLeading(s.host, 'removes worktrees'))) return false;
+  const result = await s.host.fenced('remove-worktree', null, `${t.worktree}${force ? ' (forced, confirmed by the user)' : ''}`, () =>
     repo.removeWorktree(t.worktree, base, { force }),
   );
   if (!result.removed) {
-    // Something appeared between the check and the removal: nothing was removed.
     s.notifier.warn(`${t.worktree} was kept: it now holds ${describeHoldings(result.holdings)}. Run Remove Worktree again to see what.`);
     return false;
   }
