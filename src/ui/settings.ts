@@ -25,6 +25,13 @@ export function agentCommand(): string[] | undefined {
   return value.map(String);
 }
 
+/** The command run in each new worktree before the agent (argument array), or undefined. */
+export function setupCommand(): string[] | undefined {
+  const value = userValue<unknown>('setupCommand');
+  if (!Array.isArray(value) || value.length === 0) return undefined;
+  return value.map(String);
+}
+
 /** The configured state directory, or undefined for the extension's global storage. */
 export function configuredStateDir(): string | undefined {
   const value = userValue<string>('stateDir');
@@ -53,7 +60,7 @@ export function openWorktreeAsWorkspaceFolder(): boolean {
 /**
  * What a spawn request carries. The repository-shaped settings (base branch, worktree
  * root, roadmap path) may come from the workspace — they are listed as restricted
- * configurations, and core confines the paths they name — but the command never does.
+ * configurations, and core confines the paths they name — but the commands never do.
  */
 export function spawnSettings(scope?: vscode.Uri): SpawnSettings {
   const config = vscode.workspace.getConfiguration(SECTION, scope);
@@ -63,6 +70,7 @@ export function spawnSettings(scope?: vscode.Uri): SpawnSettings {
   };
   return {
     agentCommand: agentCommand(),
+    setupCommand: setupCommand(),
     baseBranch: text('baseBranch'),
     worktreeRoot: text('worktreeRoot'),
     roadmapPath: text('roadmapPath'),
