@@ -112,6 +112,11 @@ async function dirtyCount(worktree: string): Promise<number | undefined> {
   }
 }
 
+/** A worktree the leader checked out ahead of time (core's warm pool: `<root>/.pool-<id>`). */
+function isPoolWorktree(node: WorktreeNode): boolean {
+  return !node.isMain && !node.run && path.basename(node.info.path).startsWith('.pool-');
+}
+
 function worktreeItem(node: WorktreeNode, showRepo: boolean): vscode.TreeItem {
   const { info } = node;
   const name = path.basename(info.path);
@@ -121,9 +126,11 @@ function worktreeItem(node: WorktreeNode, showRepo: boolean): vscode.TreeItem {
   if (node.ahead !== undefined && node.behind !== undefined) parts.push(`↑${node.ahead} ↓${node.behind}`);
   if (node.missing) parts.push('missing');
   else if (node.dirty) parts.push(`${node.dirty} changed`);
+  const pool = isPoolWorktree(node);
   if (node.run) parts.push(`${node.run.priority} ${STATUS_LABEL[node.run.status]}`);
+  else if (pool) parts.push(`warm pool${/ready/.test(info.locked ?? '') ? ', ready' : ''}`);
   else if (!node.isMain) parts.push('not from the orchestrator');
-  if (info.locked !== null) parts.push('locked');
+  if (info.locked !== null && !pool) parts.push('locked');
   if (showRepo) parts.push(path.basename(node.repo));
   item.description = parts.join(' · ');
 
@@ -133,13 +140,16 @@ function worktreeItem(node: WorktreeNode, showRepo: boolean): vscode.TreeItem {
     `Branch: ${info.branch ?? 'detached HEAD'}${info.head ? ` @ ${info.head.slice(0, 8)}` : ''}`,
     node.base ? `Against ${node.base}: ${node.ahead ?? '?'} ahead, ${node.behind ?? '?'} behind` : '',
     node.missing ? 'The folder is missing (git would prune it)' : `Uncommitted: ${node.dirty === undefined ? 'unknown' : node.dirty === 0 ? 'none' : `${node.dirty} file(s)`}`,
-    node.run ? `Run: ${node.run.priority} #${node.run.attempt} ${STATUS_LABEL[node.run.status]}${node.run.pid && isActive(node.run.status) ? ` (pid ${node.run.pid})` : ''}` : node.isMain ? 'Main checkout' : 'Not made by the orchestrator',
+    node.run
+      ? `Run: ${node.run.priority} #${node.run.attempt} ${STATUS_LABEL[node.run.status]}${node.run.pid && isActive(node.run.status) ? ` (pid ${node.run.pid})` : ''}`
+      : node.isMain ? 'Main checkout' : pool ? 'Checked out ahead of time for the next spawn (warm pool)' : 'Not made by the orchestrator',
     info.locked !== null ? `Locked${info.locked ? `: ${info.locked}` : ''}` : '',
   ].filter(Boolean);
   tip.appendMarkdown(rows.join('  \n'));
   item.tooltip = tip;
 
   item.iconPath = new vscode.ThemeIcon(node.isMain ? 'repo' : node.missing ? 'warning' : info.locked !== null ? 'lock' : 'git-branch');
-  item.contextValue = node.isMain ? 'worktree.main' : node.missing ? 'worktree.missing' : node.run && isActive(node.run.status) ? 'worktree.linked.active' : 'worktree.linked';
+  // The pool is the leader's to manage: no open/remove actions on it.
+  item.contextValue = node.isMain ? 'worktree.main' : node.missing ? 'worktree.missing' : pool ? 'worktree.pool' : node.run && isActive(node.run.status) ? 'worktree.linked.active' : 'worktree.linked';
   return item;
 }
