@@ -57,7 +57,11 @@ export function packageVsix({ out = defaultVsixPath, build = true } = {}) {
 
   // --allow-missing-repository: package.json has no `repository`, and vsce would otherwise
   // stop at an interactive y/N prompt (fatal in CI, which has no stdin).
-  vsce(['package', '--allow-missing-repository', '--out', out]);
+  // --no-rewrite-relative-links: without a repository vsce has no base URL to turn the
+  // README's relative links (docs/images/*.png) into, and refuses to pack; left relative,
+  // they resolve inside the installed extension's folder, which ships docs/images/.
+  const noRepo = !pkg.repository;
+  vsce(['package', ...(noRepo ? ['--allow-missing-repository', '--no-rewrite-relative-links'] : []), '--out', out]);
   if (!existsSync(out)) throw new Error(`vsce did not write ${out}`);
   // Check the artifact itself, not vsce's prediction of it.
   const files = zipEntries(out);
