@@ -63,7 +63,7 @@ export class OrchestratorHost extends Disposable {
       this.leaderChanged.fire();
     }));
     this.register(vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration(`${settings.SECTION}.maxParallel`) || e.affectsConfiguration(`${settings.SECTION}.stopGraceSeconds`)) {
+      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
         void this.replaceOrchestrator();
       }
     }));
@@ -144,12 +144,13 @@ export class OrchestratorHost extends Disposable {
       cliPath: this.o.cliPath,
       maxParallel: settings.maxParallel(),
       stopGraceMs: settings.stopGraceMs(),
+      warmPoolSize: settings.warmPoolSize(),
       log: (level, message) => log[level](message),
     });
   }
 
   /**
-   * maxParallel / stopGraceSeconds changed: a new Orchestrator takes over once the old one
+   * maxParallel / stopGraceSeconds / warmPoolSize changed: a new Orchestrator takes over once the old one
    * has finished its pass, so two passes never provision the same run concurrently.
    */
   private async replaceOrchestrator(): Promise<void> {

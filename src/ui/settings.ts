@@ -47,6 +47,12 @@ export function maxParallel(): number {
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
+/** Worktrees the leader keeps checked out ahead of time so spawns start faster (0: off). */
+export function warmPoolSize(): number {
+  const n = Number(userValue<number>('warmPoolSize') ?? 0);
+  return Number.isInteger(n) && n >= 0 ? n : 0;
+}
+
 export function stopGraceMs(): number {
   const s = Number(userValue<number>('stopGraceSeconds') ?? 10);
   return Number.isFinite(s) && s >= 0 ? s * 1000 : 10_000;

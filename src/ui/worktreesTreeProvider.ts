@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { GitRepo, samePath, WorktreeInfo } from '../core/git';
 import { isActive, Run } from '../core/store';
+import { isPoolPath } from '../core/warmPool';
 import { Disposable } from './disposable';
 import { OrchestratorHost } from './orchestratorHost';
 import { STATUS_LABEL } from './runPresentation';
@@ -114,7 +115,7 @@ async function dirtyCount(worktree: string): Promise<number | undefined> {
 
 /** A worktree the leader checked out ahead of time (core's warm pool: `<root>/.pool-<id>`). */
 function isPoolWorktree(node: WorktreeNode): boolean {
-  return !node.isMain && !node.run && path.basename(node.info.path).startsWith('.pool-');
+  return !node.isMain && !node.run && isPoolPath(node.info.path);
 }
 
 function worktreeItem(node: WorktreeNode, showRepo: boolean): vscode.TreeItem {
