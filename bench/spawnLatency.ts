@@ -1,6 +1,7 @@
 // 1. Spawn latency: from the spawn call to the agent running in its ready worktree (the
 // fake agent's first trace line), against doing the same by hand: `git worktree add -b`
-// then spawning the agent. Interleaved baseline / ours / CLI so drift hits all three.
+// then spawning the agent. Interleaved baseline / ours (/ CLI / warm pool) so drift hits
+// them all alike.
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,8 +24,10 @@ export interface SpawnBenchOptions {
   reps: number;
   /** One untimed round before the first size (JIT, first loads of the bundle and of git). */
   warmup?: boolean;
-  /** Also time `dist/cli.js spawn --wait` end to end. */
-  cli?: boolean;
+  /** Sizes at which `dist/cli.js spawn --wait` is also timed end to end. */
+  cliSizes?: number[];
+  /** Sizes at which a spawn from core's warm pool (warmPoolSize 1) is also timed. */
+  poolSizes?: number[];
   log?: (line: string) => void;
 }
 
@@ -34,15 +37,19 @@ export interface OursPhases {
   request: number;
   /** tick up to the worktree intent: fence, GitRepo.open, base commit. */
   preWorktree: number;
-  /** worktree list, branch check, `git worktree add`, `git worktree lock`, 'spawn' intent. */
+  /** Making the worktree (`git worktree add`, with whatever checks core does), until recorded. */
   worktree: number;
-  /** launch of the supervisor (node + dist/cli.js) until it has claimed the run. */
+  /** Worktree setup (included files, setup command) until the 'spawn' intent is recorded. */
+  setup: number;
+  /** Launch of the supervisor process until it has claimed the run (supervisor.json). */
   supervisor: number;
   /** the supervisor spawning the agent, until the agent's first line. */
   agent: number;
   /** Sum of git child processes (count in gitCalls). */
   git: number;
   gitCalls: number;
+  /** The `git worktree add` call alone. */
+  worktreeAdd: number;
   /** Sum of SQLite write transactions. */
   db: number;
   dbTx: number;
@@ -58,6 +65,11 @@ export interface SpawnSizeResult {
   /** ours - baseline of each interleaved pair, ms: the orchestrator's own overhead. */
   pairOverheads: number[];
   cliRatios: number[];
+  /** Spawns that took a warm pool worktree, and their ratios to the pair's baseline. */
+  pool: number[];
+  poolRatios: number[];
+  /** Pool spawns that did not take a pool worktree (fell back to a cold add). */
+  poolMisses: number;
   baselineAdd: number[];
   baselineAgent: number[];
   phases: OursPhases[];
@@ -69,12 +81,13 @@ interface Recorder {
   git: number;
   gitCalls: number;
   gitCommands: string[];
+  worktreeAdd: number;
   db: number;
   dbTx: number;
   marks: Array<{ at: number; to: string; step: string | null | undefined; baseCommit: boolean }>;
 }
 
-const fresh = (): Recorder => ({ git: 0, gitCalls: 0, gitCommands: [], db: 0, dbTx: 0, marks: [] });
+const fresh = (): Recorder => ({ git: 0, gitCalls: 0, gitCommands: [], worktreeAdd: 0, db: 0, dbTx: 0, marks: [] });
 
 /**
  * Counts time in git child processes and SQLite write transactions without touching
@@ -92,10 +105,13 @@ function instrument(store: Store, rec: () => Recorder): () => void {
         return await (orig as (...a: unknown[]) => Promise<unknown>).apply(this, args);
       } finally {
         const r = rec();
-        r.git += now() - t0;
+        const ms = now() - t0;
+        r.git += ms;
         r.gitCalls++;
         const argv = Array.isArray(args[0]) ? (args[0] as string[]) : name === 'open' ? ['rev-parse'] : [];
-        r.gitCommands.push(argv.slice(0, argv[0] === 'worktree' ? 2 : 1).join(' '));
+        const command = argv.slice(0, argv[0] === 'worktree' ? 2 : 1).join(' ');
+        if (command === 'worktree add') r.worktreeAdd += ms;
+        r.gitCommands.push(command);
       }
     };
     undo.push(() => {
@@ -197,7 +213,32 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
   let rec = fresh();
   const restore = instrument(store, () => rec);
 
-  const result: SpawnSizeResult = { files, baseline: [], ours: [], cli: [], pairRatios: [], pairOverheads: [], cliRatios: [], baselineAdd: [], baselineAgent: [], phases: [], gitCommands: [], errors: [] };
+  const result: SpawnSizeResult = {
+    files,
+    baseline: [],
+    ours: [],
+    cli: [],
+    pairRatios: [],
+    pairOverheads: [],
+    cliRatios: [],
+    pool: [],
+    poolRatios: [],
+    poolMisses: 0,
+    baselineAdd: [],
+    baselineAgent: [],
+    phases: [],
+    gitCommands: [],
+    errors: [],
+  };
+  const withCli = !!o.cliSizes?.includes(files);
+  const withPool = !!o.poolSizes?.includes(files);
+  // The warm pool: a second leader on its own state dir, with one worktree kept ready.
+  const poolState = path.join(dir, 'state-pool');
+  const poolStore = withPool ? Store.open(poolState) : undefined;
+  const poolLease = poolStore && new LeaderLease(poolStore, { label: 'bench pool' });
+  if (poolLease && !poolLease.tryAcquire()) throw new Error('bench: could not lead the pool state dir');
+  const poolOrchestrator =
+    poolStore && poolLease && new Orchestrator({ store: poolStore, lease: poolLease, stateDir: poolState, nodePath: NODE, cliPath: CLI, maxParallel: 1000, warmPoolSize: 1, log: () => undefined });
   let n = 0;
   const tracePath = (kind: string) => path.join(traces, `${kind}-${++n}.jsonl`);
 
@@ -227,24 +268,33 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
     process.env.FAKE_AGENT_TRACE = trace;
     rec = fresh();
     const t0 = now();
-    const run = await requestSpawn(store, stateDir, repo, priority, { agentCommand: AGENT }, { requestedBy: 'bench' });
-    const tReq = now();
-    await orchestrator.tick();
+    let run: Awaited<ReturnType<typeof requestSpawn>>;
+    let tReq: number;
+    try {
+      run = await requestSpawn(store, stateDir, repo, priority, { agentCommand: AGENT }, { requestedBy: 'bench' });
+      tReq = now();
+      await orchestrator.tick();
+    } finally {
+      delete process.env.FAKE_AGENT_TRACE;
+    }
     const line = await waitTrace(trace);
-    delete process.env.FAKE_AGENT_TRACE;
     const r = rec;
     rec = fresh();
     const intent = r.marks.find((m) => m.baseCommit)?.at ?? tReq;
-    const ready = r.marks.find((m) => m.step === 'spawn')?.at ?? intent;
-    const supervisorUp = mtime(path.join(runDir(stateDir, run.id), 'supervisor.json')) ?? ready;
+    const spawnIntent = r.marks.find((m) => m.step === 'spawn')?.at ?? intent;
+    // The worktree is recorded ready by the first transition after the intent (step 'setup').
+    const ready = r.marks.find((m) => m.at > intent && (m.step === 'setup' || m.step === 'spawn'))?.at ?? spawnIntent;
+    const supervisorUp = mtime(path.join(runDir(stateDir, run.id), 'supervisor.json')) ?? spawnIntent;
     const phases: OursPhases = {
       request: tReq - t0,
       preWorktree: intent - tReq,
       worktree: ready - intent,
-      supervisor: supervisorUp - ready,
+      setup: spawnIntent - ready,
+      supervisor: supervisorUp - spawnIntent,
       agent: line.at - supervisorUp,
       git: r.git,
       gitCalls: r.gitCalls,
+      worktreeAdd: r.worktreeAdd,
       db: r.db,
       dbTx: r.dbTx,
     };
@@ -254,6 +304,28 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
     if (line.cwd !== run.worktree) result.errors.push(`${priority}: agent ran in ${line.cwd}, not ${run.worktree}`);
     await settle(store, run.id, line.pid, () => orchestrator.tick());
     return { total: line.at - t0, phases };
+  };
+
+  let poolPriority = 60;
+  const viaPool = async (): Promise<{ total: number; took: boolean }> => {
+    const [pStore, pOrch] = [poolStore!, poolOrchestrator!];
+    await pOrch.pool.idle(); // the refill after the previous take is not part of a spawn
+    const trace = tracePath('pool');
+    const priority = priorityId(++poolPriority);
+    process.env.FAKE_AGENT_TRACE = trace;
+    const t0 = now();
+    let run: Awaited<ReturnType<typeof requestSpawn>>;
+    try {
+      run = await requestSpawn(pStore, poolState, repo, priority, { agentCommand: AGENT }, { requestedBy: 'bench' });
+      await pOrch.tick();
+    } finally {
+      delete process.env.FAKE_AGENT_TRACE;
+    }
+    const line = await waitTrace(trace);
+    const took = pStore.events(run.id).some((e) => e.kind === 'take-pool-worktree');
+    await pOrch.pool.idle();
+    await settle(pStore, run.id, line.pid, () => pOrch.tick());
+    return { total: line.at - t0, took };
   };
 
   let cliPriority = 40;
@@ -274,10 +346,15 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
   };
 
   try {
+    if (poolOrchestrator && poolLease) {
+      poolOrchestrator.pool.refill(poolLease.currentFence(), repo, `${repo}.worktrees`, 'main');
+      await poolOrchestrator.pool.idle();
+    }
     if (o.warmup) {
       await baseline();
       await ours();
-      if (o.cli) await viaCli();
+      if (withCli) await viaCli();
+      if (withPool) await viaPool();
     }
     for (let rep = 0; rep < o.reps; rep++) {
       const b = await baseline();
@@ -289,19 +366,35 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
       result.phases.push(u.phases);
       result.pairRatios.push(u.total / b.total);
       result.pairOverheads.push(u.total - b.total);
-      if (o.cli) {
+      if (withCli) {
         const c = await viaCli();
         result.cli.push(c);
         result.cliRatios.push(c / b.total);
       }
+      if (withPool) {
+        const p = await viaPool();
+        if (p.took) {
+          result.pool.push(p.total);
+          result.poolRatios.push(p.total / b.total);
+        } else result.poolMisses++;
+      }
     }
-    log(`  spawn ${files} files: baseline ${median(result.baseline).toFixed(0)} ms, ours ${median(result.ours).toFixed(0)} ms${o.cli ? `, cli ${median(result.cli).toFixed(0)} ms` : ''}`);
+    log(
+      `  spawn ${files} files: baseline ${median(result.baseline).toFixed(0)} ms, ours ${median(result.ours).toFixed(0)} ms` +
+        `${withCli ? `, cli ${median(result.cli).toFixed(0)} ms` : ''}${withPool ? `, warm pool ${median(result.pool).toFixed(0)} ms` : ''}`,
+    );
   } finally {
     restore();
     orchestrator.dispose();
     lease.dispose();
     store.close();
     cliStore.close();
+    if (poolOrchestrator) {
+      await poolOrchestrator.pool.idle();
+      poolOrchestrator.dispose();
+    }
+    poolLease?.dispose();
+    poolStore?.close();
     // Any agent still alive (an error mid-way) is ours to end: the traces name them.
     for (const f of fs.readdirSync(traces)) {
       for (const l of fs.readFileSync(path.join(traces, f), 'utf8').split('\n').filter(Boolean)) killPid((JSON.parse(l) as { pid: number }).pid);
@@ -318,7 +411,7 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
 
 /** Per-phase medians over the repetitions. */
 export function medianPhases(phases: OursPhases[]): OursPhases {
-  const keys = ['request', 'preWorktree', 'worktree', 'supervisor', 'agent', 'git', 'gitCalls', 'db', 'dbTx'] as const;
+  const keys = ['request', 'preWorktree', 'worktree', 'setup', 'supervisor', 'agent', 'git', 'gitCalls', 'worktreeAdd', 'db', 'dbTx'] as const;
   const out = {} as OursPhases;
   for (const k of keys) out[k] = median(phases.map((p) => p[k]));
   return out;

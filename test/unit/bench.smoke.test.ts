@@ -23,11 +23,13 @@ describe('bench smoke (correctness only, no timing)', function () {
   });
 
   it('spawn latency: the agent runs in its own worktree, and the ratios are numbers', async () => {
-    const [r] = await measureSpawn({ sizes: [30], reps: 1, cli: true });
+    const [r] = await measureSpawn({ sizes: [30], reps: 1, cliSizes: [30], poolSizes: [30] });
     assert.deepEqual(r.errors, []);
     assert.equal(r.ours.length, 1);
     assert.equal(r.cli.length, 1);
-    for (const x of [...r.pairRatios, ...r.cliRatios]) assert.ok(Number.isFinite(x) && x > 0, `ratio ${x}`);
+    assert.equal(r.poolMisses, 0, 'the warm-pool spawn took a pool worktree');
+    assert.equal(r.pool.length, 1);
+    for (const x of [...r.pairRatios, ...r.cliRatios, ...r.poolRatios]) assert.ok(Number.isFinite(x) && x > 0, `ratio ${x}`);
     assert.deepEqual(
       r.gitCommands.filter((c) => c.startsWith('worktree')),
       ['worktree add'], // one call: created and locked together (--lock --reason)
