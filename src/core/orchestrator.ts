@@ -212,7 +212,7 @@ export class Orchestrator {
       if (run.step === 'claimed' || run.step === 'worktree') {
         const baseCommit = run.baseCommit ?? (await repo.commitOf(run.baseRef));
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit }, `worktree ${run.worktree}`);
-        this.assertIsolated(run);
+        this.assertIsolated(run, true);
         const lockReason = `worktree-orchestrator run ${run.id}`;
         if (!this.pool.enabled) {
           await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason); // adopts an identical worktree left by a crash
@@ -285,12 +285,19 @@ export class Orchestrator {
   }
 
   /** Never the main checkout, never another run's worktree (invariant 2). */
-  private assertIsolated(run: Run): void {
+  private assertIsolated(run: Run, creating = false): void {
     if (samePath(run.worktree, run.repo) || run.repo.startsWith(path.resolve(run.worktree) + path.sep)) {
       throw new UserError(`Refusing to use ${run.worktree}: it is the main checkout.`, 'NOT_ISOLATED');
     }
     const other = this.o.store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).find((r) => r.id !== run.id && samePath(r.worktree, run.worktree));
     if (other) throw new UserError(`Refusing to use ${run.worktree}: run ${other.id} (${other.priority}) works there.`, 'NOT_ISOLATED');
+    // Names are not one-to-one (US-1 attempt 2 and US-1.2 attempt 1 are both us-1-2): before
+    // adding or adopting a worktree, one that exists and that another run recorded is that
+    // run's, even once it has ended; adopting it would put this agent on the other's branch.
+    if (creating && fs.existsSync(run.worktree)) {
+      const owner = this.o.store.listRuns({ repo: run.repo }).find((r) => r.id !== run.id && samePath(r.worktree, run.worktree));
+      if (owner) throw new UserError(`Refusing to use ${run.worktree}: it is the worktree of run ${owner.id} (${owner.priority} #${owner.attempt}, ${owner.status}).`, 'NOT_ISOLATED');
+    }
   }
 
   /** Records the end of a run whose agent and supervisor are both gone. */

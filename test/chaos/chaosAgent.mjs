@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// The chaos suite's code_developer: a real process that does what its arguments say, in
+// order, and keeps a ledger of every commit it made so the suite can prove none is lost.
+//   sleep:<ms>            sleep:<min>-<max> (random in the range)
+//   commit:<label>        writes a file and commits it; the message carries a unique token;
+//                         appends {token, hash, runId, priority, pid} to $CHAOS_LEDGER
+//   write:<file>          an uncommitted file
+//   exit:<code>           trap (exit 0 on SIGTERM)
+// Like test/fixtures/fakeAgent.mjs it records each start in $FAKE_AGENT_TRACE (so the shared
+// helpers can find and clean it up), plus its process start time, so a reused pid is never
+// counted as this agent.
+import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+
+function startTime(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const priority = process.env.WTO_PRIORITY;
+const runId = process.env.WTO_RUN_ID;
+if (process.env.FAKE_AGENT_TRACE) {
+  fs.appendFileSync(process.env.FAKE_AGENT_TRACE, JSON.stringify({ pid: process.pid, start: startTime(process.pid), cwd: process.cwd(), priority, runId, at: Date.now() }) + '\n');
+}
+console.log(`chaos agent ${process.pid} for ${priority} (${runId}) in ${process.cwd()}`);
+
+const git = (...args) => execFileSync('git', ['-c', 'user.name=chaos', '-c', 'user.email=chaos@example.com', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+function commit(label) {
+  const token = `chaos-${runId}-${label}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  fs.writeFileSync(`${token}.txt`, `${token}\n`);
+  // Another git process (the orchestrator adding a worktree) may hold a shared lock briefly.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      git('add', '--', `${token}.txt`);
+      git('commit', '-q', '-m', `agent work ${token}`);
+      break;
+    } catch (e) {
+      if (attempt >= 8) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 * attempt);
+    }
+  }
+  const hash = git('rev-parse', 'HEAD');
+  if (process.env.CHAOS_LEDGER) fs.appendFileSync(process.env.CHAOS_LEDGER, JSON.stringify({ token, hash, runId, priority, pid: process.pid, at: Date.now() }) + '\n');
+}
+
+for (const step of process.argv.slice(2)) {
+  const [verb, ...rest] = step.split(':');
+  const arg = rest.join(':');
+  if (verb === 'sleep') {
+    const [min, max] = arg.split('-').map(Number);
+    const ms = max === undefined ? min : min + Math.random() * (max - min);
+    await new Promise((r) => setTimeout(r, ms));
+  } else if (verb === 'commit') commit(arg || 'work');
+  else if (verb === 'write') fs.writeFileSync(arg, `written by ${process.pid}\n`);
+  else if (verb === 'exit') process.exit(Number(arg));
+  else if (verb === 'trap') process.on('SIGTERM', () => process.exit(0));
+  else console.log(`unknown step ${step}`);
+}
