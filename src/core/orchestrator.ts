@@ -22,6 +22,7 @@ import { findRoadmapPath } from './roadmap';
 import { mergeRun, removeRunWorktree } from './runResults';
 import { LoopConfig, runLoopPass } from './workLoop';
 import { copyIncludedFiles, runSetupCommand } from './worktreeSetup';
+import { resolveWorktreeRoot } from './worktreePaths';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -289,6 +290,9 @@ export class Orchestrator {
     if (samePath(run.worktree, run.repo) || run.repo.startsWith(path.resolve(run.worktree) + path.sep)) {
       throw new UserError(`Refusing to use ${run.worktree}: it is the main checkout.`, 'NOT_ISOLATED');
     }
+    // Checked when the run was requested, which may be long ago (a queue, the loop): the root
+    // may have been replaced by a symlink since, and git would follow it.
+    resolveWorktreeRoot(run.repo, path.dirname(run.worktree));
     const other = this.o.store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).find((r) => r.id !== run.id && samePath(r.worktree, run.worktree));
     if (other) throw new UserError(`Refusing to use ${run.worktree}: run ${other.id} (${other.priority}) works there.`, 'NOT_ISOLATED');
     // Names are not one-to-one (US-1 attempt 2 and US-1.2 attempt 1 are both us-1-2): before
