@@ -237,16 +237,24 @@ const killGroup = (pgid, sig) => {
 /** A server of this demo folder left behind by a run that could not clean up (kill -9, crash). */
 async function stopLeftoverServer() {
   const prev = readJson(pidFile);
+  // Another `npm start` on this folder still runs: one demo per folder.
+  if (prev?.owner && prev.owner !== process.pid && alive(prev.owner) && cmdlineOf(prev.owner).includes('start-demo')) {
+    throw new Error(`a demo on ${demoDir} already runs (pid ${prev.owner}) at http://127.0.0.1:${prev.port}/?folder=${encodeURI(repoDir)}; stop it (Ctrl-C there) or pass --dir for a separate one`);
+  }
   if (!prev?.pid || !alive(prev.pid)) return;
-  let cmdline = '';
-  try {
-    cmdline = readFileSync(`/proc/${prev.pid}/cmdline`, 'utf8');
-  } catch {}
-  if (!cmdline.includes(userDataDir)) return; // the pid was reused by something else
+  if (!cmdlineOf(prev.pid).includes(userDataDir)) return; // the pid was reused by something else
   log(`stopping the demo's code-server left running from before (pid ${prev.pid}, port ${prev.port})`);
   killGroup(prev.pid, 'SIGTERM');
   for (let i = 0; i < 50 && alive(prev.pid); i++) await sleep(100);
   killGroup(prev.pid, 'SIGKILL');
+}
+
+function cmdlineOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 let server; // { child, pgid, exited }
@@ -278,7 +286,7 @@ async function startServer(port) {
       void shutdown(1);
     }
   });
-  writeFileSync(pidFile, JSON.stringify({ pid: child.pid, port }) + '\n');
+  writeFileSync(pidFile, JSON.stringify({ pid: child.pid, port, owner: process.pid }) + '\n');
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (server.exited) throw new Error(`code-server exited during start-up:\n${tail(serverLog)}`);
@@ -388,6 +396,7 @@ async function checkSeededRun(runId) {
 
 // ---- shutdown -------------------------------------------------------------------------------
 let shuttingDown = false;
+let ownsDemo = false;
 async function shutdown(code) {
   if (shuttingDown) return;
   shuttingDown = true;
@@ -397,9 +406,12 @@ async function shutdown(code) {
     for (let i = 0; i < 50 && !server.exited; i++) await sleep(100);
     killGroup(server.pgid, 'SIGKILL'); // stragglers in its group (extension hosts, terminals)
   }
-  rmSync(pidFile, { force: true });
-  if (existsSync(cliJs) && existsSync(join(stateDir))) stopActiveAgents();
-  log(`stopped (${secs()}). The demo folder ${rel(demoDir)} is kept: \`npm start\` reuses it; delete it to start afresh.`);
+  // Only a demo that got this folder (no other `npm start` holds it) cleans up in it.
+  if (ownsDemo) {
+    rmSync(pidFile, { force: true });
+    if (existsSync(cliJs) && existsSync(stateDir)) stopActiveAgents();
+  }
+  if (ownsDemo) log(`stopped (${secs()}). The demo folder ${rel(demoDir)} is kept: \`npm start\` reuses it; delete it to start afresh.`);
   process.exit(code);
 }
 // A second Ctrl-C while stopping: no more waiting.
@@ -443,6 +455,7 @@ async function main() {
   log(`${created ? 'created' : 'reusing'} the demo repository ${rel(repoDir)}`);
   mkdirSync(csDir, { recursive: true });
   await stopLeftoverServer();
+  ownsDemo = true;
   const machineFile = writeSettings();
   log(`agent command (machine setting in ${rel(machineFile)}): ${JSON.stringify(agentCommand.map((a) => (a.startsWith(root) ? rel(a) : a)))}`);
 
