@@ -7,6 +7,7 @@ import {
   hasSupervisor,
   isExit,
   launchSupervisor,
+  readJson,
   runDir,
   stopGroup,
   waitForAgent,
@@ -14,7 +15,7 @@ import {
 import { crashPoint } from './crashPoint';
 import { GitRepo, samePath } from './git';
 import { LeaderLease } from './leaderLease';
-import { isAlive } from './processInfo';
+import { isAlive, ProcessIdentity } from './processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
 import { FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
@@ -116,9 +117,7 @@ export class Orchestrator {
     for (const run of store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] })) {
       if ((run.stopRequested || run.status === 'stopping') && !this.stopping.has(run.id)) void this.stop(run);
     }
-    for (const run of store.listRuns({ statuses: ['succeeded', 'failed', 'stopped', 'lost'] })) {
-      if (run.worktreeLocked) await this.unlock(run);
-    }
+    for (const run of store.listRuns({ statuses: ['succeeded', 'failed', 'stopped', 'lost'], worktreeLocked: true })) await this.unlock(run);
     await this.actionsPass();
     await this.loopPass();
     await this.provisionQueued();
@@ -257,7 +256,12 @@ export class Orchestrator {
         });
         crashPoint('after-spawn');
       }
-      const started = await waitForAgent(this.o.stateDir, run.id);
+      const supervisor = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
+      const started = supervisor && !isAlive(supervisor) ? exitRecord(this.o.stateDir, run.id) ?? agentRecord(this.o.stateDir, run.id) : await waitForAgent(this.o.stateDir, run.id);
+      if (!started && supervisor && !isAlive(supervisor)) {
+        store.recordExit(run.id, { code: null, error: 'the supervisor died before starting the agent' }, true);
+        return;
+      }
       crashPoint('before-status-update');
       if (isExit(started)) {
         store.recordExit(run.id, started);

@@ -459,9 +459,13 @@ export class Store {
     return row && toRun(row);
   }
 
-  listRuns(filter: { repo?: string; statuses?: readonly RunStatus[] } = {}): Run[] {
+  listRuns(filter: { repo?: string; statuses?: readonly RunStatus[]; worktreeLocked?: boolean } = {}): Run[] {
     const where: string[] = [];
     const args: unknown[] = [];
+    if (filter.worktreeLocked !== undefined) {
+      where.push('worktree_locked = ?');
+      args.push(Number(filter.worktreeLocked));
+    }
     if (filter.repo) {
       where.push('repositories.path = ?');
       args.push(filter.repo);
