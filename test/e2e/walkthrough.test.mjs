@@ -14,6 +14,22 @@ async function waitForWebviewText(page, text, timeout = 20_000) {
   }
 }
 
+/**
+ * tab.runCommand, retried: right after a window loads, F1 sometimes does not open the palette
+ * yet, and the harness's openCommandPalette then throws instead of trying again.
+ */
+async function runCommand(tab, title, { attempts = 4, timeout = 30_000 } = {}) {
+  for (let i = 1; ; i++) {
+    try {
+      return await tab.runCommand(title, { timeout });
+    } catch (e) {
+      if (i >= attempts) throw e;
+      await tab.page.keyboard.press('Escape').catch(() => {});
+      await tab.page.waitForTimeout(1_000);
+    }
+  }
+}
+
 describe('walkthrough (code-server + chromium)', function () {
   this.timeout(180_000);
   let wb;
@@ -33,16 +49,25 @@ describe('walkthrough (code-server + chromium)', function () {
     const tab = await wb.openTab();
     const { page } = tab;
     // The extension must be active for its walkthrough to be listed.
-    await tab.findCommand('Spawn code_developer');
+    for (let i = 1; ; i++) {
+      try {
+        await tab.findCommand('Spawn code_developer');
+        break;
+      } catch (e) {
+        if (i >= 4) throw e;
+        await page.keyboard.press('Escape').catch(() => {});
+        await page.waitForTimeout(1_000);
+      }
+    }
     await page.keyboard.press('Escape');
     await page.waitForTimeout(500);
     // Room for the step's media beside the steps (a narrow editor hides it).
     const aux = page.locator('.part.auxiliarybar');
     if (await aux.isVisible().catch(() => false)) {
-      await tab.runCommand('Hide Secondary Side Bar', { timeout: 10_000 }).catch(() => page.keyboard.press('Escape'));
+      await runCommand(tab, 'Hide Secondary Side Bar', { attempts: 2, timeout: 10_000 }).catch(() => page.keyboard.press('Escape'));
     }
     await page.waitForTimeout(500);
-    await tab.runCommand('Welcome: Open Walkthrough');
+    await runCommand(tab, 'Welcome: Open Walkthrough');
     const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Get started with Worktree Orchestrator' }).first();
     await row.waitFor({ timeout: 30_000 });
     await row.click();
