@@ -65,7 +65,7 @@ export function registerOrchestratorCommands(s: Services): vscode.Disposable[] {
     registerCommand(s, 'worktreeOrchestrator.refresh', 'Refreshing', async () => {
       await s.repos.refresh();
       s.agentsTree.refresh();
-      s.worktreesTree.refresh();
+      s.worktreesTree.refresh(true);
       s.statusBar.update();
     }),
     registerCommand(s, 'worktreeOrchestrator.showOrchestratorLog', 'Showing the log', () => s.log.show()),

@@ -1,7 +1,8 @@
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { GitRepo, samePath, WorktreeInfo } from '../core/git';
+import { parseWorktreeList, WorktreeInfo } from '../core/git';
 import { isActive, Run } from '../core/store';
 import { isPoolPath } from '../core/warmPool';
 import { Disposable } from './disposable';
@@ -9,6 +10,7 @@ import { OrchestratorHost } from './orchestratorHost';
 import { STATUS_LABEL } from './runPresentation';
 import * as settings from './settings';
 import { WindowRepositories, WindowRepository } from './windowRepositories';
+import { WorktreeDetails } from './worktreeDetails';
 
 export interface WorktreeNode {
   kind: 'worktree';
@@ -30,11 +32,19 @@ export interface WorktreeNode {
  * Worktrees view: every worktree `git worktree list` reports for the window's repositories,
  * including ones the orchestrator did not make. Reloaded when runs change, the repositories
  * change, or on "Refresh" — not on a timer.
+ *
+ * Items come from one `git worktree list --porcelain` per repository plus the database, at
+ * once; ahead/behind and dirty counts (a git process each per worktree) are filled in by
+ * WorktreeDetails in the background and the items whose counts arrived are re-rendered.
  */
 export class WorktreesTreeProvider extends Disposable implements vscode.TreeDataProvider<WorktreeNode> {
-  private readonly changed = this.register(new vscode.EventEmitter<WorktreeNode | undefined>());
+  private readonly changed = this.register(new vscode.EventEmitter<WorktreeNode | WorktreeNode[] | undefined>());
   readonly onDidChangeTreeData = this.changed.event;
   private nodes: Promise<WorktreeNode[]> | undefined;
+  /** The nodes of the last completed load, by path: where arriving details go. */
+  private current = new Map<string, WorktreeNode>();
+  private readonly details = new WorktreeDetails((paths) => this.detailsArrived(paths));
+  private runs: { generation: number; byRepo: Map<string, ReadonlyMap<string, Run>> } | undefined;
 
   constructor(
     private readonly host: OrchestratorHost,
@@ -42,13 +52,29 @@ export class WorktreesTreeProvider extends Disposable implements vscode.TreeData
     private readonly log: vscode.LogOutputChannel,
   ) {
     super();
+    this.register(this.details);
     this.register(host.onDidChangeRuns(() => this.refresh()));
     this.register(repos.onDidChange(() => this.refresh()));
+    // Files edited in a worktree open in this window make its dirty count stale at once;
+    // others are checked again after a while (see WorktreeDetails).
+    const files = this.register(vscode.workspace.createFileSystemWatcher('**/*'));
+    const touched = (uri: vscode.Uri) => this.fileChanged(uri);
+    this.register(files.onDidChange(touched));
+    this.register(files.onDidCreate(touched));
+    this.register(files.onDidDelete(touched));
   }
 
-  refresh(): void {
+  /** Reloads the list; `recheck`: also every dirty count (the Refresh command). */
+  refresh(recheck = false): void {
+    if (recheck) this.details.invalidateAll();
     this.nodes = undefined;
     this.changed.fire(undefined);
+  }
+
+  /** Resolves once the list is loaded and the counts being fetched for it have arrived. */
+  async settled(): Promise<void> {
+    await this.getChildren();
+    await this.details.idle();
   }
 
   getTreeItem(node: WorktreeNode): vscode.TreeItem {
@@ -57,60 +83,102 @@ export class WorktreesTreeProvider extends Disposable implements vscode.TreeData
 
   async getChildren(node?: WorktreeNode): Promise<WorktreeNode[]> {
     if (node) return [];
-    this.nodes ??= this.load();
+    if (!this.nodes) {
+      const loading = this.load();
+      this.nodes = loading;
+      void loading.then((nodes) => {
+        if (this.nodes === loading) this.current = new Map(nodes.map((n) => [n.info.path, n]));
+      });
+    }
     return this.nodes;
   }
 
   private async load(): Promise<WorktreeNode[]> {
-    const runs = this.host.store.listRuns();
     const out: WorktreeNode[] = [];
-    for (const repo of this.repos.repositories) {
+    const repos = this.repos.repositories;
+    // Every repository's git process starts before the database is read.
+    const lists = repos.map((repo) => {
+      const list = listWorktrees(repo.root);
+      list.catch(() => undefined); // reported below, in order
+      return list;
+    });
+    for (const [i, repo] of repos.entries()) {
       try {
-        out.push(...(await worktreesOf(repo, runs.filter((r) => r.repo === repo.root))));
+        const runs = this.runsByPath(repo.root);
+        const nodes = worktreeNodes(repo, await lists[i], runs);
+        for (const n of nodes) Object.assign(n, this.details.get(n.info.path));
+        this.details.update(repo.root, nodes.map((n) => ({ repo: repo.root, path: n.info.path, head: n.info.head, branch: n.info.branch, base: n.base, missing: n.missing })));
+        out.push(...nodes);
       } catch (e) {
         this.log.warn(`Worktrees of ${repo.root}: ${(e as Error).message}`);
       }
     }
     return out;
   }
+
+  /**
+   * The latest run of each worktree path, read again only when the database's change
+   * generation (bumped by a trigger on every run write, in any process) has moved.
+   */
+  private runsByPath(repo: string): ReadonlyMap<string, Run> {
+    const generation = this.host.store.changeGeneration();
+    if (this.runs?.generation !== generation) this.runs = { generation, byRepo: new Map() };
+    const cached = this.runs.byRepo.get(repo);
+    if (cached) return cached;
+    const byPath = new Map<string, Run>();
+    for (const r of this.host.store.listRuns({ repo })) {
+      const key = path.resolve(r.worktree);
+      const seen = byPath.get(key);
+      if (!seen || seen.attempt < r.attempt) byPath.set(key, r);
+    }
+    this.runs.byRepo.set(repo, byPath);
+    return byPath;
+  }
+
+  private detailsArrived(paths: string[]): void {
+    if (this.isDisposed) return;
+    const nodes: WorktreeNode[] = [];
+    for (const p of paths) {
+      const node = this.current.get(p);
+      if (!node) continue;
+      Object.assign(node, this.details.get(p));
+      nodes.push(node);
+    }
+    if (nodes.length) this.changed.fire(nodes);
+  }
+
+  private fileChanged(uri: vscode.Uri): void {
+    if (uri.scheme !== 'file') return;
+    const file = uri.fsPath;
+    if (/[\\/]\.git([\\/]|$)/.test(file)) return;
+    // The innermost worktree holding the file (worktrees may sit inside the main checkout).
+    let owner: string | undefined;
+    for (const p of this.current.keys()) {
+      if ((file === p || file.startsWith(p + path.sep)) && (!owner || p.length > owner.length)) owner = p;
+    }
+    if (owner) this.details.invalidate(owner);
+  }
 }
 
-async function worktreesOf(repo: WindowRepository, runs: Run[]): Promise<WorktreeNode[]> {
-  const git = await GitRepo.open(repo.root);
-  const list = (await git.worktrees()).filter((w) => !w.bare);
+/** `git worktree list --porcelain`, without the bare entry. */
+async function listWorktrees(root: string): Promise<WorktreeInfo[]> {
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile('git', ['worktree', 'list', '--porcelain'], { cwd: root, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+  return parseWorktreeList(out).filter((w) => !w.bare);
+}
+
+function worktreeNodes(repo: WindowRepository, list: WorktreeInfo[], byPath: ReadonlyMap<string, Run>): WorktreeNode[] {
   const configuredBase = vscode.workspace.getConfiguration(settings.SECTION, repo.folder.uri).get<string>('baseBranch')?.trim() || undefined;
-  const defaultBase = configuredBase ?? (await git.baseBranch().catch(() => undefined));
-  return Promise.all(
-    list.map(async (info, index): Promise<WorktreeNode> => {
-      const run = runs.filter((r) => samePath(r.worktree, info.path)).sort((a, b) => b.attempt - a.attempt)[0];
-      const isMain = index === 0;
-      const missing = info.prunable || !fs.existsSync(info.path);
-      const base = isMain ? undefined : (run?.baseRef ?? defaultBase);
-      const [counts, dirty] = await Promise.all([
-        base && info.branch && info.branch !== base ? aheadBehind(git, base, info.branch) : undefined,
-        missing ? undefined : dirtyCount(info.path),
-      ]);
-      return { kind: 'worktree', repo: repo.root, info, isMain, run, base, ahead: counts?.ahead, behind: counts?.behind, dirty, missing };
-    }),
-  );
-}
-
-async function aheadBehind(git: GitRepo, base: string, branch: string): Promise<{ ahead: number; behind: number } | undefined> {
-  try {
-    const [behind, ahead] = (await git.raw(['rev-list', '--left-right', '--count', `refs/heads/${base}...refs/heads/${branch}`, '--'])).trim().split(/\s+/).map(Number);
-    return Number.isFinite(ahead) && Number.isFinite(behind) ? { ahead, behind } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function dirtyCount(worktree: string): Promise<number | undefined> {
-  try {
-    const wt = await GitRepo.open(worktree);
-    return (await wt.raw(['status', '--porcelain=v1', '-z', '--untracked-files=normal'])).split('\0').filter(Boolean).length;
-  } catch {
-    return undefined;
-  }
+  // The branch checked out in the main checkout, as GitRepo.baseBranch would say.
+  const defaultBase = configuredBase ?? list[0]?.branch ?? undefined;
+  return list.map((info, index): WorktreeNode => {
+    const run = byPath.get(path.resolve(info.path));
+    const isMain = index === 0;
+    const missing = info.prunable || !fs.existsSync(info.path);
+    const base = isMain ? undefined : (run?.baseRef ?? defaultBase);
+    return { kind: 'worktree', repo: repo.root, info, isMain, run, base, ahead: undefined, behind: undefined, dirty: undefined, missing };
+  });
 }
 
 /** A worktree the leader checked out ahead of time (core's warm pool: `<root>/.pool-<id>`). */

@@ -155,12 +155,42 @@ describe('Worktree Orchestrator UI (spawn, trees, status bar, refusals)', functi
     const wts = (await api.worktreesTree.getChildren()) as WorktreeNode[];
     assert.equal(wts.length, 2);
     assert.equal(api.worktreesTree.getTreeItem(wts[0]).contextValue, 'worktree.main');
+    // Ahead/behind and dirty counts are filled in after the items are listed.
+    await api.worktreesTree.settled();
     const linked = api.worktreesTree.getTreeItem(wts[1]);
     assert.equal(linked.contextValue, 'worktree.linked.active');
     assert.match(String(linked.description), /US-001 running/);
     assert.match(String(linked.description), /↑0 ↓0/);
 
     await until('the status bar to count the agent', () => /Orchestrator: leader · 1 running/.test(api.statusBarText()));
+  });
+
+  it('lists worktrees without waiting for git, then fills in counts and re-renders just those items', async () => {
+    const wip = path.join(run.worktree, 'wip-from-test.txt');
+    api.worktreesTree.refresh(true);
+    const changed: WorktreeNode[] = [];
+    const sub = api.worktreesTree.onDidChangeTreeData((e) => {
+      if (Array.isArray(e)) changed.push(...e);
+    });
+    try {
+      fs.writeFileSync(wip, 'untracked\n');
+      // The items come from `git worktree list` and the database alone.
+      const wts = (await api.worktreesTree.getChildren()) as WorktreeNode[];
+      const linked = wts.find((n) => !n.isMain)!;
+      assert.equal(api.worktreesTree.getTreeItem(linked).contextValue, 'worktree.linked.active');
+      // The dirty count arrives later, as a change of that item alone (not of the whole tree).
+      await until('the dirty count of the worktree', () => changed.includes(linked) && linked.dirty === 1);
+      assert.match(String(api.worktreesTree.getTreeItem(linked).description), /1 changed/);
+      assert.ok(!changed.some((n) => n.isMain), 'the main checkout did not change but was re-rendered');
+    } finally {
+      sub.dispose();
+      fs.rmSync(wip, { force: true });
+    }
+    // Its removal is noticed on the next Refresh.
+    api.worktreesTree.refresh(true);
+    await api.worktreesTree.settled();
+    const again = ((await api.worktreesTree.getChildren()) as WorktreeNode[]).find((n) => !n.isMain)!;
+    assert.equal(again.dirty, 0);
   });
 
   it('refuses a second run of the same priority, says so and offers Reveal', async () => {
