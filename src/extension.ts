@@ -9,6 +9,7 @@ import { Notifier } from './ui/notifier';
 import { registerOrchestratorCommands } from './ui/orchestratorCommands';
 import { OrchestratorHost } from './ui/orchestratorHost';
 import { RunDiff } from './ui/runDiff';
+import { RunEndNotices } from './ui/runEndNotices';
 import { registerRunCommands } from './ui/runCommands';
 import type { Services } from './ui/services';
 import * as settings from './ui/settings';
@@ -65,10 +66,12 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi | undef
     diff: scope.add(new RunDiff()),
     statusBar: scope.add(new LeaderStatusBar(host)),
     windowLabel: windowLabel(),
+    startRunEndNotices: () => new RunEndNotices(host, repos, notifier, s.windowLabel, context.globalState),
   };
   scope.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: worktreesTree }));
   for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) scope.add(d);
   scope.add(settings.onRestartSettingChanged(notifier));
+  scope.add(s.startRunEndNotices());
 
   host.start();
   void repos.refresh();

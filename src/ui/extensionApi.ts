@@ -30,6 +30,11 @@ export interface ExtensionApi {
     /** Pretends the workspace is (un)trusted; code-server's harness runs with trust disabled. */
     setTrustedOverride(trusted: boolean | undefined): void;
     repositories(): Promise<readonly WindowRepository[]>;
+    /**
+     * Starts another run-end notifier over the same global state, as the extension host of
+     * a reloaded window would (fresh memory, same profile): it must not repeat what was shown.
+     */
+    startRunEndNotices(): vscode.Disposable;
   };
 }
 
@@ -51,6 +56,7 @@ export function extensionApi(s: Services): ExtensionApi {
         s.trust.override = trusted;
       },
       repositories: () => s.repos.ready(),
+      startRunEndNotices: () => s.startRunEndNotices(),
     },
   };
 }

@@ -26,4 +26,6 @@ export interface Services {
   statusBar: LeaderStatusBar;
   /** How this window names itself in requests and the leader row. */
   windowLabel: string;
+  /** Announces ended runs (see RunEndNotices); activate starts one, tests may start another. */
+  startRunEndNotices(): vscode.Disposable;
 }

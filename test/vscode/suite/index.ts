@@ -28,7 +28,8 @@ export async function run(): Promise<void> {
     timeout: Number(process.env.WTO_TEST_TIMEOUT ?? 60_000),
     ...(process.env.WTO_TEST_GREP ? { grep: process.env.WTO_TEST_GREP } : {}),
   });
-  for (const f of fs.readdirSync(__dirname, { recursive: true }) as string[]) {
+  // In name order: the suites share one window, and later ones build on what earlier ones left.
+  for (const f of (fs.readdirSync(__dirname, { recursive: true }) as string[]).sort()) {
     if (f.endsWith('.test.js')) mocha.addFile(path.join(__dirname, f));
   }
 
