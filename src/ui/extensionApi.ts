@@ -1,7 +1,7 @@
 import type * as vscode from 'vscode';
 import type { Store } from '../core/store';
 import type { AgentsTreeProvider } from './agentsTreeProvider';
-import type { ShownMessage } from './notifier';
+import type { ModalAnswerer, ShownMessage } from './notifier';
 import type { Services } from './services';
 import type { WindowRepository } from './windowRepositories';
 import type { WorkspaceOpener } from './workspaceFolders';
@@ -27,6 +27,11 @@ export interface ExtensionApi {
      * test run that asked.
      */
     setWorkspaceOpener(opener: WorkspaceOpener | undefined): void;
+    /**
+     * Answers modal dialogs (they are still reported through onDidShowMessage, with
+     * `modal: true` and their detail) instead of showing them; undefined: show them again.
+     */
+    answerModals(answerer: ModalAnswerer | undefined): void;
     /** Pretends the workspace is (un)trusted; code-server's harness runs with trust disabled. */
     setTrustedOverride(trusted: boolean | undefined): void;
     repositories(): Promise<readonly WindowRepository[]>;
@@ -51,6 +56,9 @@ export function extensionApi(s: Services): ExtensionApi {
       onDidShowMessage: s.notifier.onDidShow,
       setWorkspaceOpener: (opener) => {
         s.folders.opener = opener ?? realOpener;
+      },
+      answerModals: (answerer) => {
+        s.notifier.modalAnswerer = answerer;
       },
       setTrustedOverride: (trusted) => {
         s.trust.override = trusted;

@@ -11,7 +11,13 @@ export interface ShownMessage {
   severity: 'info' | 'warning' | 'error';
   message: string;
   actions: string[];
+  /** A modal dialog (see Notifier.ask), with its detail text. */
+  modal?: boolean;
+  detail?: string;
 }
+
+/** Answers modal dialogs instead of the user (extension-host tests): a button, or undefined for Cancel. */
+export type ModalAnswerer = (shown: ShownMessage) => string | undefined;
 
 /**
  * Every message the user sees goes through here, so it is also recorded in the output
@@ -24,6 +30,8 @@ export interface ShownMessage {
 export class Notifier extends Disposable {
   private readonly shown = this.register(new vscode.EventEmitter<ShownMessage>());
   readonly onDidShow = this.shown.event;
+  /** When set, modal dialogs are answered by it rather than shown (a modal blocks a test run). */
+  modalAnswerer: ModalAnswerer | undefined;
 
   constructor(private readonly log: vscode.LogOutputChannel) {
     super();
@@ -42,6 +50,18 @@ export class Notifier extends Disposable {
   error(message: string, ...actions: MessageAction[]): void {
     this.log.error(message);
     this.show('error', vscode.window.showErrorMessage, message, actions);
+  }
+
+  /**
+   * A modal question: resolves to the button chosen, or undefined (Cancel, Escape). Unlike
+   * the notifications above it is awaited: the dialog blocks until the user answers.
+   */
+  async ask(severity: 'info' | 'warning', message: string, detail: string, ...buttons: string[]): Promise<string | undefined> {
+    const shown: ShownMessage = { severity, message, actions: buttons, modal: true, detail };
+    this.shown.fire(shown);
+    if (this.modalAnswerer) return this.modalAnswerer(shown);
+    const show = severity === 'info' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+    return show(message, { modal: true, detail }, ...buttons);
   }
 
   /** A caught error: a UserError's message is shown as is; anything else is a bug, logged with its stack. */

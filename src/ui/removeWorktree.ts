@@ -14,6 +14,13 @@ import * as settings from './settings';
 
 const SHOWN_PER_KIND = 8;
 
+export interface RemoveOptions {
+  /** Ask before removing a worktree that holds nothing (default true; GC does not). */
+  confirmEmpty?: boolean;
+  /** Say that it was removed (default true; GC sums up instead). Refusals are always said. */
+  report?: boolean;
+}
+
 /**
  * Removes a worktree without ever losing work by surprise (invariant 5): what it holds
  * (uncommitted changes, untracked files, commits not in the base) is listed in a modal, and
@@ -21,7 +28,8 @@ const SHOWN_PER_KIND = 8;
  * when merged. Only the leader removes, after a fenced intent record: a run's worktree by
  * request (any window may ask), any other worktree from this window once it leads.
  */
-export async function removeWorktree(s: Services, t: WorktreeTarget): Promise<boolean> {
+export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOptions = {}): Promise<boolean> {
+  const { confirmEmpty = true, report = true } = o;
   if (t.run && isActive(t.run.status)) {
     throw new UserError(`${t.run.priority} #${t.run.attempt} is ${STATUS_LABEL[t.run.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
   }
@@ -50,12 +58,10 @@ export async function removeWorktree(s: Services, t: WorktreeTarget): Promise<bo
     : loses
       ? `${path.basename(t.worktree)} holds work that removing it would lose: ${describeHoldings(losesCommits ? holdings : { ...holdings, unmerged: [] })}.`
       : `Remove the worktree ${path.basename(t.worktree)}? Its branch ${info.branch} keeps ${holdings.unmerged.length} commit(s) not in ${base}.`;
-  const choice = await vscode.window.showWarningMessage(
-    message,
-    { modal: true, detail: `${t.worktree}\n\n${empty ? 'It holds no uncommitted changes, untracked files or unmerged commits.' : listHoldings(holdings, base)}\n\n${branchNote}${lockNote}` },
-    confirm,
-  );
-  if (choice !== confirm) return false;
+  if (!empty || confirmEmpty) {
+    const detail = `${t.worktree}\n\n${empty ? 'It holds no uncommitted changes, untracked files or unmerged commits.' : listHoldings(holdings, base)}\n\n${branchNote}${lockNote}`;
+    if ((await s.notifier.ask('warning', message, detail, confirm)) !== confirm) return false;
+  }
   if (force && fs.existsSync(t.worktree)) {
     // The confirmation covers exactly what was listed: anything new since then is not forced away.
     const now = await repo.holdings(t.worktree, base);
@@ -69,7 +75,7 @@ export async function removeWorktree(s: Services, t: WorktreeTarget): Promise<bo
     // A run's worktree: the leader removes it (fenced), whichever window asked.
     const action = await requestFromLeader(s, 'remove', t.run, { force, title: `Removing ${path.basename(t.worktree)}` });
     if (action.status === 'done') s.folders.remove(t.worktree);
-    reportAnswer(s, action);
+    if (report || action.status !== 'done') reportAnswer(s, action);
     return action.status === 'done';
   }
 
@@ -84,7 +90,7 @@ export async function removeWorktree(s: Services, t: WorktreeTarget): Promise<bo
     return false;
   }
   s.folders.remove(t.worktree);
-  s.notifier.info(`Removed ${t.worktree}${result.branchDeleted ? `; branch ${result.branchDeleted} was merged and is deleted` : info.branch ? `; branch ${info.branch} is kept (not merged into ${base})` : ''}.`);
+  if (report) s.notifier.info(`Removed ${t.worktree}${result.branchDeleted ? `; branch ${result.branchDeleted} was merged and is deleted` : info.branch ? `; branch ${info.branch} is kept (not merged into ${base})` : ''}.`);
   return true;
 }
 

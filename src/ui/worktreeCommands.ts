@@ -1,12 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { cleanUpWorktrees } from './cleanUpWorktrees';
 import { resolveWorktree, WorktreeTarget } from './commandArgs';
 import { registerCommand } from './registerCommand';
 import { removeWorktree } from './removeWorktree';
 import type { Services } from './services';
 
-/** Commands on a worktree (of a run, or any worktree in the Worktrees view). */
+/** Commands on a worktree (of a run, or any worktree in the Worktrees view), and cleaning them up. */
 export function registerWorktreeCommands(s: Services): vscode.Disposable[] {
   const target = async (arg: unknown, placeHolder: string): Promise<WorktreeTarget | undefined> => {
     const t = await resolveWorktree(s, arg, placeHolder);
@@ -44,5 +45,6 @@ export function registerWorktreeCommands(s: Services): vscode.Disposable[] {
       const t = await target(arg, 'Remove the worktree of which run?');
       return t ? removeWorktree(s, t) : false;
     }),
+    registerCommand(s, 'worktreeOrchestrator.gc', 'Cleaning up worktrees', (arg) => cleanUpWorktrees(s, arg)),
   ];
 }
