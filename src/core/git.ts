@@ -111,14 +111,40 @@ export class GitRepo {
       await this.withLockRetry(['worktree', 'add', '--lock', '--reason', lockReason, '-b', branch, '--', worktree, commit]);
       return 'added';
     } catch (e) {
-      const existing = (await this.worktrees()).find((w) => samePath(w.path, worktree));
+      // What an add killed half-way leaves (it creates the branch, registers the worktree
+      // locked with our reason and a null HEAD, sets HEAD, checks out) is completed here:
+      // nothing can be in it yet, since this is the step before any agent starts.
+      const all = await this.worktrees();
+      let existing = all.find((w) => samePath(w.path, worktree));
       if (existing?.branch === branch) {
-        if (existing.locked === null) await this.lockWorktree(worktree, lockReason);
+        // Locked with this run's reason: made by this run's own add, so ours to complete.
+        if (existing.locked === lockReason) await finishCheckout(worktree);
+        else if (existing.locked === null) await this.lockWorktree(worktree, lockReason);
         return 'existing';
+      }
+      if (existing && existing.locked === lockReason && !existing.branch) {
+        // Killed before HEAD was set (a null HEAD breaks `git log --all` and `git gc`), or
+        // even before the worktree's .git file was written (then git refuses to remove it).
+        try {
+          await this.withLockRetry(['worktree', 'remove', '--force', '--force', '--', worktree]);
+        } catch {
+          await this.unlockWorktree(worktree);
+          fs.rmSync(worktree, { recursive: true, force: true });
+          await this.withLockRetry(['worktree', 'prune']);
+        }
+        existing = undefined;
       }
       if (existing) throw new UserError(`${worktree} is already a worktree on ${existing.branch ?? 'a detached HEAD'}.`, 'PATH_EXISTS');
       if (fs.existsSync(worktree)) throw new UserError(`${worktree} already exists and is not a worktree of this run; move it away or remove it.`, 'PATH_EXISTS');
-      if (await this.branchExists(branch)) throw new UserError(`The branch ${branch} already exists; delete or rename it, or start a new attempt.`, 'BRANCH_EXISTS');
+      if (await this.branchExists(branch)) {
+        // Killed after creating the branch: at the base, nothing of its own, checked out
+        // nowhere — using it loses nothing and shares nothing.
+        if (!all.some((w) => w.branch === branch) && (await this.commitOf(`refs/heads/${branch}`)) === commit) {
+          await this.withLockRetry(['worktree', 'add', '--lock', '--reason', lockReason, '--', worktree, branch]);
+          return 'existing';
+        }
+        throw new UserError(`The branch ${branch} already exists; delete or rename it, or start a new attempt.`, 'BRANCH_EXISTS');
+      }
       throw e;
     }
   }
@@ -193,6 +219,27 @@ export class GitRepo {
       }
     }
   }
+}
+
+/**
+ * Completes a worktree that `git worktree add` left half made: killed together with its
+ * orchestrator (Ctrl-C, a stopped container, a killed process tree), it leaves the worktree
+ * registered, locked and on its branch, but only partly checked out, with the checkout's
+ * index.lock behind. An agent started there would see most files missing (and commit them
+ * as deleted). Only called while provisioning, before any agent has worked in it, so the
+ * rest is simply checked out: a checkout that is still running (its git outlived a plain
+ * kill) gets a few seconds to finish, then a lock still there is stale.
+ */
+async function finishCheckout(worktree: string): Promise<void> {
+  const gitDir = await execa('git', ['rev-parse', '--absolute-git-dir'], { cwd: worktree, reject: false, stdin: 'ignore' });
+  if (gitDir.exitCode !== 0 || !gitDir.stdout.trim()) {
+    throw new UserError(`${worktree} is a half-made worktree (interrupted git worktree add); remove it with "git worktree remove --force" and try again.`, 'PATH_EXISTS');
+  }
+  const lock = path.join(gitDir.stdout.trim(), 'index.lock');
+  for (let waited = 0; fs.existsSync(lock) && waited < 5000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  fs.rmSync(lock, { force: true });
+  const reset = await execa('git', ['reset', '--hard', '--quiet'], { cwd: worktree, reject: false, stdin: 'ignore' });
+  if (reset.exitCode !== 0) throw new UserError(`Could not complete the half-made worktree ${worktree}: ${reset.stderr.trim().split('\n')[0]}`, 'GIT_FAILED');
 }
 
 export function parseWorktreeList(porcelain: string): WorktreeInfo[] {

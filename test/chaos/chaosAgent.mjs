@@ -4,6 +4,8 @@
 //   sleep:<ms>            sleep:<min>-<max> (random in the range)
 //   commit:<label>        writes a file and commits it; the message carries a unique token;
 //                         appends {token, hash, runId, priority, pid} to $CHAOS_LEDGER
+//   commitall:<label>     the same, but with `git add -A`, as a real agent does: it commits
+//                         whatever the worktree looks like (a half checkout: mass deletions)
 //   write:<file>          an uncommitted file
 //   exit:<code>           trap (exit 0 on SIGTERM)
 // Like test/fixtures/fakeAgent.mjs it records each start in $FAKE_AGENT_TRACE (so the shared
@@ -31,13 +33,14 @@ console.log(`chaos agent ${process.pid} for ${priority} (${runId}) in ${process.
 
 const git = (...args) => execFileSync('git', ['-c', 'user.name=chaos', '-c', 'user.email=chaos@example.com', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
-function commit(label) {
+function commit(label, all = false) {
   const token = `chaos-${runId}-${label}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   fs.writeFileSync(`${token}.txt`, `${token}\n`);
   // Another git process (the orchestrator adding a worktree) may hold a shared lock briefly.
   for (let attempt = 1; ; attempt++) {
     try {
-      git('add', '--', `${token}.txt`);
+      if (all) git('add', '-A');
+      else git('add', '--', `${token}.txt`);
       git('commit', '-q', '-m', `agent work ${token}`);
       break;
     } catch (e) {
@@ -57,6 +60,7 @@ for (const step of process.argv.slice(2)) {
     const ms = max === undefined ? min : min + Math.random() * (max - min);
     await new Promise((r) => setTimeout(r, ms));
   } else if (verb === 'commit') commit(arg || 'work');
+  else if (verb === 'commitall') commit(arg || 'work', true);
   else if (verb === 'write') fs.writeFileSync(arg, `written by ${process.pid}\n`);
   else if (verb === 'exit') process.exit(Number(arg));
   else if (verb === 'trap') process.on('SIGTERM', () => process.exit(0));

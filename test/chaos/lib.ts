@@ -127,16 +127,23 @@ export interface Proc {
   exit?: { at: number; code: number | null; signal: NodeJS.Signals | null };
   exited: Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGKILL to its whole process group (needs `group`): git children die mid-command. */
+  killGroup(): Promise<void>;
   waitFor(re: RegExp, timeoutMs?: number): Promise<{ at: number; line: string } | undefined>;
   /** Whether it believed it led at time t: its last leader/standby line before t, unless dead. */
   leadsAt(t: number): boolean;
 }
 
-/** A `start` process (leader or standby) on the sandbox's state dir, its output timed line by line. */
-export function launch(s: Sandbox, args: string[], env: Record<string, string> = {}): Proc {
+/**
+ * A `start` process (leader or standby) on the sandbox's state dir, its output timed line by
+ * line. `group`: in its own process group, so that killGroup() takes its git children with
+ * it, as Ctrl-C in a terminal, a stopped container or a killed process tree does.
+ */
+export function launch(s: Sandbox, args: string[], env: Record<string, string> = {}, o: { group?: boolean } = {}): Proc {
   const child = spawn(NODE, [CLI, '--repo', s.repo, '--state-dir', s.state, ...args, 'start'], {
     env: { ...process.env, FAKE_AGENT_TRACE: s.trace, CHAOS_LEDGER: ledgerPath(s), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: !!o.group,
   });
   const p: Proc = {
     child,
@@ -149,6 +156,17 @@ export function launch(s: Sandbox, args: string[], env: Record<string, string> =
       if (!p.exit) {
         p.killedAt ??= Date.now();
         child.kill(signal);
+      }
+      await p.exited;
+    },
+    killGroup: async () => {
+      if (!p.exit) {
+        p.killedAt ??= Date.now();
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
       }
       await p.exited;
     },
@@ -251,10 +269,24 @@ export function ledger(s: Sandbox): LedgerEntry[] {
     .map((l) => JSON.parse(l) as LedgerEntry);
 }
 
-/** Ledger commits no longer reachable from any ref or worktree HEAD (`git rev-list --all`). */
+/**
+ * Whether `git rev-list --all` works in the repository: it fails when a worktree's HEAD
+ * is damaged (an interrupted `git worktree add`), and with it `git log --all` and `git gc`.
+ */
+export function repoDamage(s: Sandbox): string | undefined {
+  try {
+    execFileSync('git', ['rev-list', '--all', '--max-count=1'], { cwd: s.repo, stdio: 'pipe' });
+    return undefined;
+  } catch (e) {
+    return String((e as { stderr?: Buffer }).stderr ?? e).trim();
+  }
+}
+
+/** Ledger commits no longer reachable from any ref or worktree HEAD (`git rev-list --all`; branches and tags if that fails). */
 export function lostCommits(s: Sandbox): LedgerEntry[] {
-  const reachable = new Set(execFileSync('git', ['rev-list', '--all'], { cwd: s.repo, encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter(Boolean));
-  const messages = execFileSync('git', ['log', '--all', '--format=%s'], { cwd: s.repo, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const refs = repoDamage(s) ? ['--branches', '--tags'] : ['--all'];
+  const reachable = new Set(execFileSync('git', ['rev-list', ...refs], { cwd: s.repo, encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter(Boolean));
+  const messages = execFileSync('git', ['log', ...refs, '--format=%s'], { cwd: s.repo, encoding: 'utf8', maxBuffer: 64 << 20 });
   return ledger(s).filter((e) => !reachable.has(e.hash) || !messages.includes(e.token));
 }
 
