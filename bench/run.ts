@@ -251,7 +251,7 @@ async function main(): Promise<void> {
   console.log('');
   for (const d of report.details) console.log(d);
   console.log('');
-  console.log('Ratios: ours ÷ baseline for times, baseline ÷ ours for rates (> 1 = slower than the baseline); spawn ratios are medians of interleaved pairs.');
+  console.log('Ratios: ours ÷ baseline for times, baseline ÷ ours for rates (> 1 = slower than the baseline); spawn ratios are medians of pairs interleaved ABBA.');
   console.log(machineText);
   for (const f of report.failures) console.error(`FAILED ${f}`);
 
@@ -279,7 +279,9 @@ How to read it:
 
 - **Ratios** are ours ÷ baseline for times and baseline ÷ ours for rates, so above 1 is
   slower than the baseline. Every baseline is measured in the same run; spawn-latency runs
-  interleave baseline, core API and CLI, and the ratio is the median of the per-pair ratios.
+  interleave baseline, core API, CLI and warm pool in ABBA order (reversed every other
+  round, so a drifting machine favours no one), and the ratio is the median of the
+  per-pair ratios.
 - **Spawn latency**: from the call until the (fake) agent's first line, against
   \`git worktree add -b <branch> <path> main\` plus spawning the same agent by hand.
   "core API" is \`requestSpawn\` + \`Orchestrator.tick\` of a leader in the bench process,

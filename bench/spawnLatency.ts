@@ -1,7 +1,7 @@
 // 1. Spawn latency: from the spawn call to the agent running in its ready worktree (the
 // fake agent's first trace line), against doing the same by hand: `git worktree add -b`
-// then spawning the agent. Interleaved baseline / ours (/ CLI / warm pool) so drift hits
-// them all alike.
+// then spawning the agent. Interleaved baseline / ours (/ CLI / warm pool), in ABBA order,
+// so drift hits them all alike.
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -161,6 +161,9 @@ async function removeWorktree(repo: string, worktree: string, branch: string): P
   await execFileP('git', ['worktree', 'remove', '--force', '--force', '--', worktree], { cwd: repo }).catch(() => rmrf(worktree));
   await execFileP('git', ['worktree', 'prune'], { cwd: repo }).catch(() => undefined);
   await execFileP('git', ['branch', '-D', '--', branch], { cwd: repo }).catch(() => undefined);
+  // Deleting thousands of files leaves journal (and, with -o discard, trim) work behind
+  // that would slow the next measured checkout: flush it here, outside the timing.
+  await execFileP('sync').catch(() => undefined);
 }
 
 /**
@@ -246,7 +249,8 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
   const baseline = async (): Promise<{ total: number; add: number; agent: number }> => {
     const i = ++baselines;
     const trace = tracePath('baseline');
-    const wt = path.join(dir, 'baseline-wt', `b${i}`);
+    // Beside the orchestrator's worktrees: file creation speed can depend on the folder.
+    const wt = path.join(`${repo}.worktrees`, `baseline-${i}`);
     const branch = `bench/baseline-${i}`;
     fs.mkdirSync(path.dirname(wt), { recursive: true });
     const t0 = now();
@@ -356,28 +360,35 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
       if (withCli) await viaCli();
       if (withPool) await viaPool();
     }
+    // Baseline, ours, CLI, pool — then the reverse order in the next round (ABBA), so that a
+    // machine getting slower or faster during the run does not favour whoever goes first.
     for (let rep = 0; rep < o.reps; rep++) {
-      const b = await baseline();
-      const u = await ours();
-      result.baseline.push(b.total);
-      result.baselineAdd.push(b.add);
-      result.baselineAgent.push(b.agent);
-      result.ours.push(u.total);
-      result.phases.push(u.phases);
-      result.pairRatios.push(u.total / b.total);
-      result.pairOverheads.push(u.total - b.total);
-      if (withCli) {
-        const c = await viaCli();
+      let b: Awaited<ReturnType<typeof baseline>> | undefined;
+      let u: Awaited<ReturnType<typeof ours>> | undefined;
+      let c: number | undefined;
+      let p: Awaited<ReturnType<typeof viaPool>> | undefined;
+      const steps: Array<() => Promise<void>> = [
+        async () => void (b = await baseline()),
+        async () => void (u = await ours()),
+        ...(withCli ? [async () => void (c = await viaCli())] : []),
+        ...(withPool ? [async () => void (p = await viaPool())] : []),
+      ];
+      for (const step of rep % 2 ? steps.reverse() : steps) await step();
+      result.baseline.push(b!.total);
+      result.baselineAdd.push(b!.add);
+      result.baselineAgent.push(b!.agent);
+      result.ours.push(u!.total);
+      result.phases.push(u!.phases);
+      result.pairRatios.push(u!.total / b!.total);
+      result.pairOverheads.push(u!.total - b!.total);
+      if (c !== undefined) {
         result.cli.push(c);
-        result.cliRatios.push(c / b.total);
+        result.cliRatios.push(c / b!.total);
       }
-      if (withPool) {
-        const p = await viaPool();
-        if (p.took) {
-          result.pool.push(p.total);
-          result.poolRatios.push(p.total / b.total);
-        } else result.poolMisses++;
-      }
+      if (p?.took) {
+        result.pool.push(p.total);
+        result.poolRatios.push(p.total / b!.total);
+      } else if (p) result.poolMisses++;
     }
     log(
       `  spawn ${files} files: baseline ${median(result.baseline).toFixed(0)} ms, ours ${median(result.ours).toFixed(0)} ms` +
