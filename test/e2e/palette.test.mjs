@@ -29,6 +29,21 @@ describe('workbench (code-server + chromium)', function () {
     console.log(`      screenshot: ${shot}`);
   });
 
+  it('opens the palette while another quick pick (the remote indicator\'s) is open', async () => {
+    // openCommandPalette once clicked the status bar at (5,5) for focus, which can hit the
+    // remote indicator: its quick pick then swallowed the typed command.
+    const tab = wb.tabs[0];
+    await tab.page.keyboard.press('Escape');
+    await tab.page.locator('[id="status.host"]').click();
+    const input = tab.page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.ok(!(await input.inputValue()).startsWith('>'), 'the remote indicator opened the command palette itself');
+    const row = await tab.findCommand('Spawn code_developer');
+    assert.match(await row.innerText(), /Orchestrator: Spawn code_developer/);
+    assert.equal(await input.inputValue(), '>Spawn code_developer');
+    await tab.page.keyboard.press('Escape');
+  });
+
   it('runs a second window as a second extension host on the same server', async () => {
     const tab2 = await wb.openTab();
     await tab2.findCommand('Spawn code_developer');

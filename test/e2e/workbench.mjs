@@ -85,17 +85,36 @@ function makeTab(page, index) {
       // The status bar is painted once the window has restored its parts.
       await page.locator('.part.statusbar').waitFor({ timeout });
     },
-    /** F1, then type `text` into the command palette; returns the quick-input locator. */
-    async openCommandPalette(text = '') {
-      const input = page.locator('.quick-input-widget .quick-input-box input');
-      // Keyboard shortcuts need focus inside the workbench, not on the page body.
-      await page.locator('.part.statusbar').click({ position: { x: 5, y: 5 } }).catch(() => {});
-      for (let i = 0; i < 5 && !(await input.isVisible()); i++) {
-        await page.keyboard.press('F1');
-        await input.waitFor({ state: 'visible', timeout: 2_000 }).catch(() => {});
+    /**
+     * Opens the command palette and types `text` after its '>' prefix; returns the quick-input
+     * locator. Clicks nothing: a click "somewhere neutral" once landed on the status bar's
+     * remote indicator, whose own quick pick then took the typed text. Instead: close any
+     * quick input that is open, move keyboard focus into the workbench (out of a webview,
+     * say) with a plain DOM focus() on the status bar, press F1, and accept the input only
+     * when it is the command palette (its value starts with '>'). Right after a window
+     * loads, F1 may do nothing yet: it keeps trying for `timeout` ms.
+     */
+    async openCommandPalette(text = '', { timeout = 20_000 } = {}) {
+      const widget = page.locator('.quick-input-widget');
+      const input = widget.locator('.quick-input-box input');
+      const deadline = Date.now() + timeout;
+      // Several tabs share one browser: keys go to this one, and it is the focused page.
+      await page.bringToFront();
+      for (let attempt = 1; ; attempt++) {
+        for (let i = 0; i < 3 && (await input.isVisible()); i++) {
+          await page.keyboard.press('Escape');
+          await input.waitFor({ state: 'hidden', timeout: 1_000 }).catch(() => {});
+        }
+        await page.locator('.part.statusbar').focus().catch(() => {});
+        await page.keyboard.press(attempt % 2 ? 'F1' : 'Control+Shift+P');
+        const opened = await input.waitFor({ state: 'visible', timeout: 2_000 }).then(() => true, () => false);
+        if (opened && (await input.inputValue()).startsWith('>')) break;
+        if (Date.now() > deadline) throw new Error(`the command palette did not open (quick input ${opened ? `shows ${JSON.stringify(await input.inputValue())}` : 'hidden'})`);
       }
       await input.fill(`>${text}`);
-      return page.locator('.quick-input-widget');
+      const value = await input.inputValue();
+      if (value !== `>${text}`) throw new Error(`the command palette input reads ${JSON.stringify(value)}, not ${JSON.stringify(`>${text}`)}`);
+      return widget;
     },
     /** The palette row whose label contains `title` (e.g. 'Orchestrator: Spawn code_developer'). */
     paletteRow(title) {
