@@ -10,7 +10,10 @@ import { OrchestratorHost } from './orchestratorHost';
 import { STATUS_LABEL } from './runPresentation';
 import * as settings from './settings';
 import { WindowRepositories, WindowRepository } from './windowRepositories';
-import { WorktreeDetails } from './worktreeDetails';
+import { DetailsTarget, WorktreeDetails } from './worktreeDetails';
+
+/** How long file events in a worktree are gathered before its dirty count is checked again. */
+const FILE_RECHECK_MS = 1_000;
 
 export interface WorktreeNode {
   kind: 'worktree';
@@ -45,6 +48,8 @@ export class WorktreesTreeProvider extends Disposable implements vscode.TreeData
   private current = new Map<string, WorktreeNode>();
   private readonly details = new WorktreeDetails((paths) => this.detailsArrived(paths));
   private runs: { generation: number; byRepo: Map<string, ReadonlyMap<string, Run>> } | undefined;
+  private readonly touchedRepos = new Set<string>();
+  private recheckTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly host: OrchestratorHost,
@@ -55,13 +60,14 @@ export class WorktreesTreeProvider extends Disposable implements vscode.TreeData
     this.register(this.details);
     this.register(host.onDidChangeRuns(() => this.refresh()));
     this.register(repos.onDidChange(() => this.refresh()));
-    // Files edited in a worktree open in this window make its dirty count stale at once;
-    // others are checked again after a while (see WorktreeDetails).
+    // Files edited in a worktree open in this window get its dirty count checked again
+    // (within FILE_RECHECK_MS); others are checked again after a while (see WorktreeDetails).
     const files = this.register(vscode.workspace.createFileSystemWatcher('**/*'));
     const touched = (uri: vscode.Uri) => this.fileChanged(uri);
     this.register(files.onDidChange(touched));
     this.register(files.onDidCreate(touched));
     this.register(files.onDidDelete(touched));
+    this.register({ dispose: () => this.recheckTimer && clearTimeout(this.recheckTimer) });
   }
 
   /** Reloads the list; `recheck`: also every dirty count (the Refresh command). */
@@ -107,7 +113,7 @@ export class WorktreesTreeProvider extends Disposable implements vscode.TreeData
         const runs = this.runsByPath(repo.root);
         const nodes = worktreeNodes(repo, await lists[i], runs);
         for (const n of nodes) Object.assign(n, this.details.get(n.info.path));
-        this.details.update(repo.root, nodes.map((n) => ({ repo: repo.root, path: n.info.path, head: n.info.head, branch: n.info.branch, base: n.base, missing: n.missing })));
+        this.details.update(repo.root, nodes.map(detailsTarget));
         out.push(...nodes);
       } catch (e) {
         this.log.warn(`Worktrees of ${repo.root}: ${(e as Error).message}`);
@@ -152,12 +158,26 @@ export class WorktreesTreeProvider extends Disposable implements vscode.TreeData
     const file = uri.fsPath;
     if (/[\\/]\.git([\\/]|$)/.test(file)) return;
     // The innermost worktree holding the file (worktrees may sit inside the main checkout).
-    let owner: string | undefined;
-    for (const p of this.current.keys()) {
-      if ((file === p || file.startsWith(p + path.sep)) && (!owner || p.length > owner.length)) owner = p;
+    let owner: WorktreeNode | undefined;
+    for (const [p, node] of this.current) {
+      if ((file === p || file.startsWith(p + path.sep)) && (!owner || p.length > owner.info.path.length)) owner = node;
     }
-    if (owner) this.details.invalidate(owner);
+    if (!owner) return;
+    this.details.invalidate(owner.info.path);
+    this.touchedRepos.add(owner.repo);
+    // A burst of file events (a save, a build, an agent at work) becomes one status per worktree.
+    this.recheckTimer ??= setTimeout(() => {
+      this.recheckTimer = undefined;
+      const repos = [...this.touchedRepos];
+      this.touchedRepos.clear();
+      const nodes = [...this.current.values()];
+      for (const repo of repos) this.details.update(repo, nodes.filter((n) => n.repo === repo).map(detailsTarget));
+    }, FILE_RECHECK_MS);
   }
+}
+
+function detailsTarget(n: WorktreeNode): DetailsTarget {
+  return { repo: n.repo, path: n.info.path, head: n.info.head, branch: n.info.branch, base: n.base, missing: n.missing };
 }
 
 /** `git worktree list --porcelain`, without the bare entry. */

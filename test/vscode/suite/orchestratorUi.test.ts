@@ -193,6 +193,20 @@ describe('Worktree Orchestrator UI (spawn, trees, status bar, refusals)', functi
     assert.equal(again.dirty, 0);
   });
 
+  it('re-checks the dirty count of a worktree open in this window when its files change, without Refresh', async () => {
+    await api.worktreesTree.settled();
+    const main = ((await api.worktreesTree.getChildren()) as WorktreeNode[]).find((n) => n.isMain)!;
+    const before = main.dirty ?? 0;
+    const scratch = path.join(repo, 'scratch-from-test.txt');
+    fs.writeFileSync(scratch, 'new\n');
+    try {
+      await until('the new file to count', () => main.dirty === before + 1);
+    } finally {
+      fs.rmSync(scratch, { force: true });
+    }
+    await until('its removal to count', () => main.dirty === before);
+  });
+
   it('refuses a second run of the same priority, says so and offers Reveal', async () => {
     messages.length = 0;
     const again = await vscode.commands.executeCommand<Run | undefined>(SPAWN, 'US-001');
