@@ -2,7 +2,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isActive, Store } from '../../src/core/store';
-import { cli, makeSandbox, Sandbox, sleep } from '../unit/helpers';
+import { LeaderLease } from '../../src/core/leaderLease';
+import { Orchestrator } from '../../src/core/orchestrator';
+import { requestSpawn } from '../../src/core/spawnRequest';
+import { cli, CLI, makeSandbox, NODE, Sandbox, sleep } from '../unit/helpers';
 import {
   AgentSampler,
   chaosAgent,
@@ -220,6 +223,72 @@ describe('chaos 2: many orchestrators, the leader killed every few seconds', fun
     assert.deepEqual(rec.orphanProcesses, []);
     assert.deepEqual(rec.orphanWorktrees, []);
     assert.deepEqual(lost, []);
+    row.ok = true;
+  });
+});
+
+// The checks above see leaders from outside, and a deposed leader's own lease notices the
+// takeover within 250 ms — before it acts again, in every timing those tests produced. So
+// the database's fencing (the epoch confirmed in the transaction that records the act) is
+// tested here directly: a leader whose lease is not watching (no ticks: as good as frozen
+// between two of them) finishes a setup command after another leader has taken over.
+describe('chaos 2c: fencing in the database, with the deposed leader unaware', function () {
+  this.timeout(60_000);
+  let s: Sandbox;
+  let store: Store;
+  afterEach(() => {
+    delete process.env.FAKE_AGENT_TRACE;
+    store?.close();
+    killAgents(s);
+    s.cleanup();
+  });
+
+  it('a deposed leader that has not noticed finishes its step: the database refuses its next side effect', async () => {
+    s = makeSandbox(roadmapOf(['US-311']));
+    store = Store.open(s.state);
+    // In-process orchestrators hand their own environment to the agents they start.
+    process.env.FAKE_AGENT_TRACE = s.trace;
+    const leaseA = new LeaderLease(store, { label: 'A (not watching)' });
+    assert.ok(leaseA.tryAcquire(), 'A leads');
+    const epochA = leaseA.currentFence().epoch;
+    const logs: string[] = [];
+    const a = new Orchestrator({ store, lease: leaseA, stateDir: s.state, nodePath: NODE, cliPath: CLI, log: (_l, m) => logs.push(m) });
+    const setup = [process.execPath, '-e', 'setTimeout(() => {}, 1500)'];
+    const run = await requestSpawn(store, s.state, s.repo, 'US-311', { agentCommand: chaosAgent('commit:a', 'sleep:60000'), setupCommand: setup });
+    const passA = a.tick();
+    assert.ok(await waitUntil(() => store.getRun(run.id)!.step === 'setup', 20_000, 5), 'A runs the setup command');
+    const leaseB = new LeaderLease(store, { label: 'B' });
+    assert.ok(leaseB.tryAcquire(true), 'B takes over (as "Take Over Leadership" does)');
+    assert.ok(leaseA.isLeader, 'A has not noticed: its lease is not watching');
+    await passA; // A's setup ends; its next step must be refused by the database
+    await sleep(500); // an agent A might have started has written its trace by now
+    const afterA = store.getRun(run.id)!;
+    const starts = agentTracesOf(s);
+    const events = store.events();
+    const stale = events.slice(events.findIndex((e) => e.kind === 'leader-takeover')).filter((e) => e.epoch === epochA);
+    const row = record({
+      scenario: '2c. deposed leader unaware of the takeover (DB fencing)',
+      runs: 1,
+      faults: '1 forced takeover mid-provisioning',
+      duplicates: starts,
+      orphans: 0,
+      lostCommits: '-',
+      maxLeaderlessMs: null,
+      notes: `A: ${logs.filter((l) => /leader|fenc/i.test(l)).join(' ') || 'no message'}; run left ${afterA.status}/${afterA.step}; ${stale.length} events under A's epoch after the takeover`,
+    });
+    report(`after the takeover A logged: ${logs.slice(-2).join(' | ')}; run ${afterA.status} at step ${afterA.step}; agents started by A: ${starts}`);
+    assert.equal(starts, 0, 'A started no agent');
+    assert.deepEqual(stale, [], 'A recorded nothing after the takeover');
+    assert.equal(afterA.step, 'setup', 'the run stays where B will resume it');
+    assert.deepEqual(fencingViolations(events).violations, []);
+    // B resumes it: one agent, started once.
+    const b = new Orchestrator({ store, lease: leaseB, stateDir: s.state, nodePath: NODE, cliPath: CLI, log: (_l, m) => logs.push(`B: ${m}`) });
+    await b.tick();
+    assert.ok(await waitUntil(() => agentTracesOf(s) === 1 && store.getRun(run.id)!.status === 'running', 20_000), `B provisions it: ${logs.join(' | ')} ${JSON.stringify(store.getRun(run.id))}`);
+    a.dispose();
+    b.dispose();
+    leaseA.dispose();
+    leaseB.dispose();
     row.ok = true;
   });
 });
