@@ -26,6 +26,7 @@ export interface WorktreeHoldings {
 export const holdsNothing = (h: WorktreeHoldings): boolean => !h.changed.length && !h.untracked.length && !h.unmerged.length;
 
 const LOCK_RETRIES = 6;
+const serialByRoot = new Map<string, Promise<unknown>>();
 
 /**
  * Git through simple-git: argument arrays only (no shell), refs and paths after `--`
@@ -108,7 +109,7 @@ export class GitRepo {
   async addWorktree(worktree: string, branch: string, commit: string, lockReason: string): Promise<'added' | 'existing'> {
     fs.mkdirSync(path.dirname(worktree), { recursive: true });
     try {
-      await this.withLockRetry(['worktree', 'add', '--lock', '--reason', lockReason, '-b', branch, '--', worktree, commit]);
+      await this.worktreeCommand(['worktree', 'add', '--lock', '--reason', lockReason, '-b', branch, '--', worktree, commit]);
       return 'added';
     } catch (e) {
       // What an add killed half-way leaves (it creates the branch, registers the worktree
@@ -126,7 +127,7 @@ export class GitRepo {
         // Killed before HEAD was set (a null HEAD breaks `git log --all` and `git gc`), or
         // even before the worktree's .git file was written (then git refuses to remove it).
         try {
-          await this.withLockRetry(['worktree', 'remove', '--force', '--force', '--', worktree]);
+          await this.worktreeCommand(['worktree', 'remove', '--force', '--force', '--', worktree]);
         } catch {
           await this.unlockWorktree(worktree);
           fs.rmSync(worktree, { recursive: true, force: true });
@@ -140,7 +141,7 @@ export class GitRepo {
         // Killed after creating the branch: at the base, nothing of its own, checked out
         // nowhere — using it loses nothing and shares nothing.
         if (!all.some((w) => w.branch === branch) && (await this.commitOf(`refs/heads/${branch}`)) === commit) {
-          await this.withLockRetry(['worktree', 'add', '--lock', '--reason', lockReason, '--', worktree, branch]);
+          await this.worktreeCommand(['worktree', 'add', '--lock', '--reason', lockReason, '--', worktree, branch]);
           return 'existing';
         }
         throw new UserError(`The branch ${branch} already exists; delete or rename it, or start a new attempt.`, 'BRANCH_EXISTS');
@@ -151,7 +152,7 @@ export class GitRepo {
 
   async lockWorktree(worktree: string, reason: string): Promise<void> {
     try {
-      await this.withLockRetry(['worktree', 'lock', '--reason', reason, '--', worktree]);
+      await this.worktreeCommand(['worktree', 'lock', '--reason', reason, '--', worktree]);
     } catch (e) {
       if (!/already locked/.test(String((e as Error).message))) throw e;
     }
@@ -159,7 +160,7 @@ export class GitRepo {
 
   async unlockWorktree(worktree: string): Promise<void> {
     try {
-      await this.withLockRetry(['worktree', 'unlock', '--', worktree]);
+      await this.worktreeCommand(['worktree', 'unlock', '--', worktree]);
     } catch (e) {
       if (!/not locked|is not a working tree/.test(String((e as Error).message))) throw e;
     }
@@ -192,10 +193,10 @@ export class GitRepo {
     const holdings = fs.existsSync(worktree) ? await this.holdings(worktree, base) : { changed: [], untracked: [], unmerged: [] };
     if (!holdsNothing(holdings) && !options.force) return { removed: false, branchDeleted: null, holdings };
     if (info.locked !== null) await this.unlockWorktree(worktree);
-    await this.withLockRetry(['worktree', 'remove', ...(options.force ? ['--force', '--force'] : []), '--', worktree]);
+    await this.worktreeCommand(['worktree', 'remove', ...(options.force ? ['--force', '--force'] : []), '--', worktree]);
     let branchDeleted: string | null = null;
     if (info.branch && info.branch !== base && (await this.isMerged(info.branch, base))) {
-      await this.withLockRetry(['branch', '-D', '--', info.branch]);
+      await this.worktreeCommand(['branch', '-D', '--', info.branch]);
       branchDeleted = info.branch;
     }
     return { removed: true, branchDeleted, holdings };
@@ -205,13 +206,29 @@ export class GitRepo {
     return (await this.run(['merge-base', '--is-ancestor', `refs/heads/${branch}`, `refs/heads/${base}`])).exitCode === 0;
   }
 
+  /**
+   * Commands that change the repository's worktrees or refs, one at a time per repository
+   * in this process (a background pool refill must not race a spawn's add: git then fails
+   * reading the other's half-made .git/worktrees entry), retried when another process
+   * holds a lock.
+   */
+  worktreeCommand(args: string[]): Promise<string> {
+    const previous = serialByRoot.get(this.root) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.withLockRetry(args));
+    serialByRoot.set(this.root, next);
+    void next.catch(() => undefined).finally(() => {
+      if (serialByRoot.get(this.root) === next) serialByRoot.delete(this.root);
+    });
+    return next;
+  }
+
   private async withLockRetry(args: string[]): Promise<string> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.git.raw(args);
       } catch (e) {
         const msg = String((e as Error).message);
-        if (attempt < LOCK_RETRIES && /\.lock'?: File exists|Unable to create .*\.lock|index\.lock/.test(msg)) {
+        if (attempt < LOCK_RETRIES && /\.lock'?: File exists|Unable to create .*\.lock|index\.lock|failed to read .*commondir/.test(msg)) {
           await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
           continue;
         }

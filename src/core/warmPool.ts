@@ -52,7 +52,7 @@ export class WarmPool {
       }
       this.store.fencedEvent(fence, runId, 'take-pool-worktree', `${pool.path} -> ${worktree}`);
       await repo.unlockWorktree(pool.path);
-      await repo.raw(['worktree', 'move', pool.path, worktree]);
+      await repo.worktreeCommand(['worktree', 'move', '--', pool.path, worktree]);
       await switchToNewBranch(worktree, branch, baseCommit);
       return true;
     }
@@ -91,7 +91,7 @@ export class WarmPool {
     for (const w of mine.filter((m) => m.locked?.startsWith(CREATING))) {
       this.store.fencedEvent(fence, null, 'pool-discard', w.path);
       await repo.unlockWorktree(w.path);
-      await repo.raw(['worktree', 'remove', '--force', '--', w.path]);
+      await repo.worktreeCommand(['worktree', 'remove', '--force', '--', w.path]);
     }
     const ready = WarmPool.ready(all, root);
     // The base moved: bring ready ones forward (only the changed files are written).
@@ -106,7 +106,7 @@ export class WarmPool {
       const p = path.join(root, `${PREFIX}${crypto.randomBytes(4).toString('hex')}`);
       this.store.fencedEvent(fence, null, 'pool-add', p);
       fs.mkdirSync(root, { recursive: true });
-      await repo.raw(['worktree', 'add', '--detach', '--lock', '--reason', CREATING, '--', p, base]);
+      await repo.worktreeCommand(['worktree', 'add', '--detach', '--lock', '--reason', CREATING, '--', p, base]);
       await repo.unlockWorktree(p);
       await repo.lockWorktree(p, `${READY} ${base}`);
       this.log('info', `warm pool: ${p} ready at ${base.slice(0, 12)}.`);
