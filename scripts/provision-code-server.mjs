@@ -67,10 +67,14 @@ function npmInstall(prefix, spec, env = {}) {
   // A tiny package.json keeps npm from walking up into the project's own package.json.
   if (!existsSync(join(prefix, 'package.json'))) writeFileSync(join(prefix, 'package.json'), '{"private":true}\n');
   log(`npm install ${spec} (in ${prefix})`);
+  // Under `npm run`, the outer npm's npm_config_user_agent ("… node/v20 …" when npm itself
+  // runs on the system Node) is inherited as config by this npm, and code-server's
+  // postinstall reads the Node version from it: drop it so the real one is reported.
+  const { npm_config_user_agent: _outer, ...inherited } = process.env;
   execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error', spec], {
     cwd: prefix,
     stdio: 'inherit',
-    env: { ...process.env, ...env },
+    env: { ...inherited, ...env },
   });
 }
 
