@@ -22,9 +22,13 @@ export function validatePriorityId(input: string): string {
   return id;
 }
 
-/** Lower-case, filesystem- and ref-safe name: 'PRIORITY-2.5' -> 'priority-2-5'. */
+/**
+ * Lower-case, filesystem- and ref-safe name: 'PRIORITY-2.5' -> 'priority-2.5'. The '.' is
+ * kept so names stay distinct: with '.' -> '-', US-1.2 and the second attempt of US-1
+ * ('us-1-2') once shared a branch and a folder.
+ */
 export function prioritySlug(id: string): string {
-  return validatePriorityId(id).toLowerCase().replace(/[._]/g, '-');
+  return validatePriorityId(id).toLowerCase().replace(/_/g, '-');
 }
 
 export function branchName(id: string, attempt: number): string {

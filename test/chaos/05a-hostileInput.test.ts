@@ -76,7 +76,7 @@ describe('chaos 5: hostile input', function () {
           return;
         }
         figures.idsAccepted++;
-        assert.match(prioritySlug(id), /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/);
+        assert.match(prioritySlug(id), /^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)*$/);
         const branch = branchName(id, attempt);
         assert.equal(refFormatProblem(branch), undefined, branch);
         const dir = worktreeDirName(id, attempt);
