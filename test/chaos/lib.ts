@@ -4,6 +4,7 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ReconcileReport } from '../../src/core/orchestrator';
 import { isAlive } from '../../src/core/processInfo';
 import { RunEvent, Store } from '../../src/core/store';
 import { CLI, NODE, ROOT, Sandbox, cli, sleep } from '../unit/helpers';
@@ -384,14 +385,6 @@ export function withStore<T>(s: Sandbox, fn: (store: Store) => T): T {
   } finally {
     store.close();
   }
-}
-
-export interface ReconcileReport {
-  adopted: string[];
-  ended: string[];
-  resumed: string[];
-  orphanWorktrees: string[];
-  orphanProcesses: Array<{ pid: number; runId: string }>;
 }
 
 /** `worktree-orchestrator reconcile` as a user runs it once every orchestrator is gone. */
