@@ -37,6 +37,10 @@ export function expandCommand(template: readonly string[], values: CommandValues
     throw new UserError('No agent command is configured: set worktreeOrchestrator.codeDeveloper.command to an array such as ["claude", "-p", "Implement ${priority}: ${title}"] (CLI: --agent-command).', 'NO_AGENT_COMMAND');
   }
   if (!template[0].trim()) throw new UserError('The agent command starts with an empty program name.', 'NO_AGENT_COMMAND');
+  for (const [name, value] of Object.entries(values)) {
+    // No process can take a NUL byte in an argument: refuse before anything is written.
+    if (value.includes('\0')) throw new UserError(`The ${name} "${value.replace(/\0/g, '\\0').slice(0, 60)}" contains a NUL character, which no program can take as an argument; fix it in the roadmap.`, 'BAD_VALUE');
+  }
   return template.map((arg) =>
     arg.replace(/\$\{(\w+)\}/g, (whole, name: string) => ((PLACEHOLDERS as readonly string[]).includes(name) ? values[name as keyof CommandValues] : whole)),
   );
