@@ -1,6 +1,6 @@
-import * as vscode from 'vscode';
 import type { Action, ActionKind, Run } from '../core/store';
 import type { Services } from './services';
+import { waitWithProgress } from './waitWithProgress';
 
 /** How long a window waits for the leader's answer before saying the request stays queued. */
 const ANSWER_TIMEOUT_MS = 120_000;
@@ -14,24 +14,13 @@ const ANSWER_TIMEOUT_MS = 120_000;
 export async function requestFromLeader(s: Services, kind: ActionKind, run: Run, o: { force?: boolean; title: string }): Promise<Action> {
   const action = s.host.store.requestAction(kind, run.id, { force: o.force, requestedBy: s.windowLabel });
   s.log.info(`Requested ${kind}${o.force ? ' (forced, confirmed by the user)' : ''} for ${run.priority} #${run.attempt} (action ${action.id}).`);
-  const current = () => s.host.store.getAction(action.id) ?? action;
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: o.title, cancellable: true }, (progress, token) =>
-    new Promise<Action>((resolve) => {
-      const subscriptions: vscode.Disposable[] = [];
-      const finish = () => {
-        clearTimeout(timer);
-        subscriptions.forEach((d) => d.dispose());
-        resolve(current());
-      };
-      const check = () => {
-        if (current().status !== 'pending') return finish();
-        progress.report({ message: s.host.isLeader ? '' : s.host.leaderAlive() ? 'waiting for the leading window…' : 'waiting for a leader to take over…' });
-      };
-      const timer = setTimeout(finish, ANSWER_TIMEOUT_MS);
-      subscriptions.push(s.host.onDidChangeRuns(check), s.host.onDidChangeLeader(check), token.onCancellationRequested(finish));
-      check();
-    }),
-  );
+  return waitWithProgress(s, {
+    title: o.title,
+    timeoutMs: ANSWER_TIMEOUT_MS,
+    read: () => s.host.store.getAction(action.id) ?? action,
+    done: (a) => a.status !== 'pending',
+    message: () => (s.host.isLeader ? '' : s.host.leaderAlive() ? 'waiting for the leading window…' : 'waiting for a leader to take over…'),
+  });
 }
 
 /** Tells the user how the leader answered. */

@@ -10,6 +10,7 @@ import { MessageAction } from './notifier';
 import { pickPriority } from './priorityPick';
 import { STATUS_LABEL } from './runPresentation';
 import type { Services } from './services';
+import { waitWithProgress } from './waitWithProgress';
 import * as settings from './settings';
 import { WindowRepository } from './windowRepositories';
 import { spawnRefusal } from './workspaceTrust';
@@ -184,35 +185,15 @@ async function chooseRepository(s: Services, repos: readonly WindowRepository[],
  * from the ChangeWatcher, so this works whichever process leads.
  */
 async function waitWhileProvisioning(s: Services, run: Run): Promise<Run> {
-  const current = () => s.host.store.getRun(run.id) ?? run;
   const queuedBehindOthers = (r: Run) =>
     r.status === 'requested' && s.host.store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length >= settings.maxParallel();
-  const settled = (r: Run) => !PENDING.includes(r.status);
-  return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Spawning code_developer for ${run.priority}`, cancellable: true },
-    (progress, token) =>
-      new Promise<Run>((resolve) => {
-        let lastStatus = '';
-        const subscriptions: vscode.Disposable[] = [];
-        const finish = () => {
-          clearTimeout(timer);
-          subscriptions.forEach((d) => d.dispose());
-          resolve(current());
-        };
-        const check = () => {
-          const r = current();
-          const status = `${r.status}/${r.step ?? ''}`;
-          if (status !== lastStatus) {
-            lastStatus = status;
-            progress.report({ message: progressText(r, s.host.leaderAlive()) });
-          }
-          if (settled(r) || queuedBehindOthers(r)) finish();
-        };
-        const timer = setTimeout(finish, PROVISION_TIMEOUT_MS);
-        subscriptions.push(s.host.onDidChangeRuns(check), s.host.onDidChangeLeader(check), token.onCancellationRequested(finish));
-        check();
-      }),
-  );
+  return waitWithProgress(s, {
+    title: `Spawning code_developer for ${run.priority}`,
+    timeoutMs: PROVISION_TIMEOUT_MS,
+    read: () => s.host.store.getRun(run.id) ?? run,
+    done: (r) => !PENDING.includes(r.status) || queuedBehindOthers(r),
+    message: (r) => progressText(r, s.host.leaderAlive()),
+  });
 }
 
 function progressText(run: Run, leaderAlive: boolean): string {
