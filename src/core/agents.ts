@@ -83,6 +83,9 @@ export const agentRecord = (stateDir: string, runId: string) => readJson<AgentRe
 export const exitRecord = (stateDir: string, runId: string) => readJson<ExitRecord>(path.join(runDir(stateDir, runId), 'exit.json'));
 export const hasSupervisor = (stateDir: string, runId: string) => fs.existsSync(path.join(runDir(stateDir, runId), 'supervisor.json'));
 
+/** Lets the run's supervisor start the agent: written once the worktree is ready. */
+export const sendGo = (stateDir: string, runId: string) => writeJson(path.join(runDir(stateDir, runId), 'go'), { at: Date.now() });
+
 export interface LaunchOptions {
   stateDir: string;
   runId: string;
@@ -104,7 +107,8 @@ export function launchSupervisor(o: LaunchOptions): number {
     {
       detached: true,
       stdio: 'ignore',
-      cwd: o.cwd,
+      // Its own cwd is the run's folder: the worktree may not exist yet (see 'go').
+      cwd: runDir(o.stateDir, o.runId),
       // In VS Code desktop execPath is Electron: this makes it behave as Node.
       env: { ...process.env, ...o.env, ELECTRON_RUN_AS_NODE: '1' },
     },

@@ -9,13 +9,14 @@ import {
   launchSupervisor,
   readJson,
   runDir,
+  sendGo,
   stopGroup,
   waitForAgent,
 } from './agents';
 import { crashPoint } from './crashPoint';
 import { GitRepo, samePath } from './git';
 import { LeaderLease } from './leaderLease';
-import { isAlive, ProcessIdentity } from './processInfo';
+import { isAlive, ProcessIdentity, signalGroup } from './processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
 import { FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
@@ -213,6 +214,8 @@ export class Orchestrator {
         const baseCommit = run.baseCommit ?? (await repo.commitOf(run.baseRef));
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit }, `worktree ${run.worktree}`);
         this.assertIsolated(run, true);
+        // The supervisor starts now and waits for 'go': its start-up overlaps the checkout.
+        this.startSupervisor(run);
         const lockReason = `worktree-orchestrator run ${run.id}`;
         if (!this.pool.enabled) {
           await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason); // adopts an identical worktree left by a crash
@@ -238,24 +241,15 @@ export class Orchestrator {
       }
       if (run.stopRequested) {
         store.fencedTransition(fence(), run.id, ['provisioning'], 'stopped', { endedAt: Date.now() }, 'stopped before the agent started');
+        this.dismissSupervisor(run);
         return;
       }
-      // step === 'spawn': the intent is on record; a supervisor may already exist from a crash.
-      if (!hasSupervisor(this.o.stateDir, run.id)) {
-        this.assertIsolated(run);
-        fs.mkdirSync(runDir(this.o.stateDir, run.id), { recursive: true, mode: 0o700 });
-        launchSupervisor({
-          stateDir: this.o.stateDir,
-          runId: run.id,
-          argv: run.command,
-          cwd: run.worktree,
-          logPath: run.logPath,
-          env: this.agentEnv(run),
-          nodePath: this.o.nodePath,
-          cliPath: this.o.cliPath,
-        });
-        crashPoint('after-spawn');
-      }
+      // step === 'spawn': the intent is on record; a supervisor may already wait, or even run
+      // the agent, from before a crash — it starts the agent only once, whoever says 'go'.
+      this.assertIsolated(run);
+      this.startSupervisor(run);
+      sendGo(this.o.stateDir, run.id);
+      crashPoint('after-spawn');
       const supervisor = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
       const started = supervisor && !isAlive(supervisor) ? exitRecord(this.o.stateDir, run.id) ?? agentRecord(this.o.stateDir, run.id) : await waitForAgent(this.o.stateDir, run.id);
       if (!started && supervisor && !isAlive(supervisor)) {
@@ -277,12 +271,34 @@ export class Orchestrator {
       if (e instanceof FencedError || e instanceof StaleRunError) throw e;
       const message = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
       this.log('error', `${run.priority}: provisioning failed: ${message}`);
+      this.dismissSupervisor(run);
       try {
         store.fencedTransition(lease.currentFence(), run.id, ['requested', 'provisioning'], 'failed', { error: message, endedAt: Date.now() }, 'provisioning failed');
       } catch (inner) {
         if (!(inner instanceof StaleRunError)) throw inner;
       }
     }
+  }
+
+  /** Launches the run's supervisor unless one exists (it claims supervisor.json exclusively). */
+  private startSupervisor(run: Run): void {
+    if (hasSupervisor(this.o.stateDir, run.id)) return;
+    launchSupervisor({
+      stateDir: this.o.stateDir,
+      runId: run.id,
+      argv: run.command,
+      cwd: run.worktree,
+      logPath: run.logPath,
+      env: this.agentEnv(run),
+      nodePath: this.o.nodePath,
+      cliPath: this.o.cliPath,
+    });
+  }
+
+  /** A supervisor still waiting for 'go' of a run that will not start: let it go. */
+  private dismissSupervisor(run: Run): void {
+    const sup = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
+    if (sup && isAlive(sup) && !agentRecord(this.o.stateDir, run.id)) signalGroup(sup.pid, 'SIGTERM');
   }
 
   private agentEnv(run: Run): Record<string, string> {

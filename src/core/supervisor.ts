@@ -14,6 +14,34 @@ export interface SupervisorArgs {
 
 /** Exit code of a supervisor that found another supervisor already running for its run. */
 export const SUPERVISOR_DUPLICATE = 75;
+/** Long enough for a new leader to take over (< 2 s) and resume a provisioning. */
+const GO_TIMEOUT_MS = 120_000;
+
+/** Resolves when `<dir>/go` exists, on TERM/INT/HUP, or after the timeout. */
+function waitForGo(dir: string, timeoutMs: number): Promise<'go' | 'signal' | 'timeout'> {
+  const file = path.join(dir, 'go');
+  if (fs.existsSync(file)) return Promise.resolve('go');
+  return new Promise((resolve) => {
+    const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+    const onSignal = () => finish('signal');
+    let watcher: fs.FSWatcher | undefined;
+    const finish = (how: 'go' | 'signal' | 'timeout') => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      watcher?.close();
+      for (const sig of signals) process.off(sig, onSignal);
+      resolve(how);
+    };
+    for (const sig of signals) process.on(sig, onSignal);
+    const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    const poll = setInterval(() => fs.existsSync(file) && finish('go'), 250); // where fs.watch misses
+    try {
+      watcher = fs.watch(dir, () => fs.existsSync(file) && finish('go'));
+    } catch {
+      // the poll does it
+    }
+  });
+}
 
 /**
  * The agent's parent for its whole life. It outlives the orchestrator that started it, so
@@ -27,6 +55,14 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
     fs.writeFileSync(path.join(dir, 'supervisor.json'), JSON.stringify(currentIdentity()), { flag: 'wx', mode: 0o600 });
   } catch {
     return SUPERVISOR_DUPLICATE;
+  }
+  // Started while the worktree is still being made, to take our own start-up off the
+  // spawn's critical path: the agent starts only once the leader writes 'go'.
+  // Never told to go (the run failed or was stopped, or no leader resumed it in time): give
+  // the claim back, so a leader that resumes the run later can start a supervisor again.
+  if ((await waitForGo(dir, GO_TIMEOUT_MS)) !== 'go') {
+    fs.rmSync(path.join(dir, 'supervisor.json'), { force: true });
+    return 0;
   }
   const log = fs.openSync(a.logPath, 'a', 0o600);
   fs.writeSync(log, `[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
