@@ -18,6 +18,7 @@ export class ChangeWatcher extends EventEmitter {
   private watcher: fs.FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
+  private pendingOwn = false;
   private ownWrites: { dispose(): void } | undefined;
 
   constructor(
@@ -54,11 +55,16 @@ export class ChangeWatcher extends EventEmitter {
   }
 
   private schedule(own = false): void {
+    // An own write is invisible to data_version: it must force the check even when a wake-up
+    // from fs.watch is already pending (else that write would go unnoticed until the next one).
+    this.pendingOwn ||= own;
     if (this.pending) return;
     // A few ms coalesce a burst of WAL writes into one check.
     this.pending = setTimeout(() => {
+      const force = this.pendingOwn;
       this.pending = undefined;
-      this.check(own);
+      this.pendingOwn = false;
+      this.check(force);
     }, 5);
   }
 
