@@ -12,7 +12,10 @@ export function resolveWorktreeRoot(repoRoot: string, configured?: string): stri
   const raw = configured?.trim() ? configured.trim() : `${repoRoot}.worktrees`;
   if (raw.split(/[\\/]/).includes('..')) throw new UserError(`The worktree root "${raw}" contains '..': give a plain path.`, 'BAD_WORKTREE_ROOT');
   const root = path.resolve(repoRoot, raw);
-  if (root === repoRoot || repoRoot.startsWith(root + path.sep)) {
+  const fromRoot = path.relative(root, repoRoot);
+  const outside = fromRoot === '..' || fromRoot.startsWith(`..${path.sep}`) || path.isAbsolute(fromRoot);
+  if (fromRoot === '' || !outside) {
+    // (relative(), not startsWith(root + sep): with root '/' that would be '//'.)
     throw new UserError(`The worktree root ${root} contains the repository itself; choose a separate folder.`, 'BAD_WORKTREE_ROOT');
   }
   // The deepest existing ancestor must be reached without a symlink.
@@ -26,6 +29,8 @@ export function resolveWorktreeRoot(repoRoot: string, configured?: string): stri
 /** A run's worktree: always a direct child of the root. */
 export function worktreePath(root: string, dirName: string): string {
   const p = path.join(root, dirName);
-  if (path.dirname(p) !== root) throw new UserError(`"${dirName}" would leave the worktree root.`, 'BAD_WORKTREE_PATH');
+  if (!dirName || dirName === '.' || dirName === '..' || /[\\/]/.test(dirName) || path.dirname(p) !== root) {
+    throw new UserError(`"${dirName}" would leave the worktree root.`, 'BAD_WORKTREE_PATH');
+  }
   return p;
 }

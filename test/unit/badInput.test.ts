@@ -1,7 +1,9 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import Database from 'better-sqlite3';
+import { resolveWorktreeRoot, worktreePath } from '../../src/core/worktreePaths';
 import { agentCommand, cli, git, makeSandbox, Sandbox } from './helpers';
 
 /** Everything a refused command could have changed: the database, git and the disk. */
@@ -120,5 +122,17 @@ describe('bad input: a clear message, nothing changed', function () {
     assert.equal(aside.length, 1);
     assert.deepEqual(fs.readFileSync(path.join(s.state, aside[0])), garbage);
     assert.equal(git(s.repo, 'worktree', 'list').split('\n').length, 1, 'no worktree made');
+  });
+});
+
+describe('worktree root confinement (pure)', () => {
+  // Found by the chaos suite's random roots: '/.' resolved to '/', which contains every
+  // repository, and a startsWith(root + '/') check read '//' and let it through.
+  it('refuses a root that contains the repository, the filesystem root included', () => {
+    for (const raw of ['/.', '/', '.', path.dirname(os.tmpdir())]) {
+      assert.throws(() => resolveWorktreeRoot(path.join(os.tmpdir(), 'some-repo'), raw), /contains the repository itself/, raw);
+    }
+    for (const bad of ['..', '.', 'a/b', '']) assert.throws(() => worktreePath('/', bad), /would leave the worktree root/, bad);
+    assert.equal(worktreePath('/wt', 'us-036'), '/wt/us-036');
   });
 });
