@@ -19,40 +19,16 @@ import type { ExtensionApi } from '../../../src/ui/extensionApi';
 import type { ShownMessage } from '../../../src/ui/notifier';
 import { spawnRefusal, UNTRUSTED_SPAWN_MESSAGE } from '../../../src/ui/workspaceTrust';
 import type { WorktreeNode } from '../../../src/ui/worktreesTreeProvider';
-import { EXTENSION_ID, machineSettingsFile, testWorkspace } from './env';
+import { EXTENSION_ID, testWorkspace } from './env';
+import { git, setAgentCommand, until } from './helpers';
 
 const SPAWN = 'worktreeOrchestrator.spawnCodeDeveloper';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 /** A stand-in code_developer: prints a line, then runs until it gets SIGTERM. */
 const AGENT = [
   process.execPath,
   '-e',
   'console.log("fake code_developer for " + process.env.WTO_PRIORITY + " in " + process.cwd()); process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000);',
 ];
-
-async function setAgentCommand(command: string[]): Promise<void> {
-  const inspect = () => vscode.workspace.getConfiguration('worktreeOrchestrator').inspect<string[]>('codeDeveloper.command')?.globalValue;
-  const file = machineSettingsFile();
-  const current = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8') || '{}') as Record<string, unknown>) : {};
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ ...current, 'worktreeOrchestrator.codeDeveloper.command': command }, null, 2));
-  await until('the machine-scoped agent command to be read', () => JSON.stringify(inspect()) === JSON.stringify(command));
-}
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8' });
-}
 
 describe('Worktree Orchestrator UI (spawn, trees, status bar, refusals)', function () {
   this.timeout(90_000);
