@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Store } from '../../src/core/store';
-import { agentCommand, cli, git, liveAgents, makeSandbox, Sandbox, sleep, startOrchestrator, traces, until } from './helpers';
+import { agentCommand, cli, git, liveAgents, makeSandbox, Sandbox, sleep, startOrchestrator, traces, until, withStore } from './helpers';
 
 // The three failures of the system this replaces (its BUG-070), each as a test on real
 // processes, a real git repository and a real SQLite file.
@@ -12,14 +12,7 @@ describe('BUG-070: duplicates, shared checkouts, several orchestrators', functio
   beforeEach(() => (s = makeSandbox()));
   afterEach(() => s.cleanup());
 
-  const activeRows = (priority: string) => {
-    const store = Store.open(s.state);
-    try {
-      return store.listRuns({ statuses: ['requested', 'provisioning', 'running', 'stopping'] }).filter((r) => r.priority === priority);
-    } finally {
-      store.close();
-    }
-  };
+  const activeRows = (priority: string) => withStore(s, (store) => store.listRuns({ statuses: ['requested', 'provisioning', 'running', 'stopping'] }).filter((r) => r.priority === priority));
 
   it('#1: kill -9 and restart the orchestrator 5 times while US-036 runs: one live agent, one active row', async () => {
     let orch = startOrchestrator(s, ['--agent-command', agentCommand('sleep:600000')]);

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { isAlive } from '../../src/core/processInfo';
+import { Store } from '../../src/core/store';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -65,6 +66,16 @@ export function makeSandbox(roadmap = ROADMAP): Sandbox {
     },
   };
   return sandbox;
+}
+
+/** Reads the sandbox's database through a short-lived connection, as another process would. */
+export function withStore<T>(s: Sandbox, read: (store: Store) => T): T {
+  const store = Store.open(s.state);
+  try {
+    return read(store);
+  } finally {
+    store.close();
+  }
 }
 
 export function agentCommand(...steps: string[]): string {

@@ -2,8 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GitRepo } from '../../src/core/git';
-import { Store } from '../../src/core/store';
-import { agentCommand, cli, git, makeSandbox, Sandbox, until } from './helpers';
+import { agentCommand, cli, git, makeSandbox, Sandbox, until, withStore } from './helpers';
 
 // Invariant 5: work in a worktree — uncommitted, untracked or unmerged — survives stop,
 // gc and removal unless the user explicitly forces it.
@@ -13,14 +12,7 @@ describe('nothing is lost: stop, gc and remove keep unmerged and uncommitted wor
   beforeEach(() => (s = makeSandbox()));
   afterEach(() => s.cleanup());
 
-  const runOf = (priority: string) => {
-    const store = Store.open(s.state);
-    try {
-      return store.listRuns().find((r) => r.priority === priority)!;
-    } finally {
-      store.close();
-    }
-  };
+  const runOf = (priority: string) => withStore(s, (store) => store.listRuns().find((r) => r.priority === priority)!);
 
   it('keeps a stopped worktree with a commit, an edit and an untracked file through stop, gc and plain removal', async () => {
     const cmd = agentCommand('write:feature.txt', 'commit:feature', 'write:README.md', 'write:notes.txt', 'trap', 'sleep:60000');

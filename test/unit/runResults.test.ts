@@ -1,8 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store } from '../../src/core/store';
-import { agentCommand, cli, git, makeSandbox, NODE, Sandbox, traces, until } from './helpers';
+import { agentCommand, cli, git, makeSandbox, NODE, Sandbox, traces, until, withStore } from './helpers';
 
 describe('handing results back: merge, remove, worktree setup', function () {
   this.timeout(60_000);
@@ -10,14 +9,7 @@ describe('handing results back: merge, remove, worktree setup', function () {
   beforeEach(() => (s = makeSandbox()));
   afterEach(() => s.cleanup());
 
-  const run = (priority = 'US-036') => {
-    const store = Store.open(s.state);
-    try {
-      return store.listRuns().filter((r) => r.priority === priority).pop()!;
-    } finally {
-      store.close();
-    }
-  };
+  const run = (priority = 'US-036') => withStore(s, (store) => store.listRuns().filter((r) => r.priority === priority).pop()!);
   async function finished(steps: string[], priority = 'US-036') {
     const r = await cli(s, ['spawn', priority, '--agent-command', agentCommand(...steps)]);
     assert.equal(r.exitCode, 0, r.stderr);

@@ -1,8 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store } from '../../src/core/store';
-import { agentCommand, cli, git, makeSandbox, Sandbox, startOrchestrator, StartedOrchestrator, until } from './helpers';
+import { agentCommand, cli, git, makeSandbox, Sandbox, startOrchestrator, StartedOrchestrator, until, withStore } from './helpers';
 
 describe('warm worktree pool', function () {
   this.timeout(60_000);
@@ -19,22 +18,8 @@ describe('warm worktree pool', function () {
       .split('\n\n')
       .filter((b) => b.includes('/.pool-') && b.includes('pool ready'))
       .map((b) => ({ path: b.split('\n')[0].slice(9), head: /HEAD (\w+)/.exec(b)![1] }));
-  const events = (kind: string) => {
-    const store = Store.open(s.state);
-    try {
-      return store.events().filter((e) => e.kind === kind);
-    } finally {
-      store.close();
-    }
-  };
-  const runOf = (p: string) => {
-    const store = Store.open(s.state);
-    try {
-      return store.listRuns().find((r) => r.priority === p)!;
-    } finally {
-      store.close();
-    }
-  };
+  const events = (kind: string) => withStore(s, (store) => store.events().filter((e) => e.kind === kind));
+  const runOf = (p: string) => withStore(s, (store) => store.listRuns().find((r) => r.priority === p)!);
 
   it('a spawn takes a ready pool worktree, on its own branch at the base; the pool refills; work in a pool worktree is never used or touched', async () => {
     orch = startOrchestrator(s, ['--warm-pool', '1', '--max-parallel', '5']);

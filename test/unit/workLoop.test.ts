@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Run, Store } from '../../src/core/store';
 import { planLoop } from '../../src/core/workLoop';
-import { agentCommand, cli, liveAgents, makeSandbox, Sandbox, sleep, startOrchestrator, StartedOrchestrator, traces, until } from './helpers';
+import { agentCommand, cli, liveAgents, makeSandbox, Sandbox, sleep, startOrchestrator, StartedOrchestrator, traces, until, withStore } from './helpers';
 
 const LOOP_ROADMAP = `# Roadmap
 
@@ -60,14 +60,7 @@ describe('continuous work loop: real orchestrators, real agents', function () {
     s.cleanup();
   });
 
-  const runs = () => {
-    const store = Store.open(s.state);
-    try {
-      return store.listRuns();
-    } finally {
-      store.close();
-    }
-  };
+  const runs = () => withStore(s, (store) => store.listRuns());
 
   for (const maxParallel of [1, 2]) {
     it(`maxParallel ${maxParallel}: spawns each planned priority exactly once, in order, never more than ${maxParallel} at once, across a kill -9 and restart`, async () => {
