@@ -51,7 +51,7 @@ export async function requestSpawn(store: Store, stateDir: string, repoDir: stri
   };
   // Validate the command and check that the next attempt's branch and folder are free,
   // before claiming: a refusal here changes nothing.
-  const last = store.listRuns({ repo: repo.root }).filter((r) => r.priority === id).pop();
+  const last = store.latestRun(repo.root, id);
   const preview = plan((last?.attempt ?? 0) + 1, 'preview');
   if (!last || options.newAttempt) {
     if (await repo.branchExists(preview.branch)) throw new UserError(`The branch ${preview.branch} already exists in ${repo.root}; delete or rename it first.`, 'BRANCH_EXISTS');

@@ -416,10 +416,8 @@ export class Store {
     const repoId = this.repoId(req.repo);
     const agentType = req.agentType ?? 'code_developer';
     return this.immediate(() => {
-      const last = this.db
-        .prepare(`${RUN_SELECT} WHERE repo_id = ? AND agent_type = ? AND priority = ? ORDER BY attempt DESC LIMIT 1`)
-        .get(repoId, agentType, req.priority) as RunRow | undefined;
-      if (last && !isActive(last.status) && !req.newAttempt) throw new PreviousRunError(toRun(last));
+      const last = this.latestRun(req.repo, req.priority, agentType);
+      if (last && !isActive(last.status) && !req.newAttempt) throw new PreviousRunError(last);
       const attempt = (last?.attempt ?? 0) + 1;
       const id = newRunId();
       const plan = req.plan(attempt, id);
@@ -444,6 +442,14 @@ export class Store {
       this.addEvent(id, 'claimed', null, 'requested', null, `attempt ${attempt}`);
       return this.getRun(id)!;
     });
+  }
+
+  /** The highest attempt of a priority, whatever its status. */
+  latestRun(repo: string, priority: string, agentType = 'code_developer'): Run | undefined {
+    const row = this.db
+      .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? ORDER BY attempt DESC LIMIT 1`)
+      .get(repo, agentType, priority) as RunRow | undefined;
+    return row && toRun(row);
   }
 
   getRun(id: string): Run | undefined {
