@@ -22,7 +22,7 @@ import { measureTree } from './treeScale';
 export const FULL = {
   // The CLI adds a fixed cost (its own start), so it is timed at one size; the warm pool's
   // goal is stated for the biggest repository.
-  spawn: { sizes: [1000, 5000, 20000], reps: 5, warmup: true, cliSizes: [1000], poolSizes: [20000] },
+  spawn: { sizes: [1000, 5000, 20000], reps: [11, 5, 5], warmup: true, cliSizes: [1000], poolSizes: [20000] },
   claims: { workers: 4, attemptsPerWorker: 2000, priorities: 50 },
   tree: { runs: [100, 1000, 10000], worktrees: 200, reps: 15, watchSamples: 20, uiWorktreeReps: 3, worktreesAt: 1000 },
   failover: { rounds: 10 },
@@ -31,7 +31,7 @@ export const FULL = {
 };
 
 export const QUICK: typeof FULL = {
-  spawn: { sizes: [200], reps: 2, warmup: false, cliSizes: [200], poolSizes: [200] },
+  spawn: { sizes: [200], reps: [2], warmup: false, cliSizes: [200], poolSizes: [200] },
   claims: { workers: 4, attemptsPerWorker: 200, priorities: 50 },
   tree: { runs: [100, 1000], worktrees: 20, reps: 5, watchSamples: 5, uiWorktreeReps: 1, worktreesAt: 100 },
   failover: { rounds: 2 },
@@ -202,8 +202,8 @@ function spawnBreakdown(results: SpawnSizeResult[]): string[] {
     ['ours: worktree made and recorded', (c) => fmt(c.p.worktree, 'ms')],
     ['ours:   of which git worktree add', (c) => fmt(c.p.worktreeAdd, 'ms')],
     ['ours: worktree setup', (c) => fmt(c.p.setup, 'ms')],
-    ['ours: supervisor start', (c) => fmt(c.p.supervisor, 'ms')],
-    ['ours: agent start via supervisor', (c) => fmt(c.p.agent, 'ms')],
+    ['ours: supervisor up (overlaps the worktree)', (c) => fmt(c.p.supervisor, 'ms')],
+    ['ours: go → agent start (→ first line)', (c) => fmt(c.p.agent, 'ms')],
     ['ours: in git processes (all phases)', (c) => `${fmt(c.p.git, 'ms')} / ${c.p.gitCalls}`],
     ['ours: in SQLite write transactions', (c) => `${fmt(c.p.db, 'ms')} / ${c.p.dbTx}`],
     ['ours − baseline (median of pairs)', (c) => fmt(median(c.r.pairOverheads), 'ms')],

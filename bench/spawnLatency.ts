@@ -21,7 +21,8 @@ const AGENT = [NODE, FAKE_AGENT, 'sleep:120000'];
 
 export interface SpawnBenchOptions {
   sizes: number[];
-  reps: number;
+  /** Repetitions at each size (same order as sizes): small sizes are cheap, and noisier. */
+  reps: number[];
   /** One untimed round before the first size (JIT, first loads of the bundle and of git). */
   warmup?: boolean;
   /** Sizes at which `dist/cli.js spawn --wait` is also timed end to end. */
@@ -41,9 +42,13 @@ export interface OursPhases {
   worktree: number;
   /** Worktree setup (included files, setup command) until the 'spawn' intent is recorded. */
   setup: number;
-  /** Launch of the supervisor process until it has claimed the run (supervisor.json). */
+  /**
+   * From the worktree intent until the supervisor has claimed the run (supervisor.json).
+   * It is launched once git is busy, so this overlaps the checkout: it is not on the path
+   * unless it exceeds the worktree phase.
+   */
   supervisor: number;
-  /** the supervisor spawning the agent, until the agent's first line. */
+  /** From the 'spawn' intent ('go') until the agent's first line: compare the baseline's agent start. */
   agent: number;
   /** Sum of git child processes (count in gitCalls). */
   git: number;
@@ -183,11 +188,11 @@ async function settle(store: Store, runId: string, agentPid: number, leaderTick:
 
 export async function measureSpawn(o: SpawnBenchOptions): Promise<SpawnSizeResult[]> {
   const results: SpawnSizeResult[] = [];
-  for (const [i, files] of o.sizes.entries()) results.push(await measureSize(files, { ...o, warmup: o.warmup && i === 0 }));
+  for (const [i, files] of o.sizes.entries()) results.push(await measureSize(files, o.reps[i] ?? o.reps[o.reps.length - 1], { ...o, warmup: o.warmup && i === 0 }));
   return results;
 }
 
-async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSizeResult> {
+async function measureSize(files: number, reps: number, o: SpawnBenchOptions): Promise<SpawnSizeResult> {
   const log = o.log ?? (() => undefined);
   const dir = tempDir(`spawn${files}`);
   const tGen = now();
@@ -294,8 +299,8 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
       preWorktree: intent - tReq,
       worktree: ready - intent,
       setup: spawnIntent - ready,
-      supervisor: supervisorUp - spawnIntent,
-      agent: line.at - supervisorUp,
+      supervisor: supervisorUp - intent,
+      agent: line.at - spawnIntent,
       git: r.git,
       gitCalls: r.gitCalls,
       worktreeAdd: r.worktreeAdd,
@@ -362,7 +367,7 @@ async function measureSize(files: number, o: SpawnBenchOptions): Promise<SpawnSi
     }
     // Baseline, ours, CLI, pool — then the reverse order in the next round (ABBA), so that a
     // machine getting slower or faster during the run does not favour whoever goes first.
-    for (let rep = 0; rep < o.reps; rep++) {
+    for (let rep = 0; rep < reps; rep++) {
       let b: Awaited<ReturnType<typeof baseline>> | undefined;
       let u: Awaited<ReturnType<typeof ours>> | undefined;
       let c: number | undefined;

@@ -205,28 +205,39 @@ export class Orchestrator {
     const { store, lease } = this.o;
     const fence = () => lease.currentFence();
     try {
+      const repo = GitRepo.at(run.repo); // recorded at request time: already verified
       if (run.status === 'requested') {
-        run = store.fencedTransition(fence(), run.id, ['requested'], 'provisioning', { step: 'worktree' }, 'provisioning');
+        // One transaction claims the run for provisioning and records the worktree intent:
+        // the base is resolved first (every write and git call here is on the spawn's path).
+        const baseCommit = await repo.commitOf(run.baseRef);
+        run = store.fencedTransition(fence(), run.id, ['requested'], 'provisioning', { step: 'worktree', baseCommit }, `provisioning: worktree ${run.worktree}`);
         crashPoint('after-claim');
       }
-      const repo = GitRepo.at(run.repo); // recorded at request time: already verified
       if (run.step === 'claimed' || run.step === 'worktree') {
-        const baseCommit = run.baseCommit ?? (await repo.commitOf(run.baseRef));
-        run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit }, `worktree ${run.worktree}`);
+        if (!run.baseCommit) {
+          run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit: await repo.commitOf(run.baseRef) }, `worktree ${run.worktree}`);
+        }
+        const baseCommit = run.baseCommit!;
         this.assertIsolated(run, true);
-        // The supervisor starts now and waits for 'go': its start-up overlaps the checkout.
-        this.startSupervisor(run);
         const lockReason = `worktree-orchestrator run ${run.id}`;
         if (!this.pool.enabled) {
-          await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason); // adopts an identical worktree left by a crash
-        } else if ((await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
-          // Resuming after a crash: finish a pool take, or adopt the identical worktree.
-          await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
-          await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
-        } else if (await this.pool.take(fence(), run.id, repo, run.worktree, run.branch, baseCommit)) {
-          await repo.lockWorktree(run.worktree, lockReason);
+          // The supervisor starts once git is busy and waits for 'go': its start-up (and
+          // the cost of forking this process) overlaps the checkout instead of delaying it.
+          let settled = false;
+          const adding = repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason).finally(() => (settled = true)); // adopts an identical worktree left by a crash
+          setImmediate(() => settled || this.startSupervisorQuietly(run));
+          await adding;
         } else {
-          await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+          this.startSupervisor(run);
+          if ((await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
+            // Resuming after a crash: finish a pool take, or adopt the identical worktree.
+            await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
+            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+          } else if (await this.pool.take(fence(), run.id, repo, run.worktree, run.branch, baseCommit)) {
+            await repo.lockWorktree(run.worktree, lockReason);
+          } else {
+            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+          }
         }
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'setup', worktreeLocked: true }, 'worktree ready');
         crashPoint('after-worktree-add');
@@ -293,6 +304,15 @@ export class Orchestrator {
       nodePath: this.o.nodePath,
       cliPath: this.o.cliPath,
     });
+  }
+
+  /** The early start: a failure here is reported by the start at the 'spawn' step. */
+  private startSupervisorQuietly(run: Run): void {
+    try {
+      this.startSupervisor(run);
+    } catch {
+      // retried, and reported, when the agent is due
+    }
   }
 
   /** A supervisor still waiting for 'go' of a run that will not start: let it go. */

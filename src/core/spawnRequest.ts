@@ -38,10 +38,9 @@ export async function requestSpawn(store: Store, stateDir: string, repoDir: stri
     throw new UserError(`${typed} is not a priority in ${path.relative(repo.root, roadmap.path)} (it has: ${known}${roadmap.priorities.length > 8 ? ', …' : ''}).`, 'UNKNOWN_PRIORITY');
   }
   const id = validatePriorityId(priority.id);
-  const baseRef = await repo.baseBranch(settings.baseBranch);
   const root = resolveWorktreeRoot(repo.root, settings.worktreeRoot);
   const template = settings.agentCommand;
-  const plan = (attempt: number, runId: string) => {
+  const plan = (attempt: number, runId: string, baseRef: string) => {
     const worktree = worktreePath(root, worktreeDirName(id, attempt));
     const branch = branchName(id, attempt);
     const values = { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root };
@@ -50,11 +49,14 @@ export async function requestSpawn(store: Store, stateDir: string, repoDir: stri
     return { worktree, branch, baseRef, command, setupCommand, logPath: logPathFor(stateDir, runId) };
   };
   // Validate the command and check that the next attempt's branch and folder are free,
-  // before claiming: a refusal here changes nothing.
+  // before claiming: a refusal here changes nothing. The two git questions are
+  // independent, so they are asked at once (each is a git process on the spawn's path).
   const last = store.latestRun(repo.root, id);
-  const preview = plan((last?.attempt ?? 0) + 1, 'preview');
-  if (!last || options.newAttempt) {
-    if (await repo.branchExists(preview.branch)) throw new UserError(`The branch ${preview.branch} already exists in ${repo.root}; delete or rename it first.`, 'BRANCH_EXISTS');
+  const preview = plan((last?.attempt ?? 0) + 1, 'preview', '');
+  const checkFree = !last || options.newAttempt;
+  const [baseRef, branchTaken] = await Promise.all([repo.baseBranch(settings.baseBranch), checkFree ? repo.branchExists(preview.branch) : false]);
+  if (checkFree) {
+    if (branchTaken) throw new UserError(`The branch ${preview.branch} already exists in ${repo.root}; delete or rename it first.`, 'BRANCH_EXISTS');
     if (fs.existsSync(preview.worktree)) throw new UserError(`${preview.worktree} already exists; move it away first.`, 'PATH_EXISTS');
   }
   return store.claimRun({
@@ -63,7 +65,7 @@ export async function requestSpawn(store: Store, stateDir: string, repoDir: stri
     title: priority.title,
     newAttempt: options.newAttempt,
     requestedBy: options.requestedBy,
-    plan,
+    plan: (attempt, runId) => plan(attempt, runId, baseRef),
   });
 }
 

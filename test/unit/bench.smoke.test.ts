@@ -23,7 +23,7 @@ describe('bench smoke (correctness only, no timing)', function () {
   });
 
   it('spawn latency: the agent runs in its own worktree, and the ratios are numbers', async () => {
-    const [r] = await measureSpawn({ sizes: [30], reps: 1, cliSizes: [30], poolSizes: [30] });
+    const [r] = await measureSpawn({ sizes: [30], reps: [1], cliSizes: [30], poolSizes: [30] });
     assert.deepEqual(r.errors, []);
     assert.equal(r.ours.length, 1);
     assert.equal(r.cli.length, 1);
