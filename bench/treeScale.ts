@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { GitRepo } from '../src/core/git';
 import { isActive, Run, Store } from '../src/core/store';
 import { generateRepo, git, median, now, rmrf, sleep, spawnWorker, tempDir, timeReps } from './lib';
@@ -36,6 +37,10 @@ export interface TreeSizeResult {
   uiAgents?: number;
   uiAgentNodes?: number;
   watch: { ours: number[]; raw: number[]; missed: number };
+  /** Store.open + close of that state.db (it runs a full integrity_check before any write). */
+  open: number;
+  /** Baseline: better-sqlite3 opening the same file and counting the runs. */
+  rawOpen: number;
 }
 
 export interface TreeBenchResult {
@@ -66,6 +71,16 @@ function populate(store: Store, repo: string, count: number, worktrees: string[]
   const insert = store.db.prepare(`INSERT INTO runs (id, repo_id, agent_type, priority, title, attempt, status, step, requested_by,
       pid, command, worktree, branch, base_ref, base_commit, created_at, started_at, ended_at, exit_code, log_path, worktree_locked)
     VALUES (?, ?, 'code_developer', ?, ?, ?, ?, NULL, 'bench', ?, ?, ?, ?, 'main', NULL, ?, ?, ?, ?, ?, ?)`);
+  // Six events a run, as a spawn that ends writes them: they are most of the file.
+  const event = store.db.prepare(`INSERT INTO events (run_id, at, kind, from_status, to_status, epoch, detail) VALUES (?, ?, ?, ?, ?, 1, ?)`);
+  const steps: Array<[string, string | null, string | null, string]> = [
+    ['claimed', null, 'requested', 'attempt 1'],
+    ['transition', 'requested', 'provisioning', `provisioning: worktree ${repo}.worktrees/p`],
+    ['step', 'provisioning', 'provisioning', 'worktree ready'],
+    ['step', 'provisioning', 'provisioning', 'setup done'],
+    ['transition', 'provisioning', 'running', 'pid 4000000'],
+    ['transition', 'running', 'succeeded', 'exit code 0'],
+  ];
   const priorities = Math.max(1, Math.ceil(count / 5));
   const t0 = Date.now() - count * 60_000;
   store.db.transaction(() => {
@@ -96,6 +111,8 @@ function populate(store: Store, repo: string, count: number, worktrees: string[]
         `/tmp/bench/${i}/agent.log`,
         active ? 1 : 0,
       );
+      const id = `rbench${i.toString(36).padStart(6, '0')}`;
+      for (const [k, [kind, from, to, detail]] of steps.entries()) event.run(id, created + k * 100, kind, from, to, detail);
     }
   })();
 }
@@ -257,6 +274,14 @@ export async function measureTree(o: TreeBenchOptions): Promise<TreeBenchResult>
           coreListRuns: median(await timeReps(reps, () => store.listRuns())),
           coreAgents: median(await timeReps(reps, () => agentsTreeData(store.listRuns()))),
           watch: { ours: [], raw: [], missed: 0 },
+          open: median(await timeReps(reps, () => Store.open(stateDir).close())),
+          rawOpen: median(
+            await timeReps(reps, () => {
+              const db = new Database(store.file, { fileMustExist: true });
+              db.prepare('SELECT count(*) FROM runs').get();
+              db.close();
+            }),
+          ),
         };
         if (typeof ui !== 'string') {
           const ctx = uiContext(ui, store, stateDir, repo);
