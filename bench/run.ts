@@ -190,7 +190,7 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
     rows.push({ measure: 'size dist/extension.js', size: 'as built', ours: a.sizes.extension, unit: 'KiB', note: a.sizes.extensionMin ? `minified (as packaged): ${fmt(a.sizes.extensionMin, 'KiB')}` : undefined });
     rows.push({ measure: 'size dist/cli.js', size: 'as built', ours: a.sizes.cli, unit: 'KiB', note: a.sizes.cliMin ? `minified (as packaged): ${fmt(a.sizes.cliMin, 'KiB')}` : undefined });
     if (a.sizes.vsix) {
-      rows.push({ measure: 'size VSIX', size: a.sizes.vsix.file, ours: a.sizes.vsix.bytes, unit: 'KiB', note: `${a.sizes.vsix.nativeFiles} native .node files: ${fmt(a.sizes.vsix.nativeBytes, 'KiB')} of it; from an earlier npm run package${a.sizes.vsix.olderThanDist ? ', older than dist/' : ''}` });
+      rows.push({ measure: 'size VSIX', size: a.sizes.vsix.file, ours: a.sizes.vsix.bytes, unit: 'KiB', note: `${a.sizes.vsix.nativeFiles} native .node files: ${fmt(a.sizes.vsix.nativeBytes, 'KiB')} of it${a.sizes.vsix.olderThanDist ? '; older than dist/ (run npm run package)' : ''}` });
     } else {
       details.push('No .vsix in the repository root: run `npm run package` to have its size measured.');
     }
@@ -320,11 +320,16 @@ How to read it:
   Duplicates are counted three ways (the claimer re-counts active rows while it holds the
   run; overlapping active spans afterwards; active rows per priority at the end).
   Baseline: the same number of plain INSERTs into a table without the index, same pragmas.
-- **Tree scale**: the runs are inserted directly (5 attempts a priority, 10 % active), the
-  worktrees are real. Tree rows run src/ui's providers in Node with a fake \`vscode\`
-  module (bench/fakeVscode.cjs): they time our code, not VS Code's rendering.
-- **Activation**: a fresh Node process requires dist/extension.js and runs \`activate()\`
-  with the same fake \`vscode\` module; a real extension host adds its own start-up.
+- **Tree scale**: the runs are inserted directly (5 attempts a priority, 10 % active, six
+  events each), the worktrees are real. Tree rows run src/ui's providers in Node with a
+  fake \`vscode\` module (bench/fakeVscode.cjs): they time our code, not VS Code's
+  rendering. "open state.db" is what every CLI command and window activation pays first.
+- **Activation**: "real host" rows are VS Code's own figures (its Developer: Startup
+  Performance report, read by test/vscode/suite/activation.test.ts) from a fresh
+  code-server per sample, opened on a git repository, with the VSIX installed; the
+  baseline is the built-in git extension in the same window (\`*\`-activated, at the same
+  moment). "Node" rows require dist/extension.js and run \`activate()\` in a fresh Node
+  process with the fake \`vscode\` module: our code alone.
 - **Idle**: CPU of a \`dist/cli.js start\` leader with no runs, from /proc.
 `;
 }
