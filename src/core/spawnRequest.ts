@@ -30,7 +30,22 @@ export interface SpawnOptions {
  */
 export async function requestSpawn(store: Store, stateDir: string, repoDir: string, typed: string, settings: SpawnSettings, options: SpawnOptions = {}): Promise<Run> {
   validatePriorityId(typed.replace(/^PRIORITY\s+(?=\d)/i, 'PRIORITY-'));
+  // The folder given is usually the repository's root (the extension passes roots): the
+  // checks that depend on the root start beside git's own answer, and are redone if git
+  // names another root. That saves a round of git processes on every spawn's path.
+  const guess = guessRoot(repoDir);
+  const early = guess === undefined ? undefined : settled(checkRequest(store, stateDir, GitRepo.at(guess), typed, settings, options));
   const repo = await GitRepo.open(repoDir);
+  const checked = early && repo.root === guess ? await early : await settled(checkRequest(store, stateDir, repo, typed, settings, options));
+  if ('error' in checked) throw checked.error;
+  const { id, title, plan } = checked.value;
+  return store.claimRun({ repo: repo.root, priority: id, title, newAttempt: options.newAttempt, requestedBy: options.requestedBy, plan });
+}
+
+type ClaimPlan = Parameters<Store['claimRun']>[0]['plan'];
+
+/** Everything requestSpawn checks once it knows the repository. */
+async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed: string, settings: SpawnSettings, options: SpawnOptions): Promise<{ id: string; title: string; plan: ClaimPlan }> {
   const roadmap = loadRoadmap(repo.root, settings.roadmapPath);
   const priority = findPriority(roadmap.priorities, typed);
   if (!priority) {
@@ -50,7 +65,7 @@ export async function requestSpawn(store: Store, stateDir: string, repoDir: stri
   };
   // Validate the command and check that the next attempt's branch and folder are free,
   // before claiming: a refusal here changes nothing. The two git questions are
-  // independent, so they are asked at once (each is a git process on the spawn's path).
+  // independent, so they are asked at once.
   const last = store.latestRun(repo.root, id);
   const preview = plan((last?.attempt ?? 0) + 1, 'preview', '');
   const checkFree = !last || options.newAttempt;
@@ -59,15 +74,25 @@ export async function requestSpawn(store: Store, stateDir: string, repoDir: stri
     if (branchTaken) throw new UserError(`The branch ${preview.branch} already exists in ${repo.root}; delete or rename it first.`, 'BRANCH_EXISTS');
     if (fs.existsSync(preview.worktree)) throw new UserError(`${preview.worktree} already exists; move it away first.`, 'PATH_EXISTS');
   }
-  return store.claimRun({
-    repo: repo.root,
-    priority: id,
-    title: priority.title,
-    newAttempt: options.newAttempt,
-    requestedBy: options.requestedBy,
-    plan: (attempt, runId) => plan(attempt, runId, baseRef),
-  });
+  return { id, title: priority.title, plan: (attempt, runId) => plan(attempt, runId, baseRef) };
 }
+
+/** `dir` itself when it looks like a repository's root (as git would say, were it asked). */
+function guessRoot(dir: string): string | undefined {
+  if (process.env.GIT_DIR || process.env.GIT_WORK_TREE) return undefined; // git would not look at dir/.git
+  try {
+    return fs.existsSync(path.join(dir, '.git')) ? fs.realpathSync(dir) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A promise that cannot reject unobserved: the early checks may be thrown away. */
+const settled = <T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> =>
+  p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 
 export function logPathFor(stateDir: string, runId: string): string {
   return path.join(runDir(stateDir, runId), 'agent.log');
