@@ -71,8 +71,14 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
   const checkFree = !last || options.newAttempt;
   const [baseRef, branchTaken] = await Promise.all([repo.baseBranch(settings.baseBranch), checkFree ? repo.branchExists(preview.branch) : false]);
   if (checkFree) {
-    if (branchTaken) throw new UserError(`The branch ${preview.branch} already exists in ${repo.root}; delete or rename it first.`, 'BRANCH_EXISTS');
-    if (fs.existsSync(preview.worktree)) throw new UserError(`${preview.worktree} already exists; move it away first.`, 'PATH_EXISTS');
+    const taken = branchTaken
+      ? new UserError(`The branch ${preview.branch} already exists in ${repo.root}; delete or rename it first.`, 'BRANCH_EXISTS')
+      : fs.existsSync(preview.worktree)
+        ? new UserError(`${preview.worktree} already exists; move it away first.`, 'PATH_EXISTS')
+        : undefined;
+    // A racing request may have claimed this priority since `last` was read, and its leader
+    // made that branch and folder: then the claim gives the true answer (already active).
+    if (taken && store.latestRun(repo.root, id)?.id === last?.id) throw taken;
   }
   return { id, title: priority.title, plan: (attempt, runId) => plan(attempt, runId, baseRef) };
 }

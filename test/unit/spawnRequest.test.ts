@@ -61,6 +61,24 @@ describe('requestSpawn: the repository is the one git sees, whatever folder is g
     assert.deepEqual(rows(), []);
   });
 
+  it('a racer that read the priority as free before another claimed it is told "already active", not "folder exists"', async () => {
+    // The winner claimed US-036 and its leader made the branch and folder; the racer's read
+    // of the priority's runs happened before that claim (a stale read, simulated here).
+    const winner = await request(s.repo);
+    fs.mkdirSync(winner.worktree, { recursive: true });
+    git(s.repo, 'branch', winner.branch);
+    const store = Store.open(s.state);
+    try {
+      let reads = 0;
+      const stale = Object.create(store) as Store;
+      stale.latestRun = (...args: Parameters<Store['latestRun']>) => (reads++ === 0 ? undefined : store.latestRun(...args));
+      await assert.rejects(requestSpawn(stale, s.state, s.repo, 'US-036', settings, { newAttempt: true }), (e: Error & { code?: string }) => e.code === 'ALREADY_ACTIVE');
+    } finally {
+      store.close();
+    }
+    assert.equal(rows().length, 1);
+  });
+
   it('a repository nested in another is its own: its roadmap and its branches', async () => {
     const nested = path.join(s.repo, 'vendor', 'lib');
     fs.mkdirSync(path.join(nested, 'docs', 'roadmap'), { recursive: true });
