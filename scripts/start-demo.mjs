@@ -24,11 +24,11 @@
 // and read machine-scoped settings (the agent command is one) from there only.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort, portFree } from './ports.mjs';
 import { provision } from './provision-code-server.mjs';
 import { packageVsix } from './package-vsix.mjs';
 
@@ -199,26 +199,6 @@ const serverEnv = () => {
   return env;
 };
 const common = () => ['--config', join(csDir, 'config.yaml'), '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
-
-function portFree(port) {
-  return new Promise((res) => {
-    const s = createServer();
-    s.unref();
-    s.once('error', () => res(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
-  });
-}
-function anyFreePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
 
 const alive = (pid) => {
   try {
@@ -484,7 +464,7 @@ async function main() {
     if (r.status !== 0 || !seeded) throw new Error(`could not start the first run (exit ${r.status})`);
   }
 
-  const port = opts.port === '0' ? await anyFreePort() : opts.port ? Number(opts.port) : (await portFree(8080)) ? 8080 : await anyFreePort();
+  const port = opts.port === '0' ? await freePort() : opts.port ? Number(opts.port) : (await portFree(8080)) ? 8080 : await freePort();
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--port ${opts.port}: not a port number`);
   t = Date.now();
   await startServer(port);
