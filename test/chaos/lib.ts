@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { ReconcileReport } from '../../src/core/orchestrator';
 import { isAlive } from '../../src/core/processInfo';
 import { RunEvent, Store } from '../../src/core/store';
-import { CLI, NODE, ROOT, Sandbox, cli, sleep } from '../unit/helpers';
+import { CLI, NODE, ROOT, Sandbox, TraceEntry, cli, sleep, traces } from '../unit/helpers';
 
 export const CHAOS_AGENT = path.join(__dirname, 'chaosAgent.mjs');
 export const ARGV_AGENT = path.join(__dirname, 'argvAgent.mjs');
@@ -223,23 +223,12 @@ export function epochOf(line: string): number {
 
 // --- Agents, commits, git ------------------------------------------------------------------
 
-export interface AgentTrace {
-  pid: number;
+/** The chaos agent's trace lines also carry its start time (it writes to the same file). */
+export interface AgentTrace extends TraceEntry {
   start: string | null;
-  cwd: string;
-  priority: string;
-  runId: string;
-  at: number;
 }
 
-export function agentTraces(s: Sandbox): AgentTrace[] {
-  if (!fs.existsSync(s.trace)) return [];
-  return fs
-    .readFileSync(s.trace, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as AgentTrace);
-}
+export const agentTraces = (s: Sandbox): AgentTrace[] => traces(s) as AgentTrace[];
 
 /** Live agent processes of the sandbox (pid and start time both match: a reused pid does not count). */
 export function liveAgentTraces(s: Sandbox): AgentTrace[] {
