@@ -34,15 +34,19 @@ function settingsWith(layers: Record<string, { defaultValue?: unknown; globalVal
     },
     commands: { executeCommand: async () => undefined },
   };
+  return requireWithFakeVscode<typeof import('../../src/ui/settings')>(require.resolve('../../src/ui/settings'), fake);
+}
+
+/** A fresh copy of a src/ui module whose `import 'vscode'` gets `fake`. */
+function requireWithFakeVscode<T>(file: string, fake: unknown): T {
   const modules = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown };
   const load = modules._load;
   modules._load = function (request: string, ...rest: unknown[]) {
     return request === 'vscode' ? fake : load.call(this, request, ...rest);
   };
   try {
-    const file = require.resolve('../../src/ui/settings');
     delete require.cache[file];
-    return require(file) as typeof import('../../src/ui/settings');
+    return require(file) as T;
   } finally {
     modules._load = load;
   }
@@ -98,22 +102,10 @@ describe('chaos 6: security', function () {
   });
 
   it('an untrusted workspace is refused before any request (the guard every spawn path calls)', () => {
-    const fake = { workspace: { isTrusted: false } };
-    const modules = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown };
-    const load = modules._load;
-    modules._load = function (request: string, ...rest: unknown[]) {
-      return request === 'vscode' ? fake : load.call(this, request, ...rest);
-    };
-    try {
-      const file = require.resolve('../../src/ui/workspaceTrust');
-      delete require.cache[file];
-      const trust = require(file) as typeof import('../../src/ui/workspaceTrust');
-      assert.match(trust.spawnRefusal(false) ?? '', /not trusted/);
-      assert.equal(trust.spawnRefusal(true), undefined);
-      assert.equal(new trust.WorkspaceTrust().trusted, false);
-    } finally {
-      modules._load = load;
-    }
+    const trust = requireWithFakeVscode<typeof import('../../src/ui/workspaceTrust')>(require.resolve('../../src/ui/workspaceTrust'), { workspace: { isTrusted: false } });
+    assert.match(trust.spawnRefusal(false) ?? '', /not trusted/);
+    assert.equal(trust.spawnRefusal(true), undefined);
+    assert.equal(new trust.WorkspaceTrust().trusted, false);
     // Every UI file that requests a spawn or starts the loop consults the guard.
     const callers = execaSyncGrep(/requestSpawn\(|setLoop\(/).filter((f) => f.includes('src/ui/'));
     for (const f of callers) assert.match(fs.readFileSync(f, 'utf8'), /spawnRefusal\(/, `${f} checks workspace trust`);
