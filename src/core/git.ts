@@ -106,30 +106,20 @@ export class GitRepo {
       return 'added';
     } catch (e) {
       // What an add killed half-way leaves (it creates the branch, registers the worktree
-      // locked with our reason and a null HEAD, sets HEAD, checks out) is completed here:
-      // nothing can be in it yet, since this is the step before any agent starts.
+      // locked with our reason, sets HEAD, checks out) is completed or cleared here: nothing
+      // can be in it yet, since this is the step before any agent starts.
+      const cleared = await this.discardAbandonedAdds(lockReason, worktree, branch);
       const all = await this.worktrees();
-      let existing = all.find((w) => samePath(w.path, worktree));
+      const existing = all.find((w) => samePath(w.path, worktree));
       if (existing?.branch === branch) {
         // Locked with this run's reason: made by this run's own add, so ours to complete.
         if (existing.locked === lockReason) await finishCheckout(worktree);
         else if (existing.locked === null) await this.lockWorktree(worktree, lockReason);
         return 'existing';
       }
-      if (existing && existing.locked === lockReason && !existing.branch) {
-        // Killed before HEAD was set (a null HEAD breaks `git log --all` and `git gc`), or
-        // even before the worktree's .git file was written (then git refuses to remove it).
-        try {
-          await this.worktreeCommand(['worktree', 'remove', '--force', '--force', '--', worktree]);
-        } catch {
-          await this.unlockWorktree(worktree);
-          fs.rmSync(worktree, { recursive: true, force: true });
-          await this.withLockRetry(['worktree', 'prune']);
-        }
-        existing = undefined;
-      }
       if (existing) throw new UserError(`${worktree} is already a worktree on ${existing.branch ?? 'a detached HEAD'}.`, 'PATH_EXISTS');
-      if (fs.existsSync(worktree)) throw new UserError(`${worktree} already exists and is not a worktree of this run; move it away or remove it.`, 'PATH_EXISTS');
+      // An empty folder is fine: git checks out into it.
+      if (fs.existsSync(worktree) && fs.readdirSync(worktree).length) throw new UserError(`${worktree} already exists and is not a worktree of this run; move it away or remove it.`, 'PATH_EXISTS');
       if (await this.branchExists(branch)) {
         // Killed after creating the branch: at the base, nothing of its own, checked out
         // nowhere — using it loses nothing and shares nothing.
@@ -139,8 +129,68 @@ export class GitRepo {
         }
         throw new UserError(`The branch ${branch} already exists; delete or rename it, or start a new attempt.`, 'BRANCH_EXISTS');
       }
+      if (cleared) {
+        await this.worktreeCommand(['worktree', 'add', '--lock', '--reason', lockReason, '-b', branch, '--', worktree, commit]);
+        return 'added';
+      }
       throw e;
     }
+  }
+
+  /**
+   * Clears what a `git worktree add` killed before it set HEAD leaves behind, when it is
+   * locked with `lockReason` (ours, and nothing was checked out yet): an admin folder git does
+   * not list (no gitdir) or cannot read at all (an empty commondir fails every `git worktree`
+   * command in the repository), the worktree's lone `.git` file, and — given the run's
+   * `worktree` and `branch` — an empty admin folder of that name and a stale lock on the
+   * branch's ref. Returns whether it cleared anything.
+   */
+  async discardAbandonedAdds(lockReason: string, worktree?: string, branch?: string): Promise<boolean> {
+    const common = await this.run(['rev-parse', '--git-common-dir']);
+    if (common.exitCode !== 0) return false;
+    const commonDir = path.resolve(this.root, common.stdout.trim());
+    const adminRoot = path.join(commonDir, 'worktrees');
+    const read = (f: string): string | null => {
+      try {
+        return fs.readFileSync(f, 'utf8').trim();
+      } catch {
+        return null;
+      }
+    };
+    let cleared = false;
+    // git names the admin folder after the worktree's folder, with a number if taken.
+    const ownName = worktree ? new RegExp(`^${path.basename(worktree).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d*$`) : null;
+    for (const name of fs.existsSync(adminRoot) ? fs.readdirSync(adminRoot) : []) {
+      const admin = path.join(adminRoot, name);
+      if (!fs.statSync(admin, { throwIfNoEntry: false })?.isDirectory()) continue;
+      const locked = read(path.join(admin, 'locked'));
+      const head = read(path.join(admin, 'HEAD'));
+      const dotGit = read(path.join(admin, 'gitdir'));
+      if (dotGit && read(path.join(admin, 'commondir')) && head && !/^0+$/.test(head)) continue; // registered: git lists it
+      // Ours: locked with our reason, or killed before the reason was written, under our name.
+      const ours = locked === lockReason || (!locked && !!ownName?.test(name) && (!dotGit || samePath(path.dirname(dotGit), worktree!)));
+      if (!ours) continue;
+      fs.rmSync(admin, { recursive: true, force: true });
+      cleared = true;
+      // The worktree's folder then holds at most git's `.git` file pointing here.
+      const folder = dotGit ? path.dirname(dotGit) : worktree;
+      if (folder && fs.existsSync(folder)) {
+        const inside = fs.readdirSync(folder);
+        const gitFile = inside.length === 1 && inside[0] === '.git' ? read(path.join(folder, '.git')) : null; // '' if killed mid-write
+        if (gitFile !== null && (gitFile === '' || gitFile.startsWith('gitdir:'))) fs.rmSync(path.join(folder, '.git'));
+      }
+    }
+    if (branch) {
+      // A live git holds a ref lock for milliseconds; one older than that is a killed add's.
+      const refLock = path.join(commonDir, 'refs', 'heads', `${branch}.lock`);
+      const age = (): number => Date.now() - (fs.statSync(refLock, { throwIfNoEntry: false })?.mtimeMs ?? -Infinity);
+      for (const until = Date.now() + 2000; age() < 2000 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+      if (age() !== Infinity) {
+        fs.rmSync(refLock, { force: true });
+        cleared = true;
+      }
+    }
+    return cleared;
   }
 
   async lockWorktree(worktree: string, reason: string): Promise<void> {

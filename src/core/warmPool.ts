@@ -85,6 +85,7 @@ export class WarmPool {
   private async doRefill(fence: Fence, repoRoot: string, root: string, baseRef: string): Promise<void> {
     const repo = await GitRepo.open(repoRoot);
     const base = await repo.commitOf(baseRef);
+    await repo.discardAbandonedAdds(CREATING); // an add killed early can leave the repo's worktree list unreadable
     const all = await repo.worktrees();
     const mine = all.filter((w) => path.dirname(w.path) === root && isPoolPath(w.path));
     // Half-made pool worktrees of a leader that died: ours, never user work.

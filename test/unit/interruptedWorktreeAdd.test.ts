@@ -1,0 +1,145 @@
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { GitRepo } from '../../src/core/git';
+import { git, sleep } from './helpers';
+
+// A leader killed with its process group (Ctrl-C, a stopped container) takes `git worktree
+// add` down at any instant. The next leader calls addWorktree again for the same run; it must
+// end with a complete, locked checkout on the run's branch, and leave the repository's
+// worktree list readable — or refuse with a message when something not ours is in the way.
+describe('addWorktree after git worktree add was killed', function () {
+  this.timeout(120_000);
+  const FILES = 400;
+  let dir: string;
+  let repo: string;
+  let base: string;
+  beforeEach(() => {
+    dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'wto-add-')));
+    repo = path.join(dir, 'repo');
+    fs.mkdirSync(repo);
+    git(repo, 'init', '-q', '-b', 'main');
+    for (let f = 0; f < FILES; f++) fs.writeFileSync(path.join(repo, `f${f}.txt`), `file ${f}\n`);
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-qm', 'files');
+    base = git(repo, 'rev-parse', 'HEAD');
+    fs.mkdirSync(path.join(dir, 'wt'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const reasonOf = (n: number) => `worktree-orchestrator run r${n}`;
+  const admins = () => fs.readdirSync(path.join(repo, '.git', 'worktrees')).sort();
+  function assertComplete(wt: string, branch: string, reason: string) {
+    const list = git(repo, 'worktree', 'list', '--porcelain'); // throws if git cannot read it
+    const block = list.split('\n\n').find((b) => b.startsWith(`worktree ${wt}\n`));
+    assert.ok(block, `${wt} is listed:\n${list}`);
+    assert.match(block, new RegExp(`branch refs/heads/${branch}\\n`));
+    assert.ok(block.includes(`locked ${reason}`), block);
+    assert.equal(fs.readdirSync(wt).filter((f) => f.endsWith('.txt')).length, FILES, 'every file checked out');
+    assert.equal(git(wt, 'status', '--porcelain'), '', 'nothing changed or missing');
+    assert.equal(git(repo, 'rev-parse', `refs/heads/${branch}`), base);
+  }
+
+  it('killed at random instants (real SIGKILL to its process group): the next call completes it every time', async () => {
+    const rounds = 24;
+    const seen = new Set<string>();
+    for (let i = 0; i < rounds; i++) {
+      const wt = path.join(dir, 'wt', `us-${i}`);
+      const branch = `code-developer/us-${i}`;
+      // Most kills land in the first milliseconds, where git writes its bookkeeping.
+      const delay = i % 4 === 0 ? Math.random() * 60 : 2 + Math.random() * 8;
+      const child = spawn('git', ['worktree', 'add', '--lock', '--reason', reasonOf(i), '-b', branch, '--', wt, base], { cwd: repo, detached: true, stdio: 'ignore' });
+      const exited = new Promise((r) => child.on('exit', r));
+      await sleep(delay);
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already done
+      }
+      await exited;
+      const admin = path.join(repo, '.git', 'worktrees', `us-${i}`);
+      seen.add(fs.existsSync(admin) ? fs.readdirSync(admin).sort().join(',') || 'empty admin' : fs.existsSync(path.join(repo, '.git', 'refs', 'heads', `${branch}.lock`)) ? 'ref lock' : 'no admin');
+      await (await GitRepo.open(repo)).addWorktree(wt, branch, base, reasonOf(i));
+      assertComplete(wt, branch, reasonOf(i));
+    }
+    assert.deepEqual(admins(), Array.from({ length: rounds }, (_, i) => `us-${i}`).sort(), 'one admin folder per worktree, nothing left over');
+    console.log(`      states at the kill: ${[...seen].join(' | ')}`);
+  });
+
+  // The narrowest windows, made by hand exactly as git leaves them (git 2.39 add_worktree:
+  // mkdir admin, write locked, mkdir worktree, write gitdir and .git, commondir, HEAD).
+  const windows: Array<[string, (admin: string, wt: string, branch: string, reason: string) => void]> = [
+    ['an empty admin folder (killed right after mkdir)', () => undefined],
+    ['only the lock, empty (killed while writing the reason)', (a) => fs.writeFileSync(path.join(a, 'locked'), '')],
+    ['the lock and an empty worktree folder', (a, wt, _b, r) => (fs.writeFileSync(path.join(a, 'locked'), r), fs.mkdirSync(wt))],
+    ['gitdir written, the worktree\'s .git file still empty', (a, wt, _b, r) => {
+      fs.writeFileSync(path.join(a, 'locked'), r);
+      fs.mkdirSync(wt);
+      fs.writeFileSync(path.join(a, 'gitdir'), `${wt}/.git\n`);
+      fs.writeFileSync(path.join(wt, '.git'), '');
+    }],
+    ['an empty commondir (every git worktree command then fails)', (a, wt, _b, r) => {
+      fs.writeFileSync(path.join(a, 'locked'), r);
+      fs.mkdirSync(wt);
+      fs.writeFileSync(path.join(a, 'gitdir'), `${wt}/.git\n`);
+      fs.writeFileSync(path.join(wt, '.git'), `gitdir: ${a}\n`);
+      fs.writeFileSync(path.join(a, 'commondir'), '');
+    }],
+    ['a null HEAD (killed before HEAD named the branch)', (a, wt, _b, r) => {
+      fs.writeFileSync(path.join(a, 'locked'), r);
+      fs.mkdirSync(wt);
+      fs.writeFileSync(path.join(a, 'gitdir'), `${wt}/.git\n`);
+      fs.writeFileSync(path.join(wt, '.git'), `gitdir: ${a}\n`);
+      fs.writeFileSync(path.join(a, 'commondir'), '../..\n');
+      fs.writeFileSync(path.join(a, 'HEAD'), `${'0'.repeat(40)}\n`);
+    }],
+  ];
+  for (const [name, make] of windows) {
+    it(`${name}: completed, and no admin folder left over`, async () => {
+      const wt = path.join(dir, 'wt', 'us-7');
+      const branch = 'code-developer/us-7';
+      git(repo, 'branch', branch, base); // git makes the branch first
+      const admin = path.join(repo, '.git', 'worktrees', 'us-7');
+      fs.mkdirSync(admin, { recursive: true });
+      make(admin, wt, branch, reasonOf(7));
+      assert.equal(await (await GitRepo.open(repo)).addWorktree(wt, branch, base, reasonOf(7)), 'existing');
+      assertComplete(wt, branch, reasonOf(7));
+      assert.deepEqual(admins(), ['us-7']);
+    });
+  }
+
+  it('a stale lock on the branch\'s ref (killed while creating the branch): cleared once it is older than a live git would hold it', async () => {
+    const wt = path.join(dir, 'wt', 'us-8');
+    const lock = path.join(repo, '.git', 'refs', 'heads', 'code-developer', 'us-8.lock');
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    fs.writeFileSync(lock, '');
+    const t0 = Date.now();
+    assert.equal(await (await GitRepo.open(repo)).addWorktree(wt, 'code-developer/us-8', base, reasonOf(8)), 'added');
+    assert.ok(Date.now() - t0 >= 1900, 'a fresh lock is given the time a live git would need');
+    assertComplete(wt, 'code-developer/us-8', reasonOf(8));
+  });
+
+  it('what is not ours is left alone: another reason\'s half-made admin folder, a folder with files in it', async () => {
+    // Someone else's interrupted add (another tool's lock reason): not touched.
+    const foreign = path.join(repo, '.git', 'worktrees', 'other');
+    fs.mkdirSync(foreign, { recursive: true });
+    fs.writeFileSync(path.join(foreign, 'locked'), 'my own tool');
+    const r = await GitRepo.open(repo);
+    await r.addWorktree(path.join(dir, 'wt', 'us-9'), 'code-developer/us-9', base, reasonOf(9));
+    assert.deepEqual(fs.readdirSync(foreign), ['locked']);
+
+    // A folder where the worktree goes, holding a file: refused, untouched.
+    const wt = path.join(dir, 'wt', 'us-10');
+    fs.mkdirSync(wt);
+    fs.writeFileSync(path.join(wt, 'notes.txt'), 'mine');
+    await assert.rejects(r.addWorktree(wt, 'code-developer/us-10', base, reasonOf(10)), /already exists and is not a worktree of this run/);
+    assert.deepEqual(fs.readdirSync(wt), ['notes.txt']);
+    // git made the branch before it looked at the folder; once the folder is moved away,
+    // the next attempt uses that branch (at the base, checked out nowhere).
+    fs.renameSync(wt, `${wt}.moved`);
+    assert.equal(await r.addWorktree(wt, 'code-developer/us-10', base, reasonOf(10)), 'existing');
+    assertComplete(wt, 'code-developer/us-10', reasonOf(10));
+  });
+});
