@@ -223,7 +223,10 @@ async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrato
   watcher.on('runs', () => void orchestrator.tick());
   lease.on('leader', (fence: { epoch: number }) => {
     console.log(`leader (pid ${process.pid}, epoch ${fence.epoch})`);
-    void orchestrator.reconcile().then((r) => console.log(`reconciled: ${JSON.stringify(r)}`));
+    void orchestrator.reconcile().then(
+      (r) => console.log(`reconciled: ${JSON.stringify(r)}`),
+      (e: unknown) => console.error(`reconcile failed: ${(e as Error)?.message ?? e}`), // printed; the process keeps leading
+    );
   });
   lease.on('standby', (row?: { pid: number | null; epoch: number }) => console.log(`standby${row ? ` (leader pid ${row.pid}, epoch ${row.epoch})` : ''}`));
   lease.start();

@@ -14,7 +14,7 @@ import {
   waitForAgent,
 } from './agents';
 import { crashPoint } from './crashPoint';
-import { GitRepo, samePath } from './git';
+import { GitRepo, samePath, WorktreeInfo } from './git';
 import { LeaderLease } from './leaderLease';
 import { isAlive, ProcessIdentity, signalGroup } from './processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
@@ -410,7 +410,14 @@ export class Orchestrator {
         continue;
       }
       const roots = new Set(runs.filter((r) => r.repo === repoPath).map((r) => path.dirname(r.worktree)));
-      for (const wt of await repo.worktrees()) {
+      let worktrees: WorktreeInfo[];
+      try {
+        worktrees = await repo.worktrees();
+      } catch (e) {
+        this.log('warn', `reconcile: ${repoPath}: ${(e as Error).message}`);
+        continue;
+      }
+      for (const wt of worktrees) {
         if (!roots.has(path.dirname(wt.path))) continue;
         if (!runs.some((r) => samePath(r.worktree, wt.path)) && !isPoolPath(wt.path)) report.orphanWorktrees.push(wt.path);
       }
