@@ -252,7 +252,7 @@ describe('chaos 4b: the leader\'s process group killed during git worktree add',
       // Whoever comes next resumes the run.
       const next = launch(s, [], env);
       procs.push(next);
-      assert.ok(await next.waitFor(/^reconciled/), 'the next orchestrator leads');
+      assert.ok(await next.waitFor(/^reconciled/), `the next orchestrator leads: ${JSON.stringify({ exit: next.exit, out: next.lines.map((l) => l.line), err: next.stderr.join('').slice(-2000), run: st.listRuns()[0] })}`);
       const ended = await waitUntil(() => !['requested', 'provisioning', 'running'].includes(st.listRuns()[0].status), 30_000, 50);
       await next.kill('SIGTERM');
       const rec = await finalReconcile(s);
@@ -291,12 +291,13 @@ describe('chaos 4b: the leader\'s process group killed during git worktree add',
       maxLeaderlessMs: null,
       notes: `${resumed} of ${rounds} resumed to success${Object.keys(notResumed).filter((k) => notResumed[k]).length ? `, not resumed: ${JSON.stringify(Object.fromEntries(Object.entries(notResumed).filter(([, n]) => n)))}` : ''}${damaged.length ? `; repository left damaged ${damaged.length}x (${damaged[0]})` : ''}${problems.length ? `; FAILED: ${problems.slice(0, 3).join('; ')}` : ''}`,
     });
-    // Hard: no agent in a half checkout, nothing deleted or lost, nothing stuck. Reported:
-    // how often the run resumed rather than failing with a message (a crash at a git step is
-    // meant to be resumable; the failures leave a branch or a stale ref lock behind).
+    // No agent in a half checkout, nothing deleted or lost, nothing stuck, and every run
+    // resumed: whatever instant the add died at, the next leader completes it (the states
+    // themselves are covered one by one in test/unit/interruptedWorktreeAdd.test.ts).
     assert.deepEqual(problems, []);
     assert.equal(orphans, 0);
     assert.equal(lost, 0);
+    assert.deepEqual(Object.fromEntries(Object.entries(notResumed).filter(([, n]) => n)), {}, 'every run resumed');
     row.ok = true;
   });
 });
