@@ -4,8 +4,8 @@ import { setViewState } from './windowRepositories';
 
 /**
  * The database could not be opened (locked, damaged and moved aside, unwritable state
- * folder): the views say so, and every contributed command answers with the reason
- * instead of "command not found".
+ * folder, written by a newer version): the views and the status bar say so, and every
+ * contributed command answers with the reason instead of "command not found".
  */
 export function registerUnavailable(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, error: unknown): void {
   const message = error instanceof UserError ? error.message : `Worktree Orchestrator could not open its database: ${(error as Error)?.message ?? error}`;
@@ -17,6 +17,15 @@ export function registerUnavailable(context: vscode.ExtensionContext, log: vscod
       if (choice === 'Show Log') log.show();
     });
   };
+  // The status bar says what it says in every window: here, that this window cannot lead.
+  const item = vscode.window.createStatusBarItem('worktreeOrchestrator.status', vscode.StatusBarAlignment.Left, 10);
+  item.name = 'Worktree Orchestrator';
+  item.text = '$(error) Orchestrator: unavailable';
+  item.tooltip = `${message}\n\nClick for the reason and what to do.`;
+  item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
+  item.command = 'worktreeOrchestrator.showStatus';
+  item.show();
+  context.subscriptions.push(item);
   const contributed = (context.extension.packageJSON as { contributes?: { commands?: Array<{ command: string }> } }).contributes?.commands ?? [];
   for (const { command } of contributed) {
     context.subscriptions.push(vscode.commands.registerCommand(command, command === 'worktreeOrchestrator.showOrchestratorLog' ? () => log.show() : show));

@@ -1,9 +1,10 @@
 // Browser e2e: what the orchestrator's views say when there is nothing to orchestrate yet —
 // a window without a git repository, and a repository without a roadmap, whose welcome view
-// offers to create one from the template (after which the view offers to spawn).
+// offers to create one from the template (after which the view offers to spawn) — and when
+// its database cannot be opened.
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir, makeTestRepo } from '../vscode/code-server.mjs';
 import { startWorkbench } from './workbench.mjs';
@@ -67,5 +68,40 @@ describe('orchestrator welcome views (code-server + chromium)', function () {
     assert.match(readFileSync(file, 'utf8'), /## US-001: /);
     await welcome(tab, 'No agents yet').waitFor({ timeout: 30_000 });
     await tab.screenshot('orchestrator-welcome-ready');
+  });
+});
+
+describe('a damaged orchestrator database (code-server + chromium)', function () {
+  this.timeout(240_000);
+  let wb;
+  const state = makeTempDir('wto-damaged-state-');
+
+  before(async () => {
+    writeFileSync(join(state, 'state.db'), Buffer.alloc(8192, 0x5a)); // not a SQLite file
+    wb = await startWorkbench({ userSettings: { 'worktreeOrchestrator.stateDir': state } });
+  });
+
+  after(async function () {
+    const failed = this.test?.parent?.tests.some((t) => t.state === 'failed');
+    await wb?.close({ failed, name: 'damaged-database' });
+  });
+
+  it('the view, the status bar and the commands say why, and the file is kept aside untouched', async () => {
+    const tab = await wb.openTab();
+    await showOrchestrator(tab);
+    await welcome(tab, 'could not be opened').waitFor({ timeout: 30_000 });
+    const item = tab.page.locator('.part.statusbar .statusbar-item', { hasText: 'Orchestrator: unavailable' }).first();
+    await item.waitFor({ timeout: 30_000 });
+    await tab.screenshot('orchestrator-database-damaged');
+    // The message shown at activation, cleared; then asked for again through the status bar.
+    const toast = tab.page.locator('.notifications-toasts .notification-toast', { hasText: 'is damaged' }).first();
+    await toast.waitFor({ timeout: 15_000 });
+    await tab.runCommand('Notifications: Clear All Notifications');
+    await toast.waitFor({ state: 'hidden', timeout: 15_000 });
+    await item.click();
+    await toast.waitFor({ timeout: 15_000 });
+    const aside = readdirSync(state).filter((f) => f.startsWith('state.db.corrupt-'));
+    assert.equal(aside.length, 1, readdirSync(state).join(', '));
+    assert.deepEqual(readFileSync(join(state, aside[0])), Buffer.alloc(8192, 0x5a));
   });
 });
