@@ -43,7 +43,7 @@ describe('addWorktree after git worktree add was killed', function () {
   }
 
   it('killed at random instants (real SIGKILL to its process group): the next call completes it every time', async () => {
-    const rounds = 24;
+    const rounds = 20;
     const seen = new Set<string>();
     for (let i = 0; i < rounds; i++) {
       const wt = path.join(dir, 'wt', `us-${i}`);
@@ -68,44 +68,35 @@ describe('addWorktree after git worktree add was killed', function () {
     console.log(`      states at the kill: ${[...seen].join(' | ')}`);
   });
 
-  // The narrowest windows, made by hand exactly as git leaves them (git 2.39 add_worktree:
-  // mkdir admin, write locked, mkdir worktree, write gitdir and .git, commondir, HEAD).
-  const windows: Array<[string, (admin: string, wt: string, branch: string, reason: string) => void]> = [
-    ['an empty admin folder (killed right after mkdir)', () => undefined],
-    ['only the lock, empty (killed while writing the reason)', (a) => fs.writeFileSync(path.join(a, 'locked'), '')],
-    ['the lock and an empty worktree folder', (a, wt, _b, r) => (fs.writeFileSync(path.join(a, 'locked'), r), fs.mkdirSync(wt))],
-    ['gitdir written, the worktree\'s .git file still empty', (a, wt, _b, r) => {
-      fs.writeFileSync(path.join(a, 'locked'), r);
-      fs.mkdirSync(wt);
-      fs.writeFileSync(path.join(a, 'gitdir'), `${wt}/.git\n`);
-      fs.writeFileSync(path.join(wt, '.git'), '');
-    }],
-    ['an empty commondir (every git worktree command then fails)', (a, wt, _b, r) => {
-      fs.writeFileSync(path.join(a, 'locked'), r);
-      fs.mkdirSync(wt);
-      fs.writeFileSync(path.join(a, 'gitdir'), `${wt}/.git\n`);
-      fs.writeFileSync(path.join(wt, '.git'), `gitdir: ${a}\n`);
-      fs.writeFileSync(path.join(a, 'commondir'), '');
-    }],
-    ['a null HEAD (killed before HEAD named the branch)', (a, wt, _b, r) => {
-      fs.writeFileSync(path.join(a, 'locked'), r);
-      fs.mkdirSync(wt);
-      fs.writeFileSync(path.join(a, 'gitdir'), `${wt}/.git\n`);
-      fs.writeFileSync(path.join(wt, '.git'), `gitdir: ${a}\n`);
-      fs.writeFileSync(path.join(a, 'commondir'), '../..\n');
-      fs.writeFileSync(path.join(a, 'HEAD'), `${'0'.repeat(40)}\n`);
-    }],
+  // The narrowest windows, made by hand as git leaves them. git 2.39's add_worktree, after
+  // making the branch and the admin folder, writes these files in this order; a kill lands
+  // before one of them or while writing it (the file is there, still empty). After the
+  // last, HEAD is the null id until git points it at the branch.
+  const writes: Array<[string, (admin: string, wt: string, reason: string) => string, (admin: string, wt: string, reason: string) => string]> = [
+    ['locked', (a) => path.join(a, 'locked'), (_a, _wt, r) => r],
+    ['gitdir', (a) => path.join(a, 'gitdir'), (_a, wt) => `${wt}/.git\n`],
+    ['the worktree\'s .git', (_a, wt) => path.join(wt, '.git'), (a) => `gitdir: ${a}\n`],
+    ['commondir', (a) => path.join(a, 'commondir'), () => '../..\n'], // empty, every `git worktree` command fails
+    ['HEAD', (a) => path.join(a, 'HEAD'), () => `${'0'.repeat(40)}\n`],
   ];
-  for (const [name, make] of windows) {
-    it(`${name}: completed, and no admin folder left over`, async () => {
+  const windows = writes.flatMap(([name], k) => [
+    { name: `killed before writing ${name}`, done: k, empty: false },
+    { name: `killed while writing ${name}`, done: k, empty: true },
+  ]);
+  windows.push({ name: 'killed before HEAD named the branch (null HEAD)', done: writes.length, empty: false });
+  for (const w of windows) {
+    it(`${w.name}: completed, and no admin folder left over`, async () => {
       const wt = path.join(dir, 'wt', 'us-7');
       const branch = 'code-developer/us-7';
+      const reason = reasonOf(7);
       git(repo, 'branch', branch, base); // git makes the branch first
       const admin = path.join(repo, '.git', 'worktrees', 'us-7');
       fs.mkdirSync(admin, { recursive: true });
-      make(admin, wt, branch, reasonOf(7));
-      assert.equal(await (await GitRepo.open(repo)).addWorktree(wt, branch, base, reasonOf(7)), 'existing');
-      assertComplete(wt, branch, reasonOf(7));
+      if (w.done >= 1) fs.mkdirSync(wt); // git makes the worktree's folder after the lock
+      for (const [, file, content] of writes.slice(0, w.done)) fs.writeFileSync(file(admin, wt, reason), content(admin, wt, reason));
+      if (w.empty) fs.writeFileSync(writes[w.done][1](admin, wt, reason), '');
+      assert.equal(await (await GitRepo.open(repo)).addWorktree(wt, branch, base, reason), 'existing');
+      assertComplete(wt, branch, reason);
       assert.deepEqual(admins(), ['us-7']);
     });
   }
