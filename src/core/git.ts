@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execa } from 'execa';
 import { simpleGit, SimpleGit } from 'simple-git';
 import { UserError } from './userError';
+import { loadExeca } from './loadExeca';
 
 export interface WorktreeInfo {
   path: string;
@@ -291,6 +291,7 @@ export class GitRepo {
  * kill) gets a few seconds to finish, then a lock still there is stale.
  */
 async function finishCheckout(worktree: string): Promise<void> {
+  const execa = await loadExeca();
   const gitDir = await execa('git', ['rev-parse', '--absolute-git-dir'], { cwd: worktree, reject: false, stdin: 'ignore' });
   if (gitDir.exitCode !== 0 || !gitDir.stdout.trim()) {
     throw new UserError(`${worktree} is a half-made worktree (interrupted git worktree add); remove it with "git worktree remove --force" and try again.`, 'PATH_EXISTS');

@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
-import { execa } from 'execa';
 import { describeHoldings } from './gc';
 import { GitRepo, samePath } from './git';
 import { Fence } from './leaderLease';
 import { crashPoint } from './crashPoint';
 import { isActive, Run, Store } from './store';
 import { UserError } from './userError';
+import { loadExeca } from './loadExeca';
 
 /**
  * What a user does with a finished run: look at its changes, merge them into the base
@@ -21,6 +21,7 @@ export interface ChangedFile {
 
 /** Files the run changed against the commit it started from (committed and not). */
 export async function changedFiles(run: Run): Promise<ChangedFile[]> {
+  const execa = await loadExeca();
   if (!run.baseCommit || !fs.existsSync(run.worktree)) return [];
   const r = await execa('git', ['diff', '--name-status', '-z', '--no-renames', run.baseCommit, '--'], { cwd: run.worktree, reject: false });
   const parts = r.stdout.split('\0').filter(Boolean);
@@ -33,6 +34,7 @@ export async function changedFiles(run: Run): Promise<ChangedFile[]> {
 
 /** `git merge --no-ff` of the run's branch into its base, in the main checkout. */
 export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<string> {
+  const execa = await loadExeca();
   if (isActive(run.status)) throw new UserError(`${run.priority} is still ${run.status}; stop it or let it finish before merging.`, 'RUN_ACTIVE');
   const repo = await GitRepo.open(run.repo);
   const current = await repo.baseBranch().catch(() => null);

@@ -1,10 +1,10 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execa } from 'execa';
 import { GitRepo, samePath, WorktreeInfo } from './git';
 import { Fence } from './leaderLease';
 import { Store } from './store';
+import { loadExeca } from './loadExeca';
 
 /**
  * Worktrees checked out at the base ahead of time, so that a spawn only renames one and
@@ -83,6 +83,7 @@ export class WarmPool {
   }
 
   private async doRefill(fence: Fence, repoRoot: string, root: string, baseRef: string): Promise<void> {
+    const execa = await loadExeca();
     const repo = await GitRepo.open(repoRoot);
     const base = await repo.commitOf(baseRef);
     await repo.discardAbandonedAdds(CREATING); // an add killed early can leave the repo's worktree list unreadable
@@ -116,10 +117,12 @@ export class WarmPool {
 }
 
 async function holdsChanges(worktree: string): Promise<boolean> {
+  const execa = await loadExeca();
   const r = await execa('git', ['status', '--porcelain', '--untracked-files=normal'], { cwd: worktree, reject: false });
   return r.exitCode !== 0 || r.stdout.trim() !== '';
 }
 
 async function switchToNewBranch(worktree: string, branch: string, baseCommit: string): Promise<void> {
+  const execa = await loadExeca();
   await execa('git', ['switch', '--quiet', '--create', branch, baseCommit], { cwd: worktree });
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execa } from 'execa';
 import { UserError } from './userError';
+import { loadExeca } from './loadExeca';
 
 /**
  * Prepares a new worktree before its agent starts: copies the git-ignored files that
@@ -11,6 +11,7 @@ import { UserError } from './userError';
 export async function copyIncludedFiles(repoRoot: string, worktree: string): Promise<string[]> {
   const includeFile = path.join(repoRoot, '.worktreeinclude');
   if (!fs.existsSync(includeFile)) return [];
+  const execa = await loadExeca();
   const list = async (args: string[]) =>
     new Set((await execa('git', ['ls-files', '--others', '--ignored', '-z', ...args], { cwd: repoRoot, reject: false })).stdout.split('\0').filter(Boolean));
   const matching = await list([`--exclude-from=${includeFile}`]);
@@ -30,6 +31,7 @@ export async function copyIncludedFiles(repoRoot: string, worktree: string): Pro
 
 export async function runSetupCommand(argv: string[], worktree: string, logPath: string, env: Record<string, string>): Promise<void> {
   fs.mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o700 });
+  const execa = await loadExeca();
   const log = fs.openSync(logPath, 'a', 0o600);
   try {
     fs.writeSync(log, `[orchestrator] ${new Date().toISOString()} setup: ${JSON.stringify(argv)}\n`);
