@@ -132,7 +132,8 @@ describe('BUG-070: duplicates, shared checkouts, several orchestrators', functio
       const leaderEpoch = Number(/epoch (\d+)/.exec(leader.lines.find((l) => /^leader/.test(l.line))!.line)![1]);
       const sideEffects = store.events().filter((e) => e.epoch !== null && e.runId);
       assert.ok(sideEffects.length >= 4, 'provisioning, worktree, spawn, stopping were all fenced');
-      for (const e of sideEffects) assert.equal(e.epoch, leaderEpoch, `${e.kind} ${e.detail}`);
+      const leadership = () => JSON.stringify(store.events().filter((e) => e.kind.startsWith('leader')).map((e) => `${e.kind} ${e.epoch} ${e.detail}`));
+      for (const e of sideEffects) assert.equal(e.epoch, leaderEpoch, `${e.kind} ${e.detail}; leader pid ${leaderPid}, standby pid ${standby.child.pid}; ${leadership()}`);
       const acquired = store.events().filter((e) => e.kind === 'leader-acquired');
       assert.ok(acquired.every((e) => e.detail!.startsWith(`pid ${leaderPid}`)), 'the standby never became leader');
       assert.ok(!standby.lines.some((l) => /^leader/.test(l.line)));
