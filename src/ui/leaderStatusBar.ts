@@ -8,12 +8,10 @@ import { describeLeader, OrchestratorHost } from './orchestratorHost';
  * many agents run. Updated from the host's change events only.
  */
 export class LeaderStatusBar extends Disposable {
-  private readonly item = this.register(vscode.window.createStatusBarItem('worktreeOrchestrator.status', vscode.StatusBarAlignment.Left, 10));
+  private readonly item = this.register(createOrchestratorStatusItem());
 
   constructor(private readonly host: OrchestratorHost) {
     super();
-    this.item.name = 'Worktree Orchestrator';
-    this.item.command = 'worktreeOrchestrator.showStatus';
     this.register(host.onDidChangeLeader(() => this.update()));
     this.register(host.onDidChangeRuns(() => this.update()));
     this.update();
@@ -51,4 +49,12 @@ export class LeaderStatusBar extends Disposable {
     tooltip.appendMarkdown(`Agents: ${counts}.  \nState: \`${this.host.stateDir}\`\n\nClick for actions.`);
     this.item.tooltip = tooltip;
   }
+}
+
+/** The one status bar item, in the same place whether the orchestrator is available or not; click: Show Status. */
+export function createOrchestratorStatusItem(): vscode.StatusBarItem {
+  const item = vscode.window.createStatusBarItem('worktreeOrchestrator.status', vscode.StatusBarAlignment.Left, 10);
+  item.name = 'Worktree Orchestrator';
+  item.command = 'worktreeOrchestrator.showStatus';
+  return item;
 }

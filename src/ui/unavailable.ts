@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { UserError } from '../core/userError';
+import { createOrchestratorStatusItem } from './leaderStatusBar';
 import { setViewState } from './windowRepositories';
 
 /**
@@ -18,12 +19,10 @@ export function registerUnavailable(context: vscode.ExtensionContext, log: vscod
     });
   };
   // The status bar says what it says in every window: here, that this window cannot lead.
-  const item = vscode.window.createStatusBarItem('worktreeOrchestrator.status', vscode.StatusBarAlignment.Left, 10);
-  item.name = 'Worktree Orchestrator';
+  const item = createOrchestratorStatusItem();
   item.text = '$(error) Orchestrator: unavailable';
   item.tooltip = `${message}\n\nClick for the reason and what to do.`;
   item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
-  item.command = 'worktreeOrchestrator.showStatus';
   item.show();
   context.subscriptions.push(item);
   const contributed = (context.extension.packageJSON as { contributes?: { commands?: Array<{ command: string }> } }).contributes?.commands ?? [];
