@@ -21,8 +21,8 @@ export interface ChangedFile {
 
 /** Files the run changed against the commit it started from (committed and not). */
 export async function changedFiles(run: Run): Promise<ChangedFile[]> {
-  const execa = await loadExeca();
   if (!run.baseCommit || !fs.existsSync(run.worktree)) return [];
+  const execa = await loadExeca();
   const r = await execa('git', ['diff', '--name-status', '-z', '--no-renames', run.baseCommit, '--'], { cwd: run.worktree, reject: false });
   const parts = r.stdout.split('\0').filter(Boolean);
   const out: ChangedFile[] = [];
@@ -34,13 +34,13 @@ export async function changedFiles(run: Run): Promise<ChangedFile[]> {
 
 /** `git merge --no-ff` of the run's branch into its base, in the main checkout. */
 export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<string> {
-  const execa = await loadExeca();
   if (isActive(run.status)) throw new UserError(`${run.priority} is still ${run.status}; stop it or let it finish before merging.`, 'RUN_ACTIVE');
   const repo = await GitRepo.open(run.repo);
   const current = await repo.baseBranch().catch(() => null);
   if (current !== run.baseRef) {
     throw new UserError(`The main checkout ${repo.root} is on ${current ?? 'a detached HEAD'}, not ${run.baseRef}: check out ${run.baseRef} to merge. Nothing was changed.`, 'WRONG_BRANCH');
   }
+  const execa = await loadExeca();
   const dirty = await execa('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repo.root });
   // Porcelain lines start with a two-letter status that may begin with a space: no trim().
   const files = dirty.stdout.split('\n').filter((l) => l.length > 3).map((l) => l.slice(3));
