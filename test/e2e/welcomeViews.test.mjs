@@ -78,7 +78,8 @@ describe('a damaged orchestrator database (code-server + chromium)', function ()
 
   before(async () => {
     writeFileSync(join(state, 'state.db'), Buffer.alloc(8192, 0x5a)); // not a SQLite file
-    wb = await startWorkbench({ userSettings: { 'worktreeOrchestrator.stateDir': state } });
+    // stateDir is machine-scoped: in code-server's remote windows only the Machine settings count.
+    wb = await startWorkbench({ machineSettings: { 'worktreeOrchestrator.stateDir': state } });
   });
 
   after(async function () {
