@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Acts } from './leaderLease';
 import { UserError } from './userError';
 import { ProcessIdentity, isAlive, signalGroup } from './processInfo';
 
@@ -152,16 +153,22 @@ export async function waitForAgent(stateDir: string, runId: string, timeoutMs = 
 
 export const isExit = (r: AgentRecord | ExitRecord | undefined): r is ExitRecord => !!r && 'at' in r && !('supervisorPid' in r);
 
-/** TERM to the agent's process group, KILL after the grace period. Resolves when it is gone. */
-export async function stopGroup(record: AgentRecord, graceMs = 5000): Promise<void> {
+/**
+ * TERM to the agent's process group, KILL after the grace period. Resolves when it is gone.
+ * Each signal is an act of the leader: it goes through `acts`, so one frozen during the
+ * grace period and deposed meanwhile sends nothing when it wakes.
+ */
+export async function stopGroup(record: AgentRecord, graceMs: number, acts: Acts): Promise<void> {
   const gone = () => !isAlive(record) && !isAlive({ pid: record.supervisorPid, start: null });
   if (gone()) return;
-  signalGroup(record.supervisorPid, 'SIGTERM');
+  acts.act(`SIGTERM to process group ${record.supervisorPid}`, () => signalGroup(record.supervisorPid, 'SIGTERM'));
   const deadline = Date.now() + graceMs;
   while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   if (!gone()) {
-    signalGroup(record.supervisorPid, 'SIGKILL');
-    if (isAlive(record)) process.kill(record.pid, 'SIGKILL');
+    acts.act(`SIGKILL to process group ${record.supervisorPid}`, () => {
+      signalGroup(record.supervisorPid, 'SIGKILL');
+      if (isAlive(record)) process.kill(record.pid, 'SIGKILL');
+    });
   }
   while (!gone() && Date.now() < deadline + 2000) await new Promise((r) => setTimeout(r, 50));
 }

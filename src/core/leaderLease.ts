@@ -8,6 +8,16 @@ export interface Fence {
   owner: string;
 }
 
+/**
+ * The one path for a leader's acts (a signal, an escalation after a grace period, a git or
+ * setup command, a resume). `act` runs `fn` only after confirming, by reading the database at
+ * that moment, that this process still holds the epoch; otherwise it throws FencedError and
+ * `fn` never runs. LeaderLease implements it; tests may pass a recording one.
+ */
+export interface Acts {
+  act<T>(what: string, fn: (fence: Fence) => T): T;
+}
+
 export interface LeaderLeaseOptions {
   /** Shown to other windows: "window 3", "cli". */
   label?: string;
@@ -28,7 +38,7 @@ export interface LeaderLeaseOptions {
  * Events: 'leader' (Fence) when this process becomes leader, 'standby' (LeaderRow) when
  * it loses or lacks leadership, 'holder' (LeaderRow) whenever the holder changes.
  */
-export class LeaderLease extends EventEmitter {
+export class LeaderLease extends EventEmitter implements Acts {
   readonly owner = crypto.randomBytes(8).toString('hex');
   private fence: Fence | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -57,6 +67,43 @@ export class LeaderLease extends EventEmitter {
   currentFence(): Fence {
     if (!this.fence) throw new FencedError(-1);
     return this.fence;
+  }
+
+  /**
+   * Confirms the fence now, then acts. A process frozen past its lease (SIGSTOP, a suspended
+   * machine) wakes with its in-memory fence intact and its timers due at once: this check,
+   * not the fence it remembers, decides whether it may still act.
+   */
+  act<T>(what: string, fn: (fence: Fence) => T): T {
+    return fn(this.confirmFence(what));
+  }
+
+  /**
+   * Reads the leader row and returns the fence only if it is still ours. When the heartbeat
+   * is overdue (the timer did not run: frozen or starved), it is renewed first, in the same
+   * guarded UPDATE, so a standby that judges the lease by its age cannot take over between
+   * this check and the act.
+   */
+  confirmFence(what = 'act'): Fence {
+    const fence = this.currentFence();
+    let row: LeaderRow;
+    try {
+      if (Date.now() - this.lastRenew >= this.heartbeatMs) {
+        const now = Date.now();
+        const r = this.store.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND owner = ?').run(now, fence.epoch, fence.owner);
+        if (r.changes === 1) {
+          this.lastRenew = now;
+          return fence;
+        }
+      }
+      row = this.store.leader();
+    } catch {
+      throw new FencedError(fence.epoch); // cannot confirm (busy, unreadable): do not act; the pass is retried
+    }
+    if (row.epoch === fence.epoch && row.owner === fence.owner) return fence;
+    this.emit('refused', what, row);
+    this.stepDown(row);
+    throw new FencedError(fence.epoch);
   }
 
   /** Joins the election: tries once now, then keeps watching (or renewing). */

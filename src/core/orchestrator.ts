@@ -364,7 +364,7 @@ export class Orchestrator {
       if (run.status === 'running') run = this.o.store.fencedTransition(fence, run.id, ['running'], 'stopping', {}, 'stopping');
       const record: AgentRecord | undefined = agentRecord(this.o.stateDir, run.id) ?? (run.pid && run.supervisorPid ? { pid: run.pid, start: run.pidStart, supervisorPid: run.supervisorPid } : undefined);
       crashPoint('before-kill');
-      if (record) await stopGroup(record, this.o.stopGraceMs ?? 5000);
+      if (record) await stopGroup(record, this.o.stopGraceMs ?? 5000, this.o.lease);
       this.o.store.recordExit(run.id, exitRecord(this.o.stateDir, run.id) ?? { code: null, signal: 'SIGKILL' });
       this.log('info', `${run.priority}: stopped.`);
     } catch (e) {

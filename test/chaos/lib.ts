@@ -62,6 +62,8 @@ export interface Row {
   /** Longest time without a leader, in ms (null: not measured in this scenario). */
   maxLeaderlessMs: number | null;
   notes?: string;
+  /** Counts of the hostile-fault promises, e.g. "0 unfenced acts", "0 processes left" (issue 12's rows). */
+  breaks?: string;
   /** Set by the test after its assertions; a row of a failed test says FAIL. */
   ok?: boolean;
 }
@@ -76,7 +78,7 @@ export function record(row: Row): Row {
 }
 
 export function renderTable(): string {
-  const head = ['scenario', 'runs', 'faults injected', 'duplicates', 'orphans', 'lost commits', 'max leaderless', 'result', 'notes'];
+  const head = ['scenario', 'runs', 'faults injected', 'duplicates', 'orphans', 'lost commits', 'max leaderless', 'broken promises', 'result', 'notes'];
   const body = rows.map((r) => [
     r.scenario,
     String(r.runs),
@@ -85,6 +87,7 @@ export function renderTable(): string {
     String(r.orphans),
     String(r.lostCommits),
     r.maxLeaderlessMs === null ? '-' : `${r.maxLeaderlessMs} ms`,
+    r.breaks ?? '-',
     r.ok ? 'ok' : 'FAIL',
     r.notes ?? '',
   ]);
