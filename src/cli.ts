@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAgentCommand } from './core/agents';
+import { parseAgentName, previewAgents } from './core/agentPresets';
 import { ChangeWatcher } from './core/changeWatcher';
 import { collectGarbage } from './core/gc';
 import { GitRepo } from './core/git';
@@ -30,13 +31,20 @@ Commands:
         [--force]              uncommitted or unmerged work unless --force
   reconcile                    adopt live agents, record dead ones, report orphans
   gc [--dry-run]               remove worktrees of ended runs that hold nothing unmerged
+  agents [--json]              the agent presets, and the exact argv each would run for
+        [--priority ID]        the priority's next attempt (the selected one marked *)
 
 Options:
   --repo DIR                   the repository (default: the current directory)
   --state-dir DIR              shared state: database, leader lease, run logs
                                (default: $WTO_STATE_DIR or ~/.local/state/worktree-orchestrator)
+  --agent NAME                 the agent preset: claude, codex, gemini, aider, or custom
+                               (custom is --agent-command; the default when it is given)
   --agent-command JSON         the code_developer command, a JSON array of strings;
                                placeholders \${priority} \${title} \${worktree} \${branch} \${runId}
+                               \${repo} \${gitDir} \${gitCommonDir} \${prompt} \${sessionId} \${specFile}
+  --prompt TEXT                the \${prompt} template (default: implement the priority as
+                               its section of the roadmap in \${specFile} says, and commit)
   --max-parallel N             agents running at once (default 1; extra requests queue)
   --base BRANCH                base branch (default: the branch checked out in --repo)
   --worktree-root DIR          where worktrees go (default: <repo>.worktrees)
@@ -59,6 +67,9 @@ async function main(argv: string[]): Promise<number> {
       repo: { type: 'string' },
       'state-dir': { type: 'string' },
       'agent-command': { type: 'string' },
+      agent: { type: 'string' },
+      prompt: { type: 'string' },
+      priority: { type: 'string' },
       'max-parallel': { type: 'string' },
       base: { type: 'string' },
       'worktree-root': { type: 'string' },
@@ -88,6 +99,8 @@ async function main(argv: string[]): Promise<number> {
     maxRetries: wholeNumber(values['max-retries'], '--max-retries', 0),
     retryDelayMs: wholeNumber(values['retry-delay-ms'], '--retry-delay-ms', 0),
     agentCommand: values['agent-command'] === undefined ? undefined : parseAgentCommand(values['agent-command']),
+    agent: agentFlag(values.agent, values['agent-command'] !== undefined),
+    prompt: values.prompt,
     setupCommand: values['setup-command'] === undefined ? undefined : parseAgentCommand(values['setup-command'], '--setup-command'),
     baseBranch: values.base,
     worktreeRoot: values['worktree-root'],
@@ -202,6 +215,8 @@ async function main(argv: string[]): Promise<number> {
         if (!report.length) console.log('Nothing to collect.');
         return 0;
       }
+      case 'agents':
+        return await agents(store, stateDir, repo, settings, { json: !!values.json, priority: values.priority });
       default:
         process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
         return EXIT_USAGE;
@@ -242,6 +257,28 @@ async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrato
     process.once('SIGTERM', done);
   });
   watcher.dispose();
+  return 0;
+}
+
+/** --agent NAME; --agent-command alone means custom, and contradicts any other preset. */
+function agentFlag(name: string | undefined, hasCommand: boolean): string | undefined {
+  if (name === undefined) return hasCommand ? 'custom' : undefined;
+  const agent = parseAgentName(name);
+  if (hasCommand && agent !== 'custom') throw new UserError(`--agent ${agent} and --agent-command contradict each other: --agent-command is the custom agent.`);
+  return agent;
+}
+
+/** `agents [--json] [--priority ID]`: the presets and what each would run. */
+async function agents(store: Store, stateDir: string, repo: string, settings: LoopConfig, o: { json: boolean; priority?: string }): Promise<number> {
+  const preview = await previewAgents(store, stateDir, repo, settings, o.priority);
+  if (o.json) {
+    console.log(JSON.stringify(preview, null, 2));
+    return 0;
+  }
+  console.log(preview.priority ? `What each agent would run for ${preview.priority} (run and session ids are new at each spawn):` : 'Agent presets (--priority ID shows the exact argv for a priority):');
+  for (const a of preview.agents) {
+    console.log(`${a.selected ? '*' : ' '} ${a.name.padEnd(7)} ${a.problem ? `(${a.problem})` : JSON.stringify(a.argv ?? a.template)}`);
+  }
   return 0;
 }
 

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expandCommand, runDir } from './agents';
+import { agentTemplate, runValues, specOf, writeSpecFile } from './agentPresets';
 import { GitRepo } from './git';
 import { branchName, validatePriorityId, worktreeDirName } from './priorityId';
 import { findPriority, loadRoadmap } from './roadmap';
@@ -11,6 +12,10 @@ import { resolveWorktreeRoot, worktreePath } from './worktreePaths';
 /** What the requester brings: its own (user/machine-scoped) settings, never workspace ones. */
 export interface SpawnSettings {
   agentCommand: readonly string[] | undefined;
+  /** A preset (claude, codex, gemini, aider) or custom (agentCommand); see agentPresets.ts. */
+  agent?: string;
+  /** The `${prompt}` template. */
+  prompt?: string;
   baseBranch?: string;
   worktreeRoot?: string;
   roadmapPath?: string;
@@ -54,20 +59,22 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
   }
   const id = validatePriorityId(priority.id);
   const root = resolveWorktreeRoot(repo.root, settings.worktreeRoot);
-  const template = settings.agentCommand;
-  const plan = (attempt: number, runId: string, baseRef: string) => {
+  const agent = agentTemplate(settings);
+  const spec = specOf(agent, roadmap.path, priority.line);
+  const plan = (attempt: number, runId: string, baseRef: string, preview = false) => {
     const worktree = worktreePath(root, worktreeDirName(id, attempt));
     const branch = branchName(id, attempt);
-    const values = { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root };
-    const command = expandCommand(template ?? [], values);
+    const values = runValues(agent, { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root }, stateDir);
+    const command = expandCommand(agent.template, values);
     const setupCommand = settings.setupCommand?.length ? expandCommand(settings.setupCommand, values) : null;
+    if (spec !== undefined && !preview) writeSpecFile(values.specFile, spec, roadmap.path);
     return { worktree, branch, baseRef, command, setupCommand, logPath: logPathFor(stateDir, runId) };
   };
   // Validate the command and check that the next attempt's branch and folder are free,
   // before claiming: a refusal here changes nothing. The two git questions are
   // independent, so they are asked at once.
   const last = store.latestRun(repo.root, id);
-  const preview = plan((last?.attempt ?? 0) + 1, 'preview', '');
+  const preview = plan((last?.attempt ?? 0) + 1, 'preview', '', true);
   const checkFree = !last || options.newAttempt;
   const [baseRef, branchTaken] = await Promise.all([repo.baseBranch(settings.baseBranch), checkFree ? repo.branchExists(preview.branch) : false]);
   if (checkFree) {
