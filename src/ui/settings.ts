@@ -25,6 +25,18 @@ export function agentCommand(): string[] | undefined {
   return value.map(String);
 }
 
+/** The agent preset (claude, codex, gemini, aider, custom), or undefined: custom. */
+export function agentName(): string | undefined {
+  const value = userValue<unknown>('codeDeveloper.agent');
+  return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+}
+
+/** The `${prompt}` template, or undefined for the default one. */
+export function promptTemplate(): string | undefined {
+  const value = userValue<unknown>('codeDeveloper.prompt');
+  return typeof value === 'string' && value.trim() ? value : undefined;
+}
+
 /** The command run in each new worktree before the agent (argument array), or undefined. */
 export function setupCommand(): string[] | undefined {
   const value = userValue<unknown>('setupCommand');
@@ -76,6 +88,8 @@ export function spawnSettings(scope?: vscode.Uri): SpawnSettings {
   };
   return {
     agentCommand: agentCommand(),
+    agent: agentName(),
+    prompt: promptTemplate(),
     setupCommand: setupCommand(),
     baseBranch: text('baseBranch'),
     worktreeRoot: text('worktreeRoot'),

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expandCommand } from '../../src/core/agents';
 import { agentTemplate, AGENT_NAMES, DEFAULT_PROMPT, PRESETS, prioritySection, runValues } from '../../src/core/agentPresets';
+import { agentCommandProblem } from '../../src/ui/agentCommandCheck';
 import { cli, git, makeSandbox, NODE, Sandbox, until, withStore } from './helpers';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -147,5 +148,32 @@ describe('agent placeholders in a real run', function () {
     assert.equal(both.exitCode, 1);
     assert.match(both.stderr, /--agent claude and --agent-command contradict each other/);
     assert.equal(withStore(s, (st) => st.listRuns({}).length), 0);
+  });
+});
+
+describe('agent settings and the UI check', () => {
+  it('package.json declares the agent and prompt settings machine-scoped, with the defaults core uses', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { contributes: { configuration: { properties: Record<string, { enum?: string[]; default?: unknown; scope?: string }> } } };
+    const props = pkg.contributes.configuration.properties;
+    const agent = props['worktreeOrchestrator.codeDeveloper.agent'];
+    assert.deepEqual(agent.enum, [...AGENT_NAMES]);
+    assert.equal(agent.default, 'custom', 'existing users keep their command');
+    assert.equal(agent.scope, 'machine');
+    const prompt = props['worktreeOrchestrator.codeDeveloper.prompt'];
+    assert.equal(prompt.default, DEFAULT_PROMPT);
+    assert.equal(prompt.scope, 'machine', 'a workspace cannot choose what the agent is told');
+  });
+
+  it("the spawn check looks for the chosen preset's program on PATH", () => {
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'wto-path-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'codex'), '#!/bin/sh\n', { mode: 0o755 });
+      assert.equal(agentCommandProblem({ agentCommand: undefined, agent: 'codex' }, { PATH: dir }), undefined);
+      assert.match(agentCommandProblem({ agentCommand: undefined, agent: 'claude' }, { PATH: dir })!, /"claude" was not found on PATH/);
+      assert.match(agentCommandProblem({ agentCommand: undefined }, { PATH: dir })!, /No code_developer command is configured\. Choose an agent/);
+      assert.match(agentCommandProblem({ agentCommand: undefined, agent: 'gpt' }, { PATH: dir })!, /must be one of/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
