@@ -64,20 +64,26 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     ],
     source: 'github.com/openai/codex codex-rs/exec/src/cli.rs, codex-rs/utils/cli/src/shared_options.rs',
   },
-  // Gemini CLI, google-gemini/gemini-cli docs/cli/cli-reference.md and docs/cli/headless.md:
-  // --prompt forces non-interactive mode; auto_edit approves file edits, --allowed-tools
-  // (one value per flag) the two git commands; --include-directories adds the run folder
-  // (the spec) to its workspace; stream-json is its JSON event output.
+  // Gemini CLI 0.61, google-gemini/gemini-cli docs/cli/cli-reference.md, headless.md,
+  // trusted-folders.md, and its --help: --prompt forces non-interactive mode; auto_edit
+  // approves file edits, but in a folder it does not trust it falls back to "default" (asks,
+  // which headless means no): --skip-trust trusts the run's worktree for the session (the
+  // orchestrator spawns nothing in an untrusted VS Code workspace). --allowed-tools (one
+  // value per flag; deprecated for --policy files, still honoured before 1.0) adds the two
+  // git commands; --include-directories adds the run folder (the spec) to its workspace;
+  // stream-json is its JSON event output; --session-id takes a UUID.
   gemini: {
     argv: [
       'gemini', '--prompt', '${prompt}',
+      '--skip-trust',
       '--approval-mode', 'auto_edit',
       '--allowed-tools', 'run_shell_command(git add)',
       '--allowed-tools', 'run_shell_command(git commit)',
       '--include-directories', '${runDir}',
       '--output-format', 'stream-json',
+      '--session-id', '${sessionId}',
     ],
-    source: 'github.com/google-gemini/gemini-cli docs/cli/cli-reference.md, docs/cli/headless.md',
+    source: 'github.com/google-gemini/gemini-cli docs/cli/cli-reference.md, docs/cli/headless.md, docs/cli/trusted-folders.md',
   },
   // Aider, Aider-AI/aider aider/args.py: --message sends one message and exits; it commits
   // its own edits (--auto-commits, the default, made explicit); --read adds the spec as a
