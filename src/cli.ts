@@ -50,6 +50,8 @@ Options:
   --worktree-root DIR          where worktrees go (default: <repo>.worktrees)
   --roadmap PATH               roadmap file (default: docs/roadmap/ROADMAP.md, else ROADMAP.md)
   --setup-command JSON         runs in each new worktree before the agent, e.g. '["npm","ci"]'
+  --ports-per-run N            ports leased to each run, the first in WTO_PORT and \${port}
+                               (default 10; 0: none)
   --warm-pool N                keep N worktrees checked out at the base ahead of time (default 0)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
@@ -77,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
       'max-retries': { type: 'string' },
       'setup-command': { type: 'string' },
       'warm-pool': { type: 'string' },
+      'ports-per-run': { type: 'string' },
       'retry-delay-ms': { type: 'string' },
       loop: { type: 'boolean' },
       'new-attempt': { type: 'boolean' },
@@ -101,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
     agentCommand: values['agent-command'] === undefined ? undefined : parseAgentCommand(values['agent-command']),
     agent: agentFlag(values.agent, values['agent-command'] !== undefined),
     prompt: values.prompt,
+    portsPerRun: wholeNumber(values['ports-per-run'], '--ports-per-run', 0),
     setupCommand: values['setup-command'] === undefined ? undefined : parseAgentCommand(values['setup-command'], '--setup-command'),
     baseBranch: values.base,
     worktreeRoot: values['worktree-root'],

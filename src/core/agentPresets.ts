@@ -162,12 +162,13 @@ export function gitDirsFor(repoRoot: string, worktree: string): { gitDir: string
 /** The values every template can use for one run. */
 export function runValues(
   t: AgentTemplate,
-  base: Pick<CommandValues, 'priority' | 'title' | 'worktree' | 'branch' | 'runId' | 'repo'>,
+  base: Pick<CommandValues, 'priority' | 'title' | 'worktree' | 'branch' | 'runId' | 'repo'> & { port?: string },
   stateDir: string,
 ): CommandValues {
   const dir = runDir(stateDir, base.runId);
   const values: CommandValues = {
     ...base,
+    port: base.port ?? '',
     ...gitDirsFor(base.repo, base.worktree),
     sessionId: crypto.randomUUID(),
     specFile: path.join(dir, 'spec.md'),
@@ -256,7 +257,7 @@ export async function previewAgents(store: Store, stateDir: string, repoDir: str
     const id = validatePriorityId(priority.id);
     const attempt = (store.latestRun(repo.root, id)?.attempt ?? 0) + 1;
     const worktree = worktreePath(resolveWorktreeRoot(repo.root, choice.worktreeRoot), worktreeDirName(id, attempt));
-    base = { priority: id, title: priority.title, worktree, branch: branchName(id, attempt), runId: '<run-id>', repo: repo.root };
+    base = { priority: id, title: priority.title, worktree, branch: branchName(id, attempt), runId: '<run-id>', repo: repo.root, port: '<port>' };
   }
   const agents = AGENT_NAMES.map((name): AgentPreview => {
     const t = agentTemplate({ ...choice, agent: name });

@@ -31,6 +31,8 @@ export const PLACEHOLDERS = [
   // The worktree's git dir (under the main repository's .git/worktrees) and the common dir:
   // sandboxed agents need them writable to commit. The rest: see agentPresets.ts.
   'gitDir', 'gitCommonDir', 'prompt', 'sessionId', 'specFile', 'runDir',
+  // The first port of the run's block (ports.ts); also WTO_PORT in its environment.
+  'port',
 ] as const;
 export type CommandValues = Record<(typeof PLACEHOLDERS)[number], string>;
 

@@ -25,6 +25,7 @@ import { mergeRun, removeRunWorktree } from './runResults';
 import { LoopConfig, runLoopPass } from './workLoop';
 import { copyIncludedFiles, runSetupCommand } from './worktreeSetup';
 import { resolveWorktreeRoot } from './worktreePaths';
+import { portEnv } from './ports';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -322,7 +323,7 @@ export class Orchestrator {
   }
 
   private agentEnv(run: Run): Record<string, string> {
-    return { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch, WTO_STATE_DIR: this.o.stateDir };
+    return { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch, WTO_STATE_DIR: this.o.stateDir, ...portEnv(this.o.store.portBlock(run.id)) };
   }
 
   /** Never the main checkout, never another run's worktree (invariant 2). */

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { expandCommand, runDir } from './agents';
 import { agentTemplate, runValues, specOf, writeSpecFile } from './agentPresets';
 import { GitRepo } from './git';
+import { DEFAULT_PORTS_PER_RUN } from './ports';
 import { branchName, validatePriorityId, worktreeDirName } from './priorityId';
 import { findPriority, loadRoadmap } from './roadmap';
 import { Run, Store } from './store';
@@ -19,6 +20,8 @@ export interface SpawnSettings {
   baseBranch?: string;
   worktreeRoot?: string;
   roadmapPath?: string;
+  /** Ports leased to each run (WTO_PORT, ${port}); 0: none. Default DEFAULT_PORTS_PER_RUN. */
+  portsPerRun?: number;
   /** Runs in each new worktree before the agent (machine scope), e.g. ["npm", "ci"]. */
   setupCommand?: readonly string[];
 }
@@ -64,7 +67,9 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
   const plan = (attempt: number, runId: string, baseRef: string, preview = false) => {
     const worktree = worktreePath(root, worktreeDirName(id, attempt));
     const branch = branchName(id, attempt);
-    const values = runValues(agent, { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root }, stateDir);
+    const ports = settings.portsPerRun ?? DEFAULT_PORTS_PER_RUN;
+    const port = preview || !ports ? '' : String(store.leasePorts(runId, ports)); // inside the claim: leased with the run
+    const values = runValues(agent, { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root, port }, stateDir);
     const command = expandCommand(agent.template, values);
     const setupCommand = settings.setupCommand?.length ? expandCommand(settings.setupCommand, values) : null;
     if (spec !== undefined && !preview) writeSpecFile(values.specFile, spec, roadmap.path);

@@ -25,6 +25,12 @@ export function agentCommand(): string[] | undefined {
   return value.map(String);
 }
 
+/** Ports leased to each run (WTO_PORT, ${port}); 0 is none. */
+export function portsPerRun(): number {
+  const n = Number(userValue<number>('portsPerRun') ?? 10);
+  return Number.isInteger(n) && n >= 0 && n <= 1000 ? n : 10;
+}
+
 /** The agent preset (claude, codex, gemini, aider, custom), or undefined: custom. */
 export function agentName(): string | undefined {
   const value = userValue<unknown>('codeDeveloper.agent');
@@ -90,6 +96,7 @@ export function spawnSettings(scope?: vscode.Uri): SpawnSettings {
     agentCommand: agentCommand(),
     agent: agentName(),
     prompt: promptTemplate(),
+    portsPerRun: portsPerRun(),
     setupCommand: setupCommand(),
     baseBranch: text('baseBranch'),
     worktreeRoot: text('worktreeRoot'),

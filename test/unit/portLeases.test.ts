@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PORT_RANGE_START, portsInUse } from '../../src/core/ports';
 import { ACTIVE_STATUSES, Store } from '../../src/core/store';
-import { NODE, ROOT } from './helpers';
+import { cli, makeSandbox, NODE, ROOT, Sandbox, until, withStore } from './helpers';
 
 const RACER = path.join(ROOT, 'test', 'fixtures', 'portRacer.ts');
 
@@ -119,5 +119,38 @@ describe('port blocks per run', function () {
     const leases = store.db.prepare('SELECT port, run_id AS runId FROM port_leases ORDER BY port').all() as Array<{ port: number; runId: string }>;
     assert.equal(leases.length, stillActive.length * 10);
     for (const r of stillActive) assert.deepEqual(store.portBlock(r.id), { first: Number(r.command[1]), count: 10 });
+  });
+});
+
+describe('a run and its ports, through the CLI', function () {
+  this.timeout(60_000);
+  let s: Sandbox;
+  beforeEach(() => (s = makeSandbox()));
+  afterEach(() => s.cleanup());
+
+  it('the agent gets its first port in ${port} and WTO_PORT; two active runs get different blocks; ending releases', async () => {
+    const record = (name: string) => JSON.stringify([NODE, '-e', 'require("fs").writeFileSync(process.argv[1], JSON.stringify({arg: process.argv[2], env: process.env.WTO_PORT, count: process.env.WTO_PORT_COUNT})); setTimeout(() => {}, Number(process.argv[3]))', path.join(s.dir, name), '${port}', '1500']);
+    const a = await cli(s, ['--agent-command', record('a.json'), '--max-parallel', '2', 'spawn', 'US-036', '--wait']);
+    assert.equal(a.exitCode, 0, a.stderr);
+    const b = await cli(s, ['--agent-command', record('b.json'), '--max-parallel', '2', '--ports-per-run', '5', 'spawn', 'US-037', '--wait']);
+    assert.equal(b.exitCode, 0, b.stderr);
+    await until(() => fs.existsSync(path.join(s.dir, 'a.json')) && fs.existsSync(path.join(s.dir, 'b.json')));
+    const got = (f: string) => JSON.parse(fs.readFileSync(path.join(s.dir, f), 'utf8')) as { arg: string; env: string; count: string };
+    const [ra, rb] = [got('a.json'), got('b.json')];
+    assert.equal(ra.arg, ra.env, '${port} is WTO_PORT');
+    assert.equal(ra.count, '10');
+    assert.equal(rb.count, '5');
+    const [pa, pb] = [Number(ra.env), Number(rb.env)];
+    assert.ok(pa >= PORT_RANGE_START && pb >= PORT_RANGE_START);
+    assert.ok(pb >= pa + 10 || pa >= pb + 5, `blocks ${pa}+10 and ${pb}+5 do not overlap`);
+    // Each agent's supervisor records its exit; the trigger releases in that same write.
+    await until(() => withStore(s, (st) => st.listRuns({}).every((r) => !ACTIVE_STATUSES.includes(r.status))), 20_000);
+    assert.equal(withStore(s, (st) => st.db.prepare('SELECT count(*) AS n FROM port_leases').get() as { n: number }).n, 0, 'both blocks released when the runs ended');
+  });
+
+  it('--ports-per-run must be a whole number', async () => {
+    const r = await cli(s, ['--agent-command', '["x"]', '--ports-per-run', 'ten', 'spawn', 'US-036']);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /--ports-per-run must be a whole number of at least 0, got "ten"/);
   });
 });
