@@ -127,6 +127,20 @@ describe('agent placeholders in a real run', function () {
     assert.deepEqual(run.command.slice(4), argv, 'the database holds the exact argv that ran');
   });
 
+  it('--agent codex: the run records the preset argv, with the real worktree git dir and the spec written', async () => {
+    // No codex on this PATH: the run fails to start, after everything it would have got is recorded.
+    const r = await cli(s, ['--agent', 'codex', 'spawn', 'US-036', '--wait'], { PATH: path.dirname(NODE) + ':/usr/bin:/bin' });
+    const run = withStore(s, (st) => st.listRuns({})[0]);
+    assert.ok(run, r.stderr);
+    assert.deepEqual(run.command.slice(0, 5), ['codex', 'exec', '--json', '--sandbox', 'workspace-write']);
+    assert.equal(run.command[run.command.indexOf('--add-dir') + 1], git(run.worktree, 'rev-parse', '--absolute-git-dir'));
+    const spec = path.join(s.state, 'runs', run.id, 'spec.md');
+    assert.match(run.command.at(-1)!, new RegExp(`Implement US-036: Add login\\. .* in ${spec.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    assert.match(fs.readFileSync(spec, 'utf8'), /## US-036: Add login[\s\S]*- it logs in\n$/);
+    await until(() => withStore(s, (st) => st.getRun(run.id)!.status === 'failed'), 20_000);
+    assert.match(fs.readFileSync(run.logPath, 'utf8'), /could not start codex/);
+  });
+
   it('agents --json --priority lists every preset with the argv it would run', async () => {
     const r = await cli(s, ['--agent', 'codex', 'agents', '--json', '--priority', 'US-036']);
     assert.equal(r.exitCode, 0, r.stderr);
