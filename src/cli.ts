@@ -43,6 +43,7 @@ Options:
   --roadmap PATH               roadmap file (default: docs/roadmap/ROADMAP.md, else ROADMAP.md)
   --setup-command JSON         runs in each new worktree before the agent, e.g. '["npm","ci"]'
   --warm-pool N                keep N worktrees checked out at the base ahead of time (default 0)
+  --stop-grace-seconds S       on stop, SIGKILL this long after SIGTERM (default 5)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 `;
@@ -67,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
       'setup-command': { type: 'string' },
       'warm-pool': { type: 'string' },
       'retry-delay-ms': { type: 'string' },
+      'stop-grace-seconds': { type: 'string' },
       loop: { type: 'boolean' },
       'new-attempt': { type: 'boolean' },
       wait: { type: 'boolean' },
@@ -104,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
     cliPath: __filename,
     maxParallel,
     warmPoolSize: wholeNumber(values['warm-pool'], '--warm-pool', 0),
+    stopGraceMs: seconds(values['stop-grace-seconds'], '--stop-grace-seconds'),
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
   });
   /** Acts as leader just long enough for `fn`, when no other leader is alive. */
@@ -250,6 +253,13 @@ function wholeNumber(value: string | undefined, flag: string, min: number): numb
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be a whole number of at least ${min}, got "${value}".`);
   return n;
+}
+
+function seconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || value.trim() === '') throw new UserError(`${flag} must be a number of seconds, at least 0, got "${value}".`);
+  return n * 1000;
 }
 
 function need(args: string[], n: number, usage: string): string[] {

@@ -66,7 +66,7 @@ export class Orchestrator {
 
   constructor(private readonly o: OrchestratorOptions) {
     this.maxParallel = Math.max(1, o.maxParallel ?? 1);
-    this.pool = new WarmPool(o.store, o.warmPoolSize ?? 0, (level, m) => this.log(level, m));
+    this.pool = new WarmPool(o.store, o.lease, o.warmPoolSize ?? 0, (level, m) => this.log(level, m));
   }
 
   private log(level: 'info' | 'warn' | 'error', message: string): void {
@@ -132,8 +132,7 @@ export class Orchestrator {
       let status: 'done' | 'failed' = 'done';
       let result: string;
       try {
-        const fence = this.o.lease.currentFence();
-        result = action.kind === 'merge' ? await mergeRun(store, fence, run) : await removeRunWorktree(store, fence, run, action.force);
+        result = await this.o.lease.act(`${action.kind} ${run.priority}`, (fence) => (action.kind === 'merge' ? mergeRun(store, fence, run) : removeRunWorktree(store, fence, run, action.force)));
         this.log('info', `${run.priority}: ${result}`);
       } catch (e) {
         if (e instanceof FencedError) throw e;
@@ -200,12 +199,16 @@ export class Orchestrator {
     }
   }
 
-  /** requested -> provisioning(worktree -> setup -> spawn) -> running. Idempotent from any step. */
+  /**
+   * requested -> provisioning(worktree -> setup -> spawn) -> running. Idempotent from any step.
+   * Every act (git, files, setup, supervisor, 'go') goes through the lease's act(): a leader
+   * frozen mid-way and deposed meanwhile wakes up and does none of the remaining steps.
+   */
   async provision(run: Run): Promise<void> {
     const { store, lease } = this.o;
     const fence = () => lease.currentFence();
     try {
-      const repo = GitRepo.at(run.repo); // recorded at request time: already verified
+      const repo = GitRepo.at(run.repo).fencedBy(lease); // recorded at request time: already verified
       if (run.status === 'requested') {
         // One transaction claims the run for provisioning and records the worktree intent:
         // the base is resolved first (every write and git call here is on the spawn's path).
@@ -233,7 +236,7 @@ export class Orchestrator {
             // Resuming after a crash: finish a pool take, or adopt the identical worktree.
             await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
             await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
-          } else if (await this.pool.take(fence(), run.id, repo, run.worktree, run.branch, baseCommit)) {
+          } else if (await this.pool.take(run.id, repo, run.worktree, run.branch, baseCommit)) {
             await repo.lockWorktree(run.worktree, lockReason);
           } else {
             await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
@@ -243,11 +246,12 @@ export class Orchestrator {
         crashPoint('after-worktree-add');
       }
       if (run.step === 'setup') {
-        const copied = await copyIncludedFiles(run.repo, run.worktree).catch((e: NodeJS.ErrnoException) => {
+        const copied = await lease.act('copy the .worktreeinclude files', () => copyIncludedFiles(run.repo, run.worktree)).catch((e: NodeJS.ErrnoException) => {
           if (e.code === 'EEXIST') return []; // copied before a crash
           throw e;
         });
-        if (run.setupCommand) await runSetupCommand(run.setupCommand, run.worktree, run.logPath, this.agentEnv(run));
+        const setup = run.setupCommand;
+        if (setup) await lease.act(`setup command in ${run.worktree}`, () => runSetupCommand(setup, run.worktree, run.logPath, this.agentEnv(run)));
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'spawn' }, `setup done${copied.length ? `, copied ${copied.join(', ')}` : ''}`);
       }
       if (run.stopRequested) {
@@ -259,7 +263,7 @@ export class Orchestrator {
       // the agent, from before a crash — it starts the agent only once, whoever says 'go'.
       this.assertIsolated(run);
       this.startSupervisor(run);
-      sendGo(this.o.stateDir, run.id);
+      lease.act(`start the agent of ${run.id}`, () => sendGo(this.o.stateDir, run.id));
       crashPoint('after-spawn');
       const supervisor = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
       const started = supervisor && !isAlive(supervisor) ? exitRecord(this.o.stateDir, run.id) ?? agentRecord(this.o.stateDir, run.id) : await waitForAgent(this.o.stateDir, run.id);
@@ -274,7 +278,7 @@ export class Orchestrator {
       } else if (started) {
         store.fencedTransition(fence(), run.id, ['provisioning'], 'running', { pid: started.pid, pidStart: started.start, supervisorPid: started.supervisorPid, startedAt: Date.now(), step: null }, `pid ${started.pid}`);
         this.log('info', `${run.priority}: code_developer running (pid ${started.pid}) in ${run.worktree}.`);
-        this.pool.refill(fence(), run.repo, path.dirname(run.worktree), run.baseRef);
+        this.pool.refill(run.repo, path.dirname(run.worktree), run.baseRef);
       } else {
         this.log('warn', `${run.priority}: the agent has not reported yet; will check again.`);
       }
@@ -294,7 +298,7 @@ export class Orchestrator {
   /** Launches the run's supervisor unless one exists (it claims supervisor.json exclusively). */
   private startSupervisor(run: Run): void {
     if (hasSupervisor(this.o.stateDir, run.id)) return;
-    launchSupervisor({
+    this.o.lease.act(`start the supervisor of ${run.id}`, () => launchSupervisor({
       stateDir: this.o.stateDir,
       runId: run.id,
       argv: run.command,
@@ -303,7 +307,7 @@ export class Orchestrator {
       env: this.agentEnv(run),
       nodePath: this.o.nodePath,
       cliPath: this.o.cliPath,
-    });
+    }));
   }
 
   /** The early start: a failure here is reported by the start at the 'spawn' step. */
@@ -318,7 +322,7 @@ export class Orchestrator {
   /** A supervisor still waiting for 'go' of a run that will not start: let it go. */
   private dismissSupervisor(run: Run): void {
     const sup = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
-    if (sup && isAlive(sup) && !agentRecord(this.o.stateDir, run.id)) signalGroup(sup.pid, 'SIGTERM');
+    if (sup && isAlive(sup) && !agentRecord(this.o.stateDir, run.id)) this.o.lease.act(`dismiss the supervisor of ${run.id}`, () => signalGroup(sup.pid, 'SIGTERM'));
   }
 
   private agentEnv(run: Run): Record<string, string> {
@@ -365,7 +369,8 @@ export class Orchestrator {
       const record: AgentRecord | undefined = agentRecord(this.o.stateDir, run.id) ?? (run.pid && run.supervisorPid ? { pid: run.pid, start: run.pidStart, supervisorPid: run.supervisorPid } : undefined);
       crashPoint('before-kill');
       if (record) await stopGroup(record, this.o.stopGraceMs ?? 5000, this.o.lease);
-      this.o.store.recordExit(run.id, exitRecord(this.o.stateDir, run.id) ?? { code: null, signal: 'SIGKILL' });
+      // The leader's own account of the end (the supervisor may have recorded it already).
+      this.o.lease.act(`record the stop of ${run.id}`, () => this.o.store.recordExit(run.id, exitRecord(this.o.stateDir, run.id) ?? { code: null, signal: 'SIGKILL' }));
       this.log('info', `${run.priority}: stopped.`);
     } catch (e) {
       if (!(e instanceof StaleRunError)) this.onError(e);
@@ -377,7 +382,7 @@ export class Orchestrator {
   private async unlock(run: Run): Promise<void> {
     try {
       this.o.store.fencedTransition(this.o.lease.currentFence(), run.id, [run.status], run.status, { worktreeLocked: false }, 'unlock worktree');
-      if (fs.existsSync(run.worktree)) await (await GitRepo.open(run.repo)).unlockWorktree(run.worktree);
+      if (fs.existsSync(run.worktree)) await (await GitRepo.open(run.repo)).fencedBy(this.o.lease).unlockWorktree(run.worktree);
     } catch (e) {
       if (e instanceof FencedError) throw e;
       this.log('warn', `${run.priority}: could not unlock ${run.worktree}: ${(e as Error).message}`);
@@ -422,7 +427,7 @@ export class Orchestrator {
         if (!runs.some((r) => samePath(r.worktree, wt.path)) && !isPoolPath(wt.path)) report.orphanWorktrees.push(wt.path);
       }
       const latest = runs.filter((r) => r.repo === repoPath).pop()!;
-      if (this.o.lease.isLeader) this.pool.refill(this.o.lease.currentFence(), repoPath, path.dirname(latest.worktree), latest.baseRef);
+      if (this.o.lease.isLeader) this.pool.refill(repoPath, path.dirname(latest.worktree), latest.baseRef);
     }
     const active = new Set(store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).map((r) => r.id));
     for (const p of processesWithRunIds(this.o.stateDir)) if (!active.has(p.runId)) report.orphanProcesses.push(p);
