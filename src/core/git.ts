@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
 import type { Acts } from './leaderLease';
@@ -377,6 +378,33 @@ interface GitAnswer {
  * or execa: these are on every spawn's path, and each of those costs 0.6–1.2 ms more a
  * call (bench: `git rev-parse` 2.9 ms, 3.4 through simple-git, 4.0 through execa).
  */
+/** Niceness of background readers (the Worktrees view's counts): the view's own list goes first. */
+const BACKGROUND_PRIORITY = 10;
+
+/**
+ * A git question that changes nothing, for readers outside a GitRepo (the views):
+ * GIT_OPTIONAL_LOCKS=0 so `status` never writes the index (it would contend with the agent
+ * working there, and wake file watchers); `background` lowers its CPU priority.
+ */
+export function readGit(cwd: string, args: string[], o: { background?: boolean } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('git', args, { cwd, encoding: 'utf8', windowsHide: true, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+    if (!o.background) return;
+    try {
+      if (child.pid) os.setPriority(child.pid, BACKGROUND_PRIORITY);
+    } catch {
+      // not permitted or already gone: it runs at normal priority
+    }
+  });
+}
+
+/** `git worktree list --porcelain` of a repository root, without the bare entry. */
+export async function listWorktrees(root: string): Promise<WorktreeInfo[]> {
+  return parseWorktreeList(await readGit(root, ['worktree', 'list', '--porcelain'])).filter((w) => !w.bare);
+}
+
 function askGit(cwd: string, args: string[]): Promise<GitAnswer> {
   return new Promise((resolve, reject) => {
     execFile('git', args, { cwd, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (e, stdout, stderr) => {

@@ -1,10 +1,9 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GitRepo, samePath, WorktreeInfo } from './git';
+import { GitRepo, readGit, samePath, WorktreeInfo } from './git';
 import type { Acts } from './leaderLease';
 import { Store } from './store';
-import { loadExeca } from './loadExeca';
 
 /**
  * Worktrees checked out at the base ahead of time, so that a spawn only renames one and
@@ -119,10 +118,12 @@ export class WarmPool {
   }
 }
 
+/** Changes or untracked files, or a status git cannot read: either way not a pool worktree to hand out. */
 async function holdsChanges(worktree: string): Promise<boolean> {
-  const execa = await loadExeca();
-  const r = await execa('git', ['status', '--porcelain', '--untracked-files=normal'], { cwd: worktree, reject: false });
-  return r.exitCode !== 0 || r.stdout.trim() !== '';
+  return readGit(worktree, ['status', '--porcelain', '--untracked-files=normal']).then(
+    (out) => out.trim() !== '',
+    () => true,
+  );
 }
 
 /** In the queue of the repository's changing commands, and fenced when `repo` is the leader's. */
