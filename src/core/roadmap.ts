@@ -479,7 +479,8 @@ export function loadRoadmap(repoDir: string, configured?: string): Roadmap & { p
   }
   const { priorities, warnings } = readRoadmap(text);
   if (priorities.length === 0) {
-    throw new RoadmapError(`${file} has no priorities (headings such as '## US-036: Title' or '### PRIORITY 20: Title')`);
+    const near = warnings.filter((w) => w.kind === 'not-taken').slice(0, 3).map((w) => w.message);
+    throw new RoadmapError(`${file} has no priorities (headings such as '## US-036: Title' or '### PRIORITY 20: Title')${near.length ? `; ${near.join('; ')}` : ''}`);
   }
   return { path: file, priorities, warnings };
 }
@@ -515,4 +516,26 @@ export function findPriority(priorities: RoadmapPriority[], typed: string): Road
     return only(priorities.filter((p) => ids(p).some((id) => numberKey(id.slice(id.indexOf('-') + 1)) === numberKey(want))));
   }
   return undefined;
+}
+
+/** The `roadmap --json` shape (documented in the README): every field present, null when absent. */
+export function roadmapJson(roadmap: Roadmap & { path: string }) {
+  return {
+    path: roadmap.path,
+    priorities: roadmap.priorities.map((p) => ({ id: p.id, aliases: p.aliases, title: p.title, status: p.status, statusFrom: p.statusFrom, statusLine: p.statusLine ?? null, line: p.line })),
+    warnings: roadmap.warnings.map((w) => ({ kind: w.kind, line: w.line, keptLine: w.keptLine ?? null, id: w.id ?? null, message: w.message })),
+  };
+}
+
+/** `roadmap` without --json: one line a priority, then the warnings. */
+export function roadmapText(roadmap: Roadmap, shownPath: string): string {
+  const from = (p: RoadmapPriority) => (p.statusFrom === 'status-line' ? `status line ${p.statusLine}` : p.statusFrom === 'none' ? '-' : p.statusFrom);
+  const rows = [['line', 'id', 'aliases', 'status', 'from', 'title'], ...roadmap.priorities.map((p) => [String(p.line), p.id, p.aliases.join(',') || '-', p.status, from(p), p.title])];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const n = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
+  return [
+    `${shownPath}: ${n(roadmap.priorities.length, 'priority', 'priorities')}, ${n(roadmap.warnings.length, 'warning', 'warnings')}`,
+    ...rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')),
+    ...(roadmap.warnings.length ? ['', 'Warnings:', ...roadmap.warnings.map((w) => `  ${w.message}`)] : []),
+  ].join('\n');
 }

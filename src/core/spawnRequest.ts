@@ -4,7 +4,7 @@ import { expandCommand, runDir } from './agents';
 import { GitRepo } from './git';
 import { branchName, validatePriorityId, worktreeDirName } from './priorityId';
 import { findPriority, loadRoadmap } from './roadmap';
-import { Run, Store } from './store';
+import { ACTIVE_STATUSES, AlreadyActiveError, Run, Store } from './store';
 import { UserError } from './userError';
 import { resolveWorktreeRoot, worktreePath } from './worktreePaths';
 
@@ -52,7 +52,12 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
     const known = roadmap.priorities.slice(0, 8).map((p) => p.id).join(', ');
     throw new UserError(`${typed} is not a priority in ${path.relative(repo.root, roadmap.path)} (it has: ${known}${roadmap.priorities.length > 8 ? ', …' : ''}).`, 'UNKNOWN_PRIORITY');
   }
+  // The canonical id, whichever of the priority's ids was typed: the unique index then sees
+  // one priority for 'PRIORITY 20' and 'US-104'.
   const id = validatePriorityId(priority.id);
+  // A run recorded under an alias before the roadmap combined the headings still holds the slot.
+  const underAlias = priority.aliases.length ? store.listRuns({ repo: repo.root, statuses: ACTIVE_STATUSES }).find((r) => priority.aliases.includes(r.priority)) : undefined;
+  if (underAlias) throw new AlreadyActiveError(underAlias);
   const root = resolveWorktreeRoot(repo.root, settings.worktreeRoot);
   const template = settings.agentCommand;
   const plan = (attempt: number, runId: string, baseRef: string) => {
