@@ -8,7 +8,7 @@ import { GitRepo } from './core/git';
 import { holderAlive, LeaderLease } from './core/leaderLease';
 import { Orchestrator } from './core/orchestrator';
 import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap';
-import { requestSpawn } from './core/spawnRequest';
+import { requestSpawn, runArgument } from './core/spawnRequest';
 import { AlreadyActiveError, isActive, Run, Store } from './core/store';
 import { UserError } from './core/userError';
 import { LoopConfig } from './core/workLoop';
@@ -119,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
   };
 
   try {
+    // 'stop US-104', 'merge priority 20': the run recorded under the canonical id.
+    if ((command === 'stop' || command === 'merge' || command === 'remove') && args[0]) args[0] = runArgument(store, repo, args[0], settings.roadmapPath);
     switch (command) {
       case 'start':
         return await start(store, lease, orchestrator, { loop: !!values.loop, repo, settings });

@@ -88,6 +88,22 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
   return { id, title: priority.title, plan: (attempt, runId) => plan(attempt, runId, baseRef) };
 }
 
+/**
+ * What a user typed to name a run ('stop US-104'), as the run is recorded: the canonical id
+ * when the roadmap knows what was typed and a run of that id exists ('US-104' and
+ * 'priority 20' → 'PRIORITY-20'), else `typed` as it is (a run id, an id no longer in the
+ * roadmap, a run recorded under an alias before the headings were combined).
+ */
+export function runArgument(store: Store, repoDir: string, typed: string, roadmapPath?: string): string {
+  let id: string | undefined;
+  try {
+    id = findPriority(loadRoadmap(repoDir, roadmapPath).priorities, typed)?.id;
+  } catch {
+    return typed; // no usable roadmap: the run is looked up as typed
+  }
+  return id && id !== typed && store.findRun(id) ? id : typed;
+}
+
 /** `dir` itself when it looks like a repository's root (as git would say, were it asked). */
 function guessRoot(dir: string): string | undefined {
   if (process.env.GIT_DIR || process.env.GIT_WORK_TREE) return undefined; // git would not look at dir/.git

@@ -40,6 +40,17 @@ describe('roadmap aliases: one slot for both ids', function () {
     assert.deepEqual([run.priority, run.title, run.branch, run.command], ['PRIORITY-20', 'Search', 'code-developer/priority-20', [NODE, FAKE_AGENT, 'sleep:60000', 'PRIORITY-20', 'Search']]);
   });
 
+  it('`stop` finds the run by either id, or by the id typed with a space', async () => {
+    for (const [spawnAs, stopAs, again] of [['PRIORITY 20', 'US-104', []], ['US-104', 'priority 20', ['--new-attempt']]] as const) {
+      const r = await cli(s, ['spawn', spawnAs, ...again, '--agent-command', agentCommand('trap', 'sleep:60000')]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      const stop = await cli(s, ['stop', stopAs]);
+      assert.equal(stop.exitCode, 0, stop.stderr);
+      assert.match(stop.stdout, /PRIORITY-20 #\d+ {2}stopped/, stop.stdout);
+      assert.deepEqual(activeRows(), []);
+    }
+  });
+
   it('an active run recorded under the alias, before the roadmap combined the headings, still holds the slot', async () => {
     writeRoadmap('# Roadmap\n\n## US-104: Search 📝 Planned\n');
     const first = await cli(s, ['spawn', 'US-104', '--agent-command', agentCommand('sleep:60000')]);
