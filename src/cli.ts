@@ -7,8 +7,8 @@ import { collectGarbage } from './core/gc';
 import { GitRepo } from './core/git';
 import { holderAlive, LeaderLease } from './core/leaderLease';
 import { Orchestrator } from './core/orchestrator';
-import { loadRoadmap } from './core/roadmap';
-import { requestSpawn } from './core/spawnRequest';
+import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap';
+import { requestSpawn, runArgument } from './core/spawnRequest';
 import { AlreadyActiveError, isActive, Run, Store } from './core/store';
 import { UserError } from './core/userError';
 import { LoopConfig } from './core/workLoop';
@@ -23,6 +23,8 @@ Commands:
   spawn <priority>             request a code_developer run for a roadmap priority
         [--new-attempt] [--wait]
   status [--json]              show the leader and the runs
+  roadmap [--json]             show the roadmap's priorities as read (ids, aliases, titles,
+                               statuses and where they came from) and its warnings
   stop <priority|run-id>       stop a run (TERM, then KILL after a grace period)
   merge <priority|run-id>      merge an ended run's branch into its base (--no-ff), in the
                                main checkout; refused when that is dirty or conflicts
@@ -120,6 +122,8 @@ async function main(argv: string[]): Promise<number> {
   };
 
   try {
+    // 'stop US-104', 'merge priority 20': the run recorded under the canonical id.
+    if ((command === 'stop' || command === 'merge' || command === 'remove') && args[0]) args[0] = runArgument(store, repo, args[0], settings.roadmapPath);
     switch (command) {
       case 'start':
         return await start(store, lease, orchestrator, { loop: !!values.loop, repo, settings });
@@ -147,6 +151,8 @@ async function main(argv: string[]): Promise<number> {
         if (onOff === 'on') await whileLeading(() => orchestrator.tick());
         return 0;
       }
+      case 'roadmap':
+        return await showRoadmap(repo, settings.roadmapPath, !!values.json);
       case 'status': {
         const leader = store.leader();
         const runs = store.listRuns(values.repo ? { repo: await realRepo(repo) } : {});
@@ -245,6 +251,14 @@ async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrato
     process.once('SIGTERM', done);
   });
   watcher.dispose();
+  return 0;
+}
+
+/** `roadmap [--json]`: what the orchestrator reads from the roadmap, warnings included. */
+async function showRoadmap(repo: string, roadmapPath: string | undefined, json: boolean): Promise<number> {
+  const root = await realRepo(repo);
+  const roadmap = loadRoadmap(root, roadmapPath);
+  console.log(json ? JSON.stringify(roadmapJson(roadmap), null, 2) : roadmapText(roadmap, path.relative(root, roadmap.path)));
   return 0;
 }
 
