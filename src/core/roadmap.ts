@@ -170,6 +170,7 @@ const RANGE_DASH_RE = /^ ?[-–—] ?(?:\*\*|__)?([A-Za-z]{2,16})[ -][0-9]/;
 const TAG_WORD_RE =
   /^(?:P[0-4]|CRITICAL|URGENT|BLOCKER|ASAP|IMPORTANT|BREAKING|HOTFIX|(?:HIGH|MEDIUM|LOW|TOP)[ -]?PRIORITY|DO THIS FIRST|START HERE|MUST[ -]HAVE|NEW)\b/;
 const PICTOGRAPH_RE = /^(?:\p{Extended_Pictographic}|\p{Regional_Indicator})/u;
+const LOWERCASE_RE = /\p{Ll}/u;
 
 type HeadingResult =
   | { kind: 'priority'; id: string; alias?: string; title: string; status?: PriorityStatus; statusFrom: StatusSource }
@@ -208,7 +209,7 @@ function tagStart(title: string): number {
     }
     if (c === '(' || c === '[') depth++;
     else if ((c === ')' || c === ']') && depth > 0) depth--;
-    else if (depth === 0 && (c >= 'a' && c <= 'z' ? true : c > '\u007f' && /\p{Ll}/u.test(c))) lower[lower.length - 1] = true;
+    else if (depth === 0 && ((c >= 'a' && c <= 'z') || (c > '\u007f' && LOWERCASE_RE.test(c)))) lower[lower.length - 1] = true;
   }
   let cut = title.length;
   // Backwards while the suffix has no lowercase: the earliest tag trigger in it is the cut.

@@ -40,6 +40,14 @@ describe('roadmap aliases: one slot for both ids', function () {
     assert.deepEqual([run.priority, run.title, run.branch, run.command], ['PRIORITY-20', 'Search', 'code-developer/priority-20', [NODE, FAKE_AGENT, 'sleep:60000', 'PRIORITY-20', 'Search']]);
   });
 
+  it('${title} hands the agent the title without its trailing tags', async () => {
+    writeRoadmap('# Roadmap\n\n## 📝 PLANNED: US-201 - Analytics & Observability 🔴 NEW FOUNDATION\n');
+    const r = await cli(s, ['spawn', 'US-201', '--agent-command', JSON.stringify([NODE, FAKE_AGENT, '${title}'])]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const [run] = withStore(s, (store) => store.listRuns());
+    assert.deepEqual([run.title, run.command.at(-1)], ['Analytics & Observability', 'Analytics & Observability']);
+  });
+
   it('`stop` finds the run by either id, or by the id typed with a space', async () => {
     for (const [spawnAs, stopAs, again] of [['PRIORITY 20', 'US-104', []], ['US-104', 'priority 20', ['--new-attempt']]] as const) {
       const r = await cli(s, ['spawn', spawnAs, ...again, '--agent-command', agentCommand('trap', 'sleep:60000')]);
