@@ -77,8 +77,8 @@ export class LeaderLease extends EventEmitter implements Acts {
     super();
     this.socketPath = options.socketPath === undefined ? leaderSocketPath(path.dirname(store.file)) : (options.socketPath ?? undefined);
     // With the socket, the poll is only the fallback: seldom, so an idle process sleeps.
-    this.checkMs = options.checkMs ?? (this.socketPath ? 2500 : 250);
-    this.heartbeatMs = options.heartbeatMs ?? 2000;
+    this.checkMs = options.checkMs ?? (this.socketPath ? 3000 : 250);
+    this.heartbeatMs = options.heartbeatMs ?? (this.socketPath ? 3000 : 2000);
     this.leaseMs = options.leaseMs ?? 10_000;
   }
 
@@ -132,9 +132,23 @@ export class LeaderLease extends EventEmitter implements Acts {
   /** Joins the election: tries once now, then keeps watching (or renewing). */
   start(): this {
     this.tick();
-    this.timer = setInterval(() => this.tick(), this.checkMs);
-    this.timer.unref();
+    this.scheduleTick();
     return this;
+  }
+
+  /**
+   * The next look: a leader renews every heartbeat; a standby connected to the leader's
+   * socket needs the poll only for a leader that hangs without dying (a stale heartbeat), so
+   * half a lease is soon enough; an unconnected standby polls every checkMs.
+   */
+  private scheduleTick(): void {
+    if (this.disposed) return;
+    const delay = this.fence ? Math.min(this.checkMs, this.heartbeatMs) : this.linkOpen ? Math.max(this.checkMs, this.leaseMs / 2) : this.checkMs;
+    this.timer = setTimeout(() => {
+      this.tick();
+      this.scheduleTick();
+    }, delay);
+    this.timer.unref();
   }
 
   /** Takes leadership if the holder is gone (or unconditionally with force). True if we lead. */
@@ -188,7 +202,7 @@ export class LeaderLease extends EventEmitter implements Acts {
 
   dispose(): void {
     this.disposed = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.detach();
     this.release();

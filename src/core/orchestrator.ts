@@ -59,6 +59,7 @@ export class Orchestrator {
   private again = false;
   private readonly stopping = new Set<string>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepMs: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly roadmapWatchers = new Map<string, { close(): void }>();
   readonly maxParallel: number;
@@ -86,20 +87,38 @@ export class Orchestrator {
       } while (this.again && this.o.lease.isLeader);
     })().finally(() => {
       this.ticking = undefined;
+      try {
+        this.scheduleSweep();
+      } catch {
+        // database busy or closed: the next change wakes the pass
+      }
     });
     return this.ticking;
   }
 
-  /** Watches for agents that die without their supervisor saying so (kill -9 of both). */
+  /**
+   * Watches for agents that die without their supervisor saying so (kill -9 of both): a pass
+   * every `intervalMs` while runs are active. With none, nothing wakes this process (a
+   * request wakes it through the database watcher).
+   */
   startSweeping(intervalMs = 2000): void {
-    this.sweepTimer ??= setInterval(() => {
-      if (this.o.lease.isLeader && this.o.store.listRuns({ statuses: ['running', 'stopping', 'provisioning'] }).length) void this.tick();
-    }, intervalMs);
+    this.sweepMs = intervalMs;
+    this.scheduleSweep();
+  }
+
+  private scheduleSweep(): void {
+    if (this.sweepMs === undefined || this.sweepTimer || !this.o.lease.isLeader) return;
+    if (!this.o.store.listRuns({ statuses: ['running', 'stopping', 'provisioning'] }).length) return;
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      void this.tick();
+    }, this.sweepMs);
     this.sweepTimer.unref();
   }
 
   dispose(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepMs = undefined;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.sweepTimer = this.retryTimer = undefined;
     for (const w of this.roadmapWatchers.values()) w.close();
