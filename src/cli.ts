@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAgentCommand } from './core/agents';
+import { agentLogMaxBytes } from './core/cappedLog';
 import { ChangeWatcher } from './core/changeWatcher';
 import { collectGarbage } from './core/gc';
 import { GitRepo } from './core/git';
@@ -30,6 +31,7 @@ Commands:
         [--force]              uncommitted or unmerged work unless --force
   reconcile                    adopt live agents, record dead ones, report orphans
   gc [--dry-run]               remove worktrees of ended runs that hold nothing unmerged
+                               and that no live process uses; exits 1 if git refused one
 
 Options:
   --repo DIR                   the repository (default: the current directory)
@@ -44,6 +46,7 @@ Options:
   --setup-command JSON         runs in each new worktree before the agent, e.g. '["npm","ci"]'
   --warm-pool N                keep N worktrees checked out at the base ahead of time (default 0)
   --stop-grace-seconds S       on stop, SIGKILL this long after SIGTERM (default 5)
+  --agent-log-max-mib N        keep each agent.log to about N MiB, head + tail (default 50; 0: no cap)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 `;
@@ -69,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
       'warm-pool': { type: 'string' },
       'retry-delay-ms': { type: 'string' },
       'stop-grace-seconds': { type: 'string' },
+      'agent-log-max-mib': { type: 'string' },
       loop: { type: 'boolean' },
       'new-attempt': { type: 'boolean' },
       wait: { type: 'boolean' },
@@ -107,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
     maxParallel,
     warmPoolSize: wholeNumber(values['warm-pool'], '--warm-pool', 0),
     stopGraceMs: seconds(values['stop-grace-seconds'], '--stop-grace-seconds'),
+    agentLogMaxBytes: values['agent-log-max-mib'] === undefined ? undefined : agentLogMaxBytes(values['agent-log-max-mib'], '--agent-log-max-mib'),
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
   });
   /** Acts as leader just long enough for `fn`, when no other leader is alive. */
@@ -203,7 +208,9 @@ async function main(argv: string[]): Promise<number> {
         if (!report) throw new UserError(`Another orchestrator leads (pid ${store.leader().pid}); run gc with --dry-run, or stop it first.`);
         for (const item of report) console.log(`${item.action.padEnd(8)} ${item.worktree}${item.reason ? `  (${item.reason})` : ''}`);
         if (!report.length) console.log('Nothing to collect.');
-        return 0;
+        const refused = report.filter((i) => i.action === 'refused');
+        if (refused.length) process.stderr.write(`error: git refused to remove ${refused.length} worktree(s); the others were collected.\n`);
+        return refused.length ? EXIT_USER : 0;
       }
       default:
         process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
