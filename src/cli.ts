@@ -90,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
   const stateDir = path.resolve(values['state-dir'] ?? process.env.WTO_STATE_DIR ?? path.join(os.homedir(), '.local', 'state', 'worktree-orchestrator'));
   const repo = path.resolve(values.repo ?? process.cwd());
   const maxParallel = wholeNumber(values['max-parallel'], '--max-parallel', 1) ?? 1;
+  const logMaxBytes = values['agent-log-max-mib'] === undefined ? undefined : agentLogMaxBytes(values['agent-log-max-mib'], '--agent-log-max-mib');
   const settings: LoopConfig = {
     maxRetries: wholeNumber(values['max-retries'], '--max-retries', 0),
     retryDelayMs: wholeNumber(values['retry-delay-ms'], '--retry-delay-ms', 0),
@@ -111,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
     maxParallel,
     warmPoolSize: wholeNumber(values['warm-pool'], '--warm-pool', 0),
     stopGraceMs: seconds(values['stop-grace-seconds'], '--stop-grace-seconds'),
-    agentLogMaxBytes: values['agent-log-max-mib'] === undefined ? undefined : agentLogMaxBytes(values['agent-log-max-mib'], '--agent-log-max-mib'),
+    agentLogMaxBytes: logMaxBytes,
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
   });
   /** Acts as leader just long enough for `fn`, when no other leader is alive. */
