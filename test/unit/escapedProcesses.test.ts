@@ -3,40 +3,12 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { agentCommand, cli, makeSandbox, NODE, ROOT, Sandbox, until, withStore } from './helpers';
+import { alive, carriersOf, recordedPids } from './procScan';
 
 // Issue 12 #2-#4: processes an agent leaves behind end with its run; a worktree a live process
 // still uses is not removed; a state dir whose path is not ASCII still finds its processes.
 const ESCAPING_AGENT = path.join(ROOT, 'test', 'fixtures', 'escapingAgent.mjs');
 const linux = process.platform === 'linux';
-
-/** Pids whose environment carries WTO_RUN_ID=<runId>, read as bytes from /proc (independent of the code under test). */
-export function carriersOf(runId: string): number[] {
-  const entry = Buffer.from(`WTO_RUN_ID=${runId}\0`);
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const env = Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${name}/environ`)]);
-      const state = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (/\) [ZX] /.test(state)) continue;
-      if (env.indexOf(Buffer.concat([Buffer.from([0]), entry])) >= 0) out.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-export const alive = (pid: number): boolean => {
-  try {
-    return !/\) [ZX] /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
-
-export function recordedPids(file: string): Array<{ pid: number; who: string }> {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
-}
 
 describe('processes an agent leaves behind (issue 12 #2)', function () {
   this.timeout(60_000);
