@@ -19,7 +19,7 @@ export function agentLogMaxBytes(mib: unknown, what = 'worktreeOrchestrator.agen
  * file is rewritten in place (cut, copy the tail down, truncate) whenever the tail outgrows
  * its half, keeping between a quarter and a half of the cap as tail, so each byte is copied
  * about once. Writes are synchronous: the file is always what was said so far, in order.
- * With maxBytes 0 it only appends.
+ * With maxBytes 0 it only appends (to a file the agent may write to as well).
  */
 export class CappedLog {
   private size: number;
@@ -76,7 +76,8 @@ export class CappedLog {
   }
 
   private writeAt(buf: Buffer, position: number): void {
-    for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off, buf.length - off, position + off);
+    // Uncapped, the file may be shared with the agent (opened to append): no positions then.
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off, buf.length - off, this.maxBytes ? position + off : null);
   }
 
   /** The offset just after the last '\n' in (at - window, at], or undefined. */

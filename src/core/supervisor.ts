@@ -69,17 +69,21 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
     fs.rmSync(path.join(dir, 'supervisor.json'), { force: true });
     return 0;
   }
+  const maxBytes = a.logMaxBytes ?? DEFAULT_AGENT_LOG_MAX_MIB * 1024 * 1024;
   fs.closeSync(fs.openSync(a.logPath, 'a', 0o600));
-  const logFd = fs.openSync(a.logPath, 'r+'); // not 'a': the cap rewrites the file in place
-  const log = new CappedLog(logFd, a.logMaxBytes ?? DEFAULT_AGENT_LOG_MAX_MIB * 1024 * 1024);
+  // Capped: not 'a', the cap rewrites the file in place. Uncapped: the child gets the file
+  // itself, and keeps writing to it even if this supervisor is killed.
+  const logFd = fs.openSync(a.logPath, maxBytes ? 'r+' : 'a');
+  const log = new CappedLog(logFd, maxBytes);
   log.write(`[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
   // node's spawn rather than execa: this file is the supervisor bundle, on every spawn's
   // critical path, so it stays small. Still an argument array, never a shell. The output
   // comes through pipes so that the log can be capped (a file handed to the child could not).
-  const child = spawn(a.argv[0], a.argv.slice(1), { cwd: a.cwd, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+  const out = maxBytes ? 'pipe' : logFd;
+  const child = spawn(a.argv[0], a.argv.slice(1), { cwd: a.cwd, stdio: ['ignore', out, out], windowsHide: true });
   // Closed once every process holding the pipes has ended (a background child may hold them).
   const drained = Promise.all(
-    [child.stdout!, child.stderr!].map(
+    [child.stdout, child.stderr].filter((stream) => stream !== null).map(
       (stream) =>
         new Promise<void>((resolve) => {
           stream.on('data', (chunk: Buffer) => log.write(chunk));

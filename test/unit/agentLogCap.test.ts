@@ -79,6 +79,19 @@ more();`;
       assert.match(text, /\[orchestrator\] \S+ ended: exit code 0\n$/, 'the end is kept');
     });
 
+    it('--agent-log-max-mib 0: no cap, every line kept', async () => {
+      const total = 20_000; // 1.28 MB
+      const script = `const LINE = ${LINE}; const line = ${line.toString()}; for (let i = 0; i < ${total}; i++) require('fs').writeSync(1, line(i));`;
+      const r = await cli(s, ['--agent-log-max-mib', '0', 'spawn', 'US-036', '--agent-command', JSON.stringify([NODE, '-e', script])]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      const run = () => withStore(s, (store) => store.listRuns()[0]);
+      await until(() => run().status === 'succeeded', 30_000);
+      const { numbers, cuts } = parse(fs.readFileSync(run().logPath, 'utf8'));
+      assert.equal(cuts.length, 0);
+      assert.deepEqual(numbers, numbers.map((_, i) => i));
+      assert.equal(numbers.length, total);
+    });
+
     it('refuses a bad --agent-log-max-mib before anything is written', async () => {
       const r = await cli(s, ['--agent-log-max-mib', 'lots', 'spawn', 'US-036', '--agent-command', JSON.stringify([NODE, '-e', ''])]);
       assert.equal(r.exitCode, 1);
