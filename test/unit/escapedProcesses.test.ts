@@ -3,6 +3,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { agentCommand, cli, makeSandbox, NODE, ROOT, Sandbox, until, withStore } from './helpers';
+import { stopGroup } from '../../src/core/agents';
+import { currentIdentity, endProcesses } from '../../src/core/processInfo';
+import { FencedError } from '../../src/core/store';
 import { alive, carriersOf, recordedPids } from './procScan';
 
 // Issue 12 #2-#4: processes an agent leaves behind end with its run; a worktree a live process
@@ -171,5 +174,60 @@ describe('remove and gc of a worktree a live process still uses (issue 12 #3)', 
     assert.ok(fs.existsSync(run.worktree));
     assert.match(r.stdout, new RegExp(`removed +${other.worktree.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     assert.ok(!fs.existsSync(other.worktree));
+  });
+});
+
+describe('ending a run\'s processes: what cannot be ended, and a deposed leader', function () {
+  this.timeout(30_000);
+  const started: number[] = [];
+  before(function () {
+    if (!linux) this.skip();
+  });
+  afterEach(() => {
+    for (const pid of started.splice(0)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+  const straggler = (env: Record<string, string>) => {
+    const child = spawn(NODE, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore', detached: true, env: { ...process.env, ...env } });
+    child.unref();
+    started.push(child.pid!);
+    return child.pid!;
+  };
+
+  it('endProcesses returns the processes a signal could not reach (EPERM), and ends the others', async () => {
+    const a = straggler({});
+    const b = straggler({});
+    await until(() => currentIdentity(a).start !== null && currentIdentity(b).start !== null);
+    const sent: string[] = [];
+    const left = await endProcesses(() => [currentIdentity(a), currentIdentity(b)].filter((p) => p.start !== null && alive(p.pid)), 300, (p, sig) => {
+      sent.push(`${sig} ${p.pid}`);
+      if (p.pid === b) throw Object.assign(new Error('not permitted'), { code: 'EPERM' });
+      process.kill(p.pid, sig);
+    });
+    assert.deepEqual(left.map((p) => p.pid), [b], 'b is reported, not silently dropped');
+    assert.equal(alive(a), false);
+    assert.ok(sent.includes(`SIGTERM ${a}`) && sent.includes(`SIGKILL ${b}`), sent.join(', '));
+  });
+
+  it('stopGroup sends nothing to the stragglers once the leader is deposed (each signal through acts)', async () => {
+    const state = path.join(ROOT, 'no-such-state-dir-for-this-test');
+    const pid = straggler({ WTO_RUN_ID: 'r-deposed', WTO_STATE_DIR: state });
+    await until(() => carriersOf('r-deposed').includes(pid));
+    const asked: string[] = [];
+    const deposed = {
+      act<T>(what: string): T {
+        asked.push(what);
+        throw new FencedError(7);
+      },
+    };
+    // The group is long gone (pids that do not exist): only the straggler is left.
+    await assert.rejects(stopGroup({ pid: 2 ** 22 + 11, start: null, supervisorPid: 2 ** 22 + 12 }, 200, deposed, { stateDir: state, runId: 'r-deposed' }), FencedError);
+    assert.deepEqual(asked, [`SIGTERM to pid ${pid}, left behind by run r-deposed`]);
+    assert.equal(alive(pid), true, 'the deposed leader sent nothing');
   });
 });
