@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAgentCommand } from './core/agents';
+import { agentLogMaxBytes } from './core/cappedLog';
 import { ChangeWatcher } from './core/changeWatcher';
 import { collectGarbage } from './core/gc';
 import { GitRepo } from './core/git';
@@ -32,6 +33,7 @@ Commands:
         [--force]              uncommitted or unmerged work unless --force
   reconcile                    adopt live agents, record dead ones, report orphans
   gc [--dry-run]               remove worktrees of ended runs that hold nothing unmerged
+                               and that no live process uses; exits 1 if git refused one
 
 Options:
   --repo DIR                   the repository (default: the current directory)
@@ -46,6 +48,7 @@ Options:
   --setup-command JSON         runs in each new worktree before the agent, e.g. '["npm","ci"]'
   --warm-pool N                keep N worktrees checked out at the base ahead of time (default 0)
   --stop-grace-seconds S       on stop, SIGKILL this long after SIGTERM (default 5)
+  --agent-log-max-mib N        keep each agent.log to about N MiB, head + tail (default 50; 0: no cap)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 `;
@@ -71,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
       'warm-pool': { type: 'string' },
       'retry-delay-ms': { type: 'string' },
       'stop-grace-seconds': { type: 'string' },
+      'agent-log-max-mib': { type: 'string' },
       loop: { type: 'boolean' },
       'new-attempt': { type: 'boolean' },
       wait: { type: 'boolean' },
@@ -88,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
   const stateDir = path.resolve(values['state-dir'] ?? process.env.WTO_STATE_DIR ?? path.join(os.homedir(), '.local', 'state', 'worktree-orchestrator'));
   const repo = path.resolve(values.repo ?? process.cwd());
   const maxParallel = wholeNumber(values['max-parallel'], '--max-parallel', 1) ?? 1;
+  const logMaxBytes = values['agent-log-max-mib'] === undefined ? undefined : agentLogMaxBytes(values['agent-log-max-mib'], '--agent-log-max-mib');
   const settings: LoopConfig = {
     maxRetries: wholeNumber(values['max-retries'], '--max-retries', 0),
     retryDelayMs: wholeNumber(values['retry-delay-ms'], '--retry-delay-ms', 0),
@@ -109,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
     maxParallel,
     warmPoolSize: wholeNumber(values['warm-pool'], '--warm-pool', 0),
     stopGraceMs: seconds(values['stop-grace-seconds'], '--stop-grace-seconds'),
+    agentLogMaxBytes: logMaxBytes,
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
   });
   /** Acts as leader just long enough for `fn`, when no other leader is alive. */
@@ -209,7 +215,9 @@ async function main(argv: string[]): Promise<number> {
         if (!report) throw new UserError(`Another orchestrator leads (pid ${store.leader().pid}); run gc with --dry-run, or stop it first.`);
         for (const item of report) console.log(`${item.action.padEnd(8)} ${item.worktree}${item.reason ? `  (${item.reason})` : ''}`);
         if (!report.length) console.log('Nothing to collect.');
-        return 0;
+        const refused = report.filter((i) => i.action === 'refused');
+        if (refused.length) process.stderr.write(`error: git refused to remove ${refused.length} worktree(s); the others were collected.\n`);
+        return refused.length ? EXIT_USER : 0;
       }
       default:
         process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);

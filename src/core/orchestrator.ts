@@ -16,7 +16,7 @@ import {
 import { crashPoint } from './crashPoint';
 import { GitRepo, samePath, WorktreeInfo } from './git';
 import { LeaderLease } from './leaderLease';
-import { isAlive, ProcessIdentity, signalGroup } from './processInfo';
+import { isAlive, ProcessIdentity, processesWithRunIds, signalGroup } from './processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
 import { FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
@@ -37,6 +37,8 @@ export interface OrchestratorOptions {
   stopGraceMs?: number;
   /** Worktrees kept checked out at the base ahead of time, per worktree root (0: off). */
   warmPoolSize?: number;
+  /** agent.log's cap in bytes, head + tail (0: none; default 50 MiB). */
+  agentLogMaxBytes?: number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -326,6 +328,7 @@ export class Orchestrator {
       env: this.agentEnv(run),
       nodePath: this.o.nodePath,
       cliPath: this.o.cliPath,
+      logMaxBytes: this.o.agentLogMaxBytes,
     }));
   }
 
@@ -387,7 +390,8 @@ export class Orchestrator {
       if (run.status === 'running') run = this.o.store.fencedTransition(fence, run.id, ['running'], 'stopping', {}, 'stopping');
       const record: AgentRecord | undefined = agentRecord(this.o.stateDir, run.id) ?? (run.pid && run.supervisorPid ? { pid: run.pid, start: run.pidStart, supervisorPid: run.supervisorPid } : undefined);
       crashPoint('before-kill');
-      if (record) await stopGroup(record, this.o.stopGraceMs ?? 5000, this.o.lease);
+      const left = record ? await stopGroup(record, this.o.stopGraceMs ?? 5000, this.o.lease, { stateDir: this.o.stateDir, runId: run.id }) : [];
+      if (left.length) this.log('warn', `${run.priority}: could not end pid ${left.map((p) => p.pid).join(', ')} (still running after SIGKILL).`);
       // The leader's own account of the end (the supervisor may have recorded it already).
       this.o.lease.act(`record the stop of ${run.id}`, () => this.o.store.recordExit(run.id, exitRecord(this.o.stateDir, run.id) ?? { code: null, signal: 'SIGKILL' }));
       this.log('info', `${run.priority}: stopped.`);
@@ -455,23 +459,4 @@ export class Orchestrator {
     store.immediate(() => store.addEvent(null, 'reconcile', null, null, this.o.lease.isLeader ? this.o.lease.currentFence().epoch : null, JSON.stringify({ ...report, orphanProcesses: report.orphanProcesses.length })));
     return report;
   }
-}
-
-/** Live processes (of this user, on Linux) started for runs of this state dir: WTO_RUN_ID and WTO_STATE_DIR in their environment. */
-export function processesWithRunIds(stateDir: string): Array<{ pid: number; runId: string }> {
-  if (process.platform !== 'linux') return [];
-  const out: Array<{ pid: number; runId: string }> = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let env: string;
-    try {
-      env = fs.readFileSync(`/proc/${name}/environ`, 'latin1');
-    } catch {
-      continue;
-    }
-    const m = /(?:^|\0)WTO_RUN_ID=([^\0]+)/.exec(env);
-    if (!env.includes(`\0WTO_STATE_DIR=${stateDir}\0`) && !env.startsWith(`WTO_STATE_DIR=${stateDir}\0`)) continue;
-    if (m && isAlive({ pid: Number(name), start: null })) out.push({ pid: Number(name), runId: m[1] });
-  }
-  return out;
 }

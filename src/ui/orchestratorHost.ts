@@ -63,7 +63,7 @@ export class OrchestratorHost extends Disposable {
       this.leaderChanged.fire();
     }));
     this.register(vscode.workspace.onDidChangeConfiguration((e) => {
-      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
+      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize', 'agentLogMaxMiB'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
         void this.replaceOrchestrator();
       }
     }));
@@ -142,6 +142,7 @@ export class OrchestratorHost extends Disposable {
       maxParallel: settings.maxParallel(),
       stopGraceMs: settings.stopGraceMs(),
       warmPoolSize: settings.warmPoolSize(),
+      agentLogMaxBytes: settings.agentLogMaxBytes(),
       log: (level, message) => log[level](message),
     });
   }
