@@ -153,7 +153,7 @@ export class Orchestrator {
       let status: 'done' | 'failed' = 'done';
       let result: string;
       try {
-        result = await this.o.lease.act(`${action.kind} ${run.priority}`, (fence) => (action.kind === 'merge' ? mergeRun(store, fence, run) : removeRunWorktree(store, fence, run, action.force)));
+        result = action.kind === 'merge' ? await this.o.lease.act(`merge ${run.priority}`, (fence) => mergeRun(store, fence, run)) : await removeRunWorktree(store, this.o.lease, run, action.force);
         this.log('info', `${run.priority}: ${result}`);
       } catch (e) {
         if (e instanceof FencedError) throw e;

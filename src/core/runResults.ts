@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { describeHoldings, worktreeUsers } from './gc';
 import { GitRepo, samePath } from './git';
-import { Fence } from './leaderLease';
+import type { Acts, Fence } from './leaderLease';
 import { crashPoint } from './crashPoint';
 import { describeUses } from './processInfo';
 import { isActive, Run, Store } from './store';
@@ -72,9 +72,9 @@ export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<st
  * Removes the run's worktree when it holds nothing; with `force` (the user confirmed what
  * would be lost) also when it does. The branch is kept unless merged.
  */
-export async function removeRunWorktree(store: Store, fence: Fence, run: Run, force: boolean): Promise<string> {
+export async function removeRunWorktree(store: Store, acts: Acts, run: Run, force: boolean): Promise<string> {
   if (isActive(run.status)) throw new UserError(`${run.priority} is still ${run.status}; stop it before removing its worktree.`, 'RUN_ACTIVE');
-  const repo = await GitRepo.open(run.repo);
+  const repo = (await GitRepo.open(run.repo)).fencedBy(acts);
   if (!(await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) return `${run.worktree} is already gone.`;
   // A process still working there (a leftover of the agent, a shell, a dev server) would lose its files.
   const users = worktreeUsers(store, run.worktree, run.id);
@@ -84,7 +84,7 @@ export async function removeRunWorktree(store: Store, fence: Fence, run: Run, fo
   if (holds && !force) {
     throw new UserError(`${run.worktree} holds ${holds}; removing it would lose them. Confirm to remove it anyway (CLI: --force).`, 'WOULD_LOSE_WORK');
   }
-  store.fencedEvent(fence, run.id, 'remove-worktree', `${run.worktree}${holds ? ` (forced, losing ${holds})` : ''}`);
+  acts.act('remove-worktree', (fence) => store.fencedEvent(fence, run.id, 'remove-worktree', `${run.worktree}${holds ? ` (forced, losing ${holds})` : ''}`));
   crashPoint('before-remove');
   const result = await repo.removeWorktree(run.worktree, run.baseRef, { force });
   return `Removed ${run.worktree}${result.branchDeleted ? ` and its merged branch ${result.branchDeleted}` : `; branch ${run.branch} kept${holdings.unmerged.length ? ' (not merged)' : ''}`}.`;

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { GitRepo, holdsNothing, samePath, WorktreeHoldings } from '../core/git';
-import { describeHoldings } from '../core/gc';
+import { describeHoldings, worktreeUsers } from '../core/gc';
+import { describeUses } from '../core/processInfo';
 import { isActive } from '../core/store';
 import { UserError } from '../core/userError';
 import type { WorktreeTarget } from './commandArgs';
@@ -39,6 +40,10 @@ export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOp
   if (!info) throw new UserError(`${t.worktree} is no longer a worktree of ${repo.root}.`, 'NO_WORKTREE');
   const active = s.host.store.listRuns({ repo: repo.root, statuses: ['requested', 'provisioning', 'running', 'stopping'] }).find((r) => samePath(r.worktree, t.worktree));
   if (active) throw new UserError(`${active.priority} #${active.attempt} is ${STATUS_LABEL[active.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
+  // A process still working there (a leftover of the agent, a shell, a dev server) would lose
+  // its folder: confirming the loss of listed work does not cover that, so it is refused here.
+  const users = worktreeUsers(s.host.store, t.worktree, t.run?.id);
+  if (users.length) throw new UserError(`${t.worktree} is in use by ${describeUses(users)}; end ${users.length === 1 ? 'it' : 'them'} first. Nothing was changed.`, 'IN_USE');
 
   const configured = vscode.workspace.getConfiguration(settings.SECTION).get<string>('baseBranch')?.trim() || undefined;
   const base = t.base ?? (await repo.baseBranch(configured));
