@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describeHoldings } from './gc';
+import { describeHoldings, worktreeUsers } from './gc';
 import { GitRepo, samePath } from './git';
 import { Fence } from './leaderLease';
 import { crashPoint } from './crashPoint';
+import { describeUses } from './processInfo';
 import { isActive, Run, RunEvent, Store } from './store';
 import { UserError } from './userError';
 import { loadExeca } from './loadExeca';
@@ -142,6 +143,9 @@ export async function removeRunWorktree(store: Store, fence: Fence, run: Run, fo
   if (isActive(run.status)) throw new UserError(`${run.priority} is still ${run.status}; stop it before removing its worktree.`, 'RUN_ACTIVE');
   const repo = await GitRepo.open(run.repo);
   if (!(await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) return `${run.worktree} is already gone.`;
+  // A process still working there (a leftover of the agent, a shell, a dev server) would lose its files.
+  const users = worktreeUsers(store, run.worktree, run.id);
+  if (users.length && !force) throw new UserError(`${run.worktree} is in use by ${describeUses(users)}; end ${users.length === 1 ? 'it' : 'them'} first, or remove it anyway (CLI: --force). Nothing was changed.`, 'IN_USE');
   const holdings = await repo.holdings(run.worktree, run.baseRef);
   const holds = describeHoldings(holdings);
   if (holds && !force) {

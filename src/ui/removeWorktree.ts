@@ -82,8 +82,8 @@ export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOp
   // A worktree no run owns has no action row to request through: this window removes it,
   // as the leader only (taking over if the user agrees), after a fenced intent record.
   if (!(await ensureLeading(s.host, 'removes worktrees'))) return false;
-  const result = await s.host.fenced('remove-worktree', null, `${t.worktree}${force ? ' (forced, confirmed by the user)' : ''}`, () =>
-    repo.removeWorktree(t.worktree, base, { force }),
+  const result = await s.host.fenced('remove-worktree', null, `${t.worktree}${force ? ' (forced, confirmed by the user)' : ''}`, (acts) =>
+    repo.fencedBy(acts).removeWorktree(t.worktree, base, { force }),
   );
   if (!result.removed) {
     s.notifier.warn(`${t.worktree} was kept: it now holds ${describeHoldings(result.holdings)}. Run Remove Worktree again to see what.`);
