@@ -31,7 +31,44 @@ export function worktreeUsers(store: Store, worktree: string, runId: string | un
   return processesUsing(worktree, runId ? { stateDir, runId, except: finishedSupervisor(stateDir, runId) } : undefined);
 }
 
-/** "2 changed files, 1 untracked file, 3 unmerged commits" — what removal would lose. */
+/**
+ * What removing a worktree costs — the one rule of Remove (CLI and UI), Clean Up and gc.
+ * Uncommitted changes and untracked files go with the folder; commits not in the base go
+ * too on a detached HEAD, and stay on the branch otherwise (kept until merged). Anything
+ * held, lost or kept, needs the user's explicit confirmation (invariant 5); gc never forces.
+ */
+export interface RemovalCost {
+  lost: WorktreeHoldings;
+  /** Commits not in the base that the (kept) branch still holds. */
+  keptOnBranch: number;
+  branch: string | null;
+  base: string;
+}
+
+export function removalCost(h: WorktreeHoldings, branch: string | null, base: string): RemovalCost {
+  return branch ? { lost: { ...h, unmerged: [] }, keptOnBranch: h.unmerged.length, branch, base } : { lost: h, keptOnBranch: 0, branch, base };
+}
+
+const commits = (n: number) => `${n} commit${n === 1 ? '' : 's'}`;
+
+/** Why a removal needs confirmation, or undefined when it costs nothing. */
+export function describeRemovalCost(worktree: string, c: RemovalCost): string | undefined {
+  const lost = describeHoldings(c.lost);
+  const them = c.lost.changed.length + c.lost.untracked.length + c.lost.unmerged.length === 1 ? 'it' : 'them';
+  if (lost) return `${worktree} holds ${lost}; removing it would lose ${them}${c.keptOnBranch ? ` (its ${commits(c.keptOnBranch)} not in ${c.base} stays on ${c.branch})` : ''}`;
+  if (c.keptOnBranch) return `${worktree} holds ${commits(c.keptOnBranch)} not in ${c.base}; ${c.keptOnBranch === 1 ? 'it stays' : 'they stay'} on ${c.branch}, which is kept`;
+  return undefined;
+}
+
+/** For the event log: what a removal lost, and only that. */
+export function removalNote(c: RemovalCost, forced: boolean): string {
+  const lost = describeHoldings(c.lost);
+  const kept = c.keptOnBranch ? `${c.branch} keeps ${commits(c.keptOnBranch)} not in ${c.base}` : '';
+  if (lost) return ` (forced, losing ${lost}${kept ? `; ${kept}` : ''})`;
+  return kept ? ` (${forced ? 'confirmed' : 'kept'}; ${kept})` : '';
+}
+
+/** "2 changed files, 1 untracked file, 3 unmerged commits" — what a worktree holds. */
 export function describeHoldings(h: WorktreeHoldings): string {
   const parts: string[] = [];
   const n = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
@@ -72,7 +109,7 @@ export async function collectGarbage(store: Store, lease: LeaderLease, repoRoot:
       continue;
     }
     // Intent first, fenced: a deposed leader cannot remove anything.
-    store.fencedEvent(lease.currentFence(), owner?.id ?? null, 'remove-worktree', wt.path);
+    lease.act('remove-worktree', (fence) => store.fencedEvent(fence, owner?.id ?? null, 'remove-worktree', wt.path));
     let result: Awaited<ReturnType<GitRepo['removeWorktree']>>;
     try {
       result = await repo.fencedBy(lease).removeWorktree(wt.path, base);

@@ -16,7 +16,7 @@ import {
 import { crashPoint } from './crashPoint';
 import { GitRepo, samePath, WorktreeInfo } from './git';
 import { LeaderLease } from './leaderLease';
-import { isAlive, ProcessIdentity, processesWithRunIds, signalGroup } from './processInfo';
+import { describePid, endProcesses, isAlive, ProcessIdentity, processesWithRunIds, runProcesses, signalGroup } from './processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
 import { FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
@@ -60,6 +60,7 @@ export class Orchestrator {
   private ticking: Promise<void> | undefined;
   private again = false;
   private readonly stopping = new Set<string>();
+  private readonly endingLeftovers = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepMs: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -153,7 +154,7 @@ export class Orchestrator {
       let status: 'done' | 'failed' = 'done';
       let result: string;
       try {
-        result = await this.o.lease.act(`${action.kind} ${run.priority}`, (fence) => (action.kind === 'merge' ? mergeRun(store, fence, run) : removeRunWorktree(store, fence, run, action.force)));
+        result = action.kind === 'merge' ? await this.o.lease.act(`merge ${run.priority}`, (fence) => mergeRun(store, fence, run)) : await removeRunWorktree(store, this.o.lease, run, action.force);
         this.log('info', `${run.priority}: ${result}`);
       } catch (e) {
         if (e instanceof FencedError) throw e;
@@ -378,7 +379,24 @@ export class Orchestrator {
     if (agentAlive || supervisorAlive) return;
     const exit = exitRecord(this.o.stateDir, run.id);
     const ended = this.o.store.recordExit(run.id, exit ?? { code: null, error: 'the agent and its supervisor are gone; exit code unknown' }, !exit);
-    if (ended) this.log('warn', `${run.priority}: agent ${exit ? 'ended' : 'lost'} (${ended.status}).`);
+    if (!ended) return;
+    this.log('warn', `${run.priority}: agent ${exit ? 'ended' : 'lost'} (${ended.status}).`);
+    // A supervisor killed with its agent ended nothing they started: this leader does.
+    const ending = this.endLeftovers(run).finally(() => this.endingLeftovers.delete(ending));
+    this.endingLeftovers.add(ending);
+  }
+
+  /** Ends the processes still carrying an ended run's id (and their descendants); every signal an act. */
+  private async endLeftovers(run: Run): Promise<void> {
+    const scan = () => runProcesses(this.o.stateDir, run.id);
+    const found = scan().length;
+    if (!found) return;
+    try {
+      const left = await endProcesses(scan, 2000, (p, sig) => this.o.lease.act(`${sig} to process ${p.pid}, left by run ${run.id}`, () => process.kill(p.pid, sig)));
+      this.log(left.length ? 'warn' : 'info', `${run.priority}: ended ${found - left.length} process${found - left.length === 1 ? '' : 'es'} the run left behind${left.length ? `; could not end ${left.map((p) => describePid(p.pid)).join(', ')}` : ''}.`);
+    } catch (e) {
+      if (!(e instanceof FencedError)) this.log('warn', `${run.priority}: could not end the processes the run left behind: ${(e as Error).message}`);
+    }
   }
 
   /** Stop: intent (stopping) first, then TERM to the group, KILL after the grace period. */
@@ -452,6 +470,7 @@ export class Orchestrator {
       const latest = runs.filter((r) => r.repo === repoPath).pop()!;
       if (this.o.lease.isLeader) this.pool.refill(repoPath, path.dirname(latest.worktree), latest.baseRef);
     }
+    await Promise.all(this.endingLeftovers);
     const active = new Set(store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).map((r) => r.id));
     for (const p of processesWithRunIds(this.o.stateDir)) if (!active.has(p.runId)) report.orphanProcesses.push(p);
     for (const w of report.orphanWorktrees) this.log('warn', `reconcile: worktree ${w} belongs to no run (left as it is).`);

@@ -74,6 +74,21 @@ describe('processes an agent leaves behind (issue 12 #2)', function () {
     assert.deepEqual(recordedPids(pidsFile).filter((p) => alive(p.pid)), [], 'stop ended every process of the run');
     assert.deepEqual(carriersOf(theRun().id), []);
   });
+
+  it('supervisor and agent both killed -9: the leader that records the run lost ends what they left behind', async () => {
+    const r = await cli(s, ['spawn', 'US-036', '--agent-command', escaping('wait')]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    await until(() => recordedPids(pidsFile).length === 4);
+    process.kill(theRun().supervisorPid!, 'SIGKILL');
+    process.kill(recordedPids(pidsFile).find((p) => p.who === 'agent')!.pid, 'SIGKILL');
+    const reconciled = await cli(s, ['reconcile']);
+    assert.equal(reconciled.exitCode, 0, reconciled.stderr);
+    assert.equal(theRun().status, 'lost');
+    await until(() => recordedPids(pidsFile).every((p) => !alive(p.pid)), 8_000).catch(() => undefined);
+    assert.deepEqual(recordedPids(pidsFile).filter((p) => alive(p.pid)), [], 'the leftovers ended with the run');
+    assert.deepEqual(carriersOf(theRun().id), []);
+    assert.match(reconciled.stderr, /ended 2 processes? (that )?the run left behind|ended \d+ process/);
+  });
 });
 
 const isActiveStatus = (status: string) => ['requested', 'provisioning', 'running', 'stopping'].includes(status);
