@@ -269,7 +269,7 @@ export class Orchestrator {
         crashPoint('after-worktree-add');
       }
       if (run.step === 'setup') {
-        const copied = await lease.act('copy the .worktreeinclude files', () => copyIncludedFiles(run.repo, run.worktree)).catch((e: NodeJS.ErrnoException) => {
+        const copied = await lease.act('copy the .worktreeinclude files', () => copyIncludedFiles(run.repo, run.worktree, run.logPath)).catch((e: NodeJS.ErrnoException) => {
           if (e.code === 'EEXIST') return []; // copied before a crash
           throw e;
         });
