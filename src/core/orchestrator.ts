@@ -250,7 +250,7 @@ export class Orchestrator {
           // The supervisor starts once git is busy and waits for 'go': its start-up (and
           // the cost of forking this process) overlaps the checkout instead of delaying it.
           let settled = false;
-          const adding = repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason).finally(() => (settled = true)); // adopts an identical worktree left by a crash
+          const adding = repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath }).finally(() => (settled = true)); // adopts an identical worktree left by a crash
           setImmediate(() => settled || this.startSupervisorQuietly(run));
           await adding;
         } else {
@@ -258,11 +258,11 @@ export class Orchestrator {
           if ((await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
             // Resuming after a crash: finish a pool take, or adopt the identical worktree.
             await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
-            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath });
           } else if (await this.pool.take(run.id, repo, run.worktree, run.branch, baseCommit)) {
             await repo.lockWorktree(run.worktree, lockReason);
           } else {
-            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath });
           }
         }
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'setup', worktreeLocked: true }, 'worktree ready');

@@ -130,6 +130,19 @@ describe('nothing escapes the worktree: planted symlinks, include escapes, hook 
     });
   });
 
+  it('a spawn in a repository whose post-checkout hook fails: the hook\'s output is in the run\'s log, the agent runs in the complete worktree', async () => {
+    fs.writeFileSync(path.join(s.repo, '.git', 'hooks', 'post-checkout'), '#!/bin/sh\necho "post-checkout: lint cache unreachable" >&2\nexit 2\n', { mode: 0o755 });
+    const r = await cli(s, ['spawn', 'US-036', '--wait', '--agent-command', agentCommand('exit:0')]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const run = runOf('US-036');
+    await until(() => withStore(s, (st) => st.getRun(run.id)!.status) === 'succeeded', 20_000);
+    const log = fs.readFileSync(run.logPath, 'utf8');
+    assert.match(log, /git worktree add exited with code 2/);
+    assert.match(log, /post-checkout: lint cache unreachable/);
+    assert.equal(traces(s).length, 1, 'the agent ran');
+    assert.ok(fs.existsSync(path.join(run.worktree, 'README.md')), 'the checkout is complete');
+  });
+
   it('.worktreeinclude through a committed symlink that is a folder in the main checkout: refused and named in the log, the rest copied', async () => {
     const elsewhere = path.join(s.dir, 'elsewhere');
     const elsewhere2 = path.join(s.dir, 'elsewhere2');
