@@ -112,6 +112,22 @@ export class GitRepo {
     return askGit(this.root, args);
   }
 
+  /** A question to git in the main checkout, answered with its exit code (changes nothing). */
+  ask(args: string[]): Promise<GitAnswer> {
+    return askGit(this.root, args);
+  }
+
+  /**
+   * A changing command in the main checkout whose failure is an answer, not an error (a
+   * merge that conflicts): in the queue of changing commands, fenced like them.
+   */
+  change(args: string[]): Promise<GitAnswer> {
+    return this.serially(async () => {
+      this.confirm(`git ${args.join(' ')}`);
+      return askGit(this.root, args);
+    });
+  }
+
   async worktrees(): Promise<WorktreeInfo[]> {
     return parseWorktreeList(await this.raw(['worktree', 'list', '--porcelain']));
   }

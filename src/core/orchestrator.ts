@@ -155,7 +155,7 @@ export class Orchestrator {
       let status: 'done' | 'failed' = 'done';
       let result: string;
       try {
-        result = action.kind === 'merge' ? await this.o.lease.act(`merge ${run.priority}`, (fence) => mergeRun(store, fence, run)) : await removeRunWorktree(store, this.o.lease, run, action.force);
+        result = action.kind === 'merge' ? await mergeRun(store, this.o.lease, run) : await removeRunWorktree(store, this.o.lease, run, action.force);
         this.log('info', `${run.priority}: ${result}`);
       } catch (e) {
         if (e instanceof FencedError) throw e;

@@ -2,12 +2,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeHoldings, describeRemovalCost, removalCost, removalNote, worktreeUsers } from './gc';
 import { GitRepo, samePath } from './git';
-import type { Acts, Fence } from './leaderLease';
+import type { Acts } from './leaderLease';
 import { crashPoint } from './crashPoint';
 import { describeUses } from './processInfo';
 import { isActive, Run, RunEvent, Store } from './store';
 import { UserError } from './userError';
-import { loadExeca } from './loadExeca';
 
 /**
  * What a user does with a finished run: look at its changes, merge them into the base
@@ -15,24 +14,6 @@ import { loadExeca } from './loadExeca';
  * only the leader carries them out, after a fenced intent record, and each refusal leaves
  * everything as it was.
  */
-
-export interface ChangedFile {
-  status: string;
-  path: string;
-}
-
-/** Files the run changed against the commit it started from (committed and not). */
-export async function changedFiles(run: Run): Promise<ChangedFile[]> {
-  if (!run.baseCommit || !fs.existsSync(run.worktree)) return [];
-  const execa = await loadExeca();
-  const r = await execa('git', ['diff', '--name-status', '-z', '--no-renames', run.baseCommit, '--'], { cwd: run.worktree, reject: false });
-  const parts = r.stdout.split('\0').filter(Boolean);
-  const out: ChangedFile[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) out.push({ status: parts[i], path: parts[i + 1] });
-  const untracked = await execa('git', ['ls-files', '--others', '--exclude-standard', '-z'], { cwd: run.worktree, reject: false });
-  for (const p of untracked.stdout.split('\0').filter(Boolean)) out.push({ status: '?', path: p });
-  return out;
-}
 
 /** How long a merge waits for an earlier leader's git, still running its hooks, to finish. */
 const ORPHANED_MERGE_WAIT_MS = 30_000;
@@ -66,15 +47,15 @@ function liveGitMerges(root: string): number[] {
  * completed it: done), a merge in progress (MERGE_HEAD: nothing is done), that git still
  * running its hooks (waited for), or killed before committing (its result left staged).
  */
-export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<string> {
+export async function mergeRun(store: Store, acts: Acts, run: Run): Promise<string> {
   if (isActive(run.status)) throw new UserError(`${run.priority} is still ${run.status}; stop it or let it finish before merging.`, 'RUN_ACTIVE');
-  const repo = await GitRepo.open(run.repo);
+  const repo = (await GitRepo.open(run.repo)).fencedBy(acts);
+  const record = (kind: string, detail: string) => acts.act(kind, (fence) => store.fencedEvent(fence, run.id, kind, detail));
   const current = await repo.baseBranch().catch(() => null);
   if (current !== run.baseRef) {
     throw new UserError(`The main checkout ${repo.root} is on ${current ?? 'a detached HEAD'}, not ${run.baseRef}: check out ${run.baseRef} to merge. Nothing was changed.`, 'WRONG_BRANCH');
   }
-  const execa = await loadExeca();
-  const git = (args: string[]) => execa('git', args, { cwd: repo.root, reject: false });
+  const git = (args: string[]) => repo.ask(args);
   const begun = unfinishedMerge(store, run.id);
   const earlier = begun ? `the merge of ${run.branch} into ${run.baseRef} begun at ${new Date(begun.at).toISOString()} (leader epoch ${begun.epoch})` : '';
   for (const waitUntil = Date.now() + ORPHANED_MERGE_WAIT_MS; ; await new Promise((r) => setTimeout(r, 200))) {
@@ -84,7 +65,7 @@ export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<st
     // A git killed after committing (SIGPIPE once its leader is gone) leaves MERGE_HEAD behind.
     const leftover = !!mergeHead && (await git(['merge-base', '--is-ancestor', mergeHead, 'HEAD'])).exitCode === 0;
     if (await repo.isMerged(run.branch, run.baseRef)) {
-      if (begun) store.fencedEvent(fence, run.id, 'merged', `${run.branch} -> ${run.baseRef} (completed by the git of ${earlier})`);
+      if (begun) record('merged', `${run.branch} -> ${run.baseRef} (completed by the git of ${earlier})`);
       const note = leftover ? `; its git stopped before clearing MERGE_HEAD in ${repo.root}: "git merge --quit" clears it` : '';
       return `${run.branch} is already merged into ${run.baseRef}${begun ? ` (${earlier} completed after its leader stopped${note})` : note}.`;
     }
@@ -116,14 +97,14 @@ export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<st
     }
     throw new UserError(`The main checkout has uncommitted changes (${listed}): commit or stash them first. Nothing was changed.`, 'MAIN_DIRTY');
   }
-  store.fencedEvent(fence, run.id, 'merge', `${run.branch} -> ${run.baseRef}`);
+  record('merge', `${run.branch} -> ${run.baseRef}`);
   crashPoint('before-merge');
   const message = `Merge ${run.branch} (${run.priority}${run.title ? `: ${run.title}` : ''})`;
-  const merged = await execa('git', ['merge', '--no-ff', '--no-edit', '-m', message, `refs/heads/${run.branch}`], { cwd: repo.root, reject: false });
+  const merged = await repo.change(['merge', '--no-ff', '--no-edit', '-m', message, `refs/heads/${run.branch}`]);
   if (merged.exitCode !== 0) {
-    const conflicts = (await execa('git', ['diff', '--name-only', '--diff-filter=U'], { cwd: repo.root, reject: false })).stdout.split('\n').filter(Boolean);
-    await execa('git', ['merge', '--abort'], { cwd: repo.root, reject: false });
-    store.fencedEvent(fence, run.id, 'merge-failed', conflicts.join(', ') || merged.stderr.trim());
+    const conflicts = (await git(['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean);
+    await repo.change(['merge', '--abort']);
+    record('merge-failed', conflicts.join(', ') || merged.stderr.trim());
     throw new UserError(
       conflicts.length
         ? `Merging ${run.branch} into ${run.baseRef} conflicts in ${conflicts.join(', ')}. The merge was aborted; nothing was changed.`
@@ -131,7 +112,7 @@ export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<st
       'MERGE_CONFLICT',
     );
   }
-  store.fencedEvent(fence, run.id, 'merged', `${run.branch} -> ${run.baseRef}`);
+  record('merged', `${run.branch} -> ${run.baseRef}`);
   return `Merged ${run.branch} into ${run.baseRef}.`;
 }
 

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readGit } from './git';
 import { UserError } from './userError';
 import { loadExeca } from './loadExeca';
 
@@ -11,9 +12,8 @@ import { loadExeca } from './loadExeca';
 export async function copyIncludedFiles(repoRoot: string, worktree: string, logPath?: string): Promise<string[]> {
   const includeFile = path.join(repoRoot, '.worktreeinclude');
   if (!fs.existsSync(includeFile)) return [];
-  const execa = await loadExeca();
   const list = async (args: string[]) =>
-    new Set((await execa('git', ['ls-files', '--others', '--ignored', '-z', ...args], { cwd: repoRoot, reject: false })).stdout.split('\0').filter(Boolean));
+    new Set((await readGit(repoRoot, ['ls-files', '--others', '--ignored', '-z', ...args]).catch(() => '')).split('\0').filter(Boolean));
   const matching = await list([`--exclude-from=${includeFile}`]);
   const ignored = await list(['--exclude-standard']);
   const realWorktree = fs.realpathSync(worktree);
