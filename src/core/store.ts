@@ -112,7 +112,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -210,6 +210,15 @@ const MIGRATIONS: string[] = [
   CREATE TRIGGER actions_ins AFTER INSERT ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
   CREATE TRIGGER actions_upd AFTER UPDATE ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
   ALTER TABLE runs ADD COLUMN setup_command TEXT;
+  `,
+  // 3: the views read a page of a repository's newest runs (latestEndedRuns) and the runs
+  // that ended recently, whatever the length of the history.
+  `
+  -- Partial, so that only queries naming the same conditions use them (the planner would
+  -- otherwise prefer repo_id over runs_by_status for a repository's active runs).
+  CREATE INDEX runs_ended_by_repo_created ON runs (repo_id, created_at, id)
+    WHERE status NOT IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_by_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
   `,
 ];
 
@@ -482,6 +491,56 @@ export class Store {
     }
     const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY runs.created_at, runs.attempt`;
     return (this.db.prepare(sql).all(...args) as RunRow[]).map(toRun);
+  }
+
+  /**
+   * One page of the priorities of `repo` whose latest attempt has ended, as that attempt,
+   * newest first, strictly after `after` (the last run of the previous page). Costs the
+   * page, not the history: it walks runs_ended_by_repo_created backwards and skips superseded
+   * attempts through the unique (repo, agent type, priority, attempt) index.
+   */
+  latestEndedRuns(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
+    const rows = this.db
+      .prepare(
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status NOT IN ('requested','provisioning','running','stopping')
+          ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
+          AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.repo_id = runs.repo_id AND later.agent_type = runs.agent_type
+            AND later.priority = runs.priority AND later.attempt > runs.attempt)
+        ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
+      )
+      .all(...(after ? [repo, after.createdAt, after.id, limit] : [repo, limit])) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** One page of the active runs of `repo`, newest first, strictly after `after` (runs_one_active serves it). */
+  activeRunsPage(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
+    const rows = this.db
+      .prepare(
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status IN ('requested','provisioning','running','stopping')
+          ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
+        ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
+      )
+      .all(...(after ? [repo, after.createdAt, after.id, limit] : [repo, limit])) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** Attempts of a priority below `belowAttempt`, highest first, at most `limit` (the unique index serves it). */
+  earlierAttempts(repo: string, priority: string, belowAttempt: number, limit: number, agentType = 'code_developer'): Run[] {
+    const rows = this.db
+      .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`)
+      .all(repo, agentType, priority, belowAttempt, limit) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** Runs of `repo` that ended at or after `since` (runs_by_ended serves it). */
+  endedSince(repo: string, since: number): Run[] {
+    const rows = this.db
+      .prepare(
+        `SELECT runs.*, repositories.path AS repo FROM runs INDEXED BY runs_by_ended JOIN repositories ON repositories.id = runs.repo_id
+        WHERE runs.ended_at >= ? AND repositories.path = ? AND status NOT IN ('requested','provisioning','running','stopping') ORDER BY runs.ended_at`,
+      )
+      .all(since, repo) as RunRow[];
+    return rows.map(toRun);
   }
 
   /** Finds a run by id, or the latest run of a priority. */
