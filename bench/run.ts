@@ -26,7 +26,7 @@ export const FULL = {
   // goal is stated for the biggest repository.
   spawn: { sizes: [1000, 5000, 20000], reps: [11, 5, 5], warmup: true, cliSizes: [1000], poolSizes: [20000] },
   claims: { workers: 4, attemptsPerWorker: 2000, priorities: 50 },
-  tree: { runs: [100, 1000, 10000], worktrees: 200, reps: 15, watchSamples: 20, uiWorktreeReps: 3, worktreesAt: 1000 },
+  tree: { runs: [100, 1000, 10000, 100000], worktrees: 200, reps: 15, watchSamples: 20, uiWorktreeReps: 3, worktreesAt: 1000 },
   failover: { rounds: 10 },
   activation: { samples: 7, hostSamples: 3 },
   idle: { seconds: 30 },
@@ -133,12 +133,12 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
     const t = await measureTree({ ...config.tree, log });
     const ui = !t.uiMissing;
     if (t.uiMissing) details.push(`tree scale: the UI tree providers were not measured (${t.uiMissing}); the rows show the core query path that feeds them.`);
+    // History-independent: the same goal at every size.
     for (const s of t.sizes) {
-      const at1k = s.runs === 1000;
       if (s.uiAgents !== undefined) {
-        rows.push({ measure: 'agents tree (AgentsTreeProvider)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.uiAgents, unit: 'ms', ratio: s.uiAgents / s.rawSelect, goal: at1k ? '≤ 20 ms' : undefined, met: at1k ? s.uiAgents <= 20 : undefined, note: `${s.uiAgentNodes} items; baseline: SELECT * FROM runs` });
+        rows.push({ measure: 'agents tree (AgentsTreeProvider)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.uiAgents, unit: 'ms', ratio: s.uiAgents / s.rawSelect, goal: '≤ 20 ms', met: s.uiAgents <= 20, note: `${s.uiAgentNodes} items (first page, active priorities expanded); baseline: SELECT * FROM runs` });
       }
-      rows.push({ measure: 'agents data (listRuns + group)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.coreAgents, unit: 'ms', ratio: s.coreAgents / s.rawSelect, goal: at1k && !ui ? '≤ 20 ms' : undefined, met: at1k && !ui ? s.coreAgents <= 20 : undefined, note: `core path; listRuns alone ${fmt(s.coreListRuns, 'ms')}` });
+      rows.push({ measure: 'agents data (first page queries)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.coreAgents, unit: 'ms', ratio: s.coreAgents / s.rawSelect, goal: ui ? undefined : '≤ 20 ms', met: ui ? undefined : s.coreAgents <= 20, note: `core path; reading every run and grouping, as before paging: ${fmt(s.coreListRuns, 'ms')}` });
     }
     const w = t.worktrees;
     const wsize = `${w.count} wt, ${kruns(w.atRuns)}`;
@@ -341,8 +341,10 @@ How to read it:
   Duplicates are counted three ways (the claimer re-counts active rows while it holds the
   run; overlapping active spans afterwards; active rows per priority at the end).
   Baseline: the same number of plain INSERTs into a table without the index, same pragmas.
-- **Tree scale**: the runs are inserted directly (5 attempts a priority, 10 % active, six
-  events each), the worktrees are real. Tree rows run src/ui's providers in Node with a
+- **Tree scale**: the runs are inserted directly in one transaction (5 attempts a
+  priority, 10 % of priorities active, six events each), the worktrees are real. The agents
+  tree shows one page (100 priorities, active first, each with its latest run; earlier
+  attempts and older priorities are read when expanded). Tree rows run src/ui's providers in Node with a
   fake \`vscode\` module (bench/fakeVscode.cjs): they time our code, not VS Code's
   rendering. "open state.db" is what every CLI command and window activation pays first.
 - **Activation**: "real host" rows are VS Code's own figures (its Developer: Startup

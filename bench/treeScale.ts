@@ -1,4 +1,4 @@
-// 3. Tree scale: 100 / 1,000 / 10,000 runs and 200 worktrees in the database. Time to
+// 3. Tree scale: 100 to 100,000 runs and 200 worktrees in the database. Time to
 // build the agents and worktrees tree data — through the real tree providers of src/ui
 // (loaded with a fake `vscode` module) when they are there, and through the core query
 // path that feeds them (Store.listRuns + GitRepo.worktrees) in any case — and the time from
@@ -30,8 +30,9 @@ export interface TreeSizeResult {
   runs: number;
   /** Baseline: `SELECT * FROM runs`, rows as better-sqlite3 returns them. */
   rawSelect: number;
-  /** Store.listRuns + grouping by priority, as the agents tree does. */
+  /** The page queries the agents tree makes for its top level (active, then latest ended runs). */
   coreAgents: number;
+  /** Store.listRuns + grouping by priority: how the agents tree read the database before it paged. */
   coreListRuns: number;
   /** AgentsTreeProvider: getChildren + getTreeItem of the roots and of expanded nodes. */
   uiAgents?: number;
@@ -122,7 +123,13 @@ export function populate(store: Store, repo: string, count: number, worktrees: s
   })();
 }
 
-/** What AgentsTreeProvider.load does with the rows, without vscode. */
+/** The agents tree's first page without vscode: what AgentsTreeProvider.load reads (TREE_PAGE = 100). */
+function agentsTreePage(store: Store, repo: string): Run[] {
+  const active = store.activeRunsPage(repo, 101);
+  return active.length > 100 ? active.slice(0, 100) : [...active, ...store.latestEndedRuns(repo, 101 - active.length)];
+}
+
+/** What AgentsTreeProvider.load did with the rows before it paged: every run, grouped. */
 function agentsTreeData(runs: Run[]): Array<{ priority: string; runs: Run[] }> {
   const groups = new Map<string, { priority: string; runs: Run[] }>();
   for (const run of runs) {
@@ -276,8 +283,8 @@ export async function measureTree(o: TreeBenchOptions): Promise<TreeBenchResult>
         const size: TreeSizeResult = {
           runs: count,
           rawSelect: median(await timeReps(reps, () => raw.all())),
-          coreListRuns: median(await timeReps(reps, () => store.listRuns())),
-          coreAgents: median(await timeReps(reps, () => agentsTreeData(store.listRuns()))),
+          coreListRuns: median(await timeReps(reps, () => agentsTreeData(store.listRuns()))),
+          coreAgents: median(await timeReps(o.reps, () => agentsTreePage(store, repo))),
           watch: { ours: [], raw: [], missed: 0 },
           open: median(await timeReps(reps, () => Store.open(stateDir).close())),
           rawOpen: median(

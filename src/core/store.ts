@@ -211,13 +211,15 @@ const MIGRATIONS: string[] = [
   CREATE TRIGGER actions_upd AFTER UPDATE ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
   ALTER TABLE runs ADD COLUMN setup_command TEXT;
   `,
-  // 3: the views read a page of a repository's newest runs (latestEndedRuns) and the runs
-  // that ended recently, whatever the length of the history.
+  // 3: the views read a page of a repository's newest runs (activeRunsPage, latestEndedRuns)
+  // and the runs that ended recently, whatever the length of the history.
   `
   -- Partial, so that only queries naming the same conditions use them (the planner would
   -- otherwise prefer repo_id over runs_by_status for a repository's active runs).
   CREATE INDEX runs_ended_by_repo_created ON runs (repo_id, created_at, id)
     WHERE status NOT IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_active_by_repo_created ON runs (repo_id, created_at, id)
+    WHERE status IN ('requested','provisioning','running','stopping');
   CREATE INDEX runs_by_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
   `,
 ];
@@ -512,7 +514,7 @@ export class Store {
     return rows.map(toRun);
   }
 
-  /** One page of the active runs of `repo`, newest first, strictly after `after` (runs_one_active serves it). */
+  /** One page of the active runs of `repo`, newest first, strictly after `after` (runs_active_by_repo_created serves it). */
   activeRunsPage(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
     const rows = this.db
       .prepare(
