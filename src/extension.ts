@@ -29,29 +29,25 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi | undef
   void setViewState('loading');
 
   const stateDir = settings.configuredStateDir() ?? context.globalStorageUri.fsPath;
-  let host: OrchestratorHost;
-  try {
-    host = new OrchestratorHost({
-      stateDir,
-      // Agents run under a supervisor in the bundled CLI, on this host's own runtime
-      // (Electron is told to behave as Node by the launcher).
-      nodePath: process.execPath,
-      cliPath: path.join(context.extensionPath, 'dist', 'cli.js'),
-      label: windowLabel(),
-      log,
-    });
-  } catch (e) {
-    registerUnavailable(context, log, e);
-    return undefined;
-  }
+  // Opens nothing yet: the database, the election and the folder scan start once activate
+  // has returned (below), so that no window's start-up waits for SQLite or git.
+  const host = new OrchestratorHost({
+    stateDir,
+    // Agents run under a supervisor in the bundled CLI, on this host's own runtime
+    // (Electron is told to behave as Node by the launcher).
+    nodePath: process.execPath,
+    cliPath: path.join(context.extensionPath, 'dist', 'cli.js'),
+    label: windowLabel(),
+    log,
+  });
 
-  scope = new DisposableScope();
-  context.subscriptions.push(scope);
-  scope.add(host);
-  const repos = scope.add(new WindowRepositories(log));
-  const notifier = scope.add(new Notifier(log));
-  const agentsTree = scope.add(new AgentsTreeProvider(host, repos));
-  const worktreesTree = scope.add(new WorktreesTreeProvider(host, repos, log));
+  const here = (scope = new DisposableScope());
+  context.subscriptions.push(here);
+  here.add(host);
+  const repos = here.add(new WindowRepositories(log));
+  const notifier = here.add(new Notifier(log));
+  const agentsTree = here.add(new AgentsTreeProvider(host, repos));
+  const worktreesTree = here.add(new WorktreesTreeProvider(host, repos, log));
   const s: Services = {
     host,
     repos,
@@ -60,21 +56,34 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi | undef
     folders: new WorkspaceFolders(path.join(context.globalStorageUri.fsPath, 'workspaces')),
     trust: new WorkspaceTrust(),
     agentsTree,
-    agentsView: scope.add(vscode.window.createTreeView('worktreeOrchestrator.agents', { treeDataProvider: agentsTree, showCollapseAll: true })),
+    agentsView: here.add(vscode.window.createTreeView('worktreeOrchestrator.agents', { treeDataProvider: agentsTree, showCollapseAll: true })),
     worktreesTree,
-    logs: scope.add(new AgentLogProvider(host)),
-    diff: scope.add(new RunDiff()),
-    statusBar: scope.add(new LeaderStatusBar(host)),
+    logs: here.add(new AgentLogProvider(host)),
+    diff: here.add(new RunDiff()),
+    statusBar: here.add(new LeaderStatusBar(host)),
     windowLabel: windowLabel(),
     startRunEndNotices: () => new RunEndNotices(host, repos, notifier, s.windowLabel, context.globalState),
   };
-  scope.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: worktreesTree }));
-  for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) scope.add(d);
-  scope.add(settings.onRestartSettingChanged(notifier));
-  scope.add(s.startRunEndNotices());
+  here.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: worktreesTree }));
+  for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) here.add(d);
+  here.add(settings.onRestartSettingChanged(notifier));
 
-  host.start();
-  void repos.refresh();
+  const started = setImmediate(() => {
+    if (scope !== here) return; // deactivated meanwhile
+    try {
+      host.start();
+    } catch (e) {
+      // The database cannot be opened: this window offers only the reason (see registerUnavailable).
+      here.dispose();
+      scope = undefined;
+      registerUnavailable(context, log, e);
+      return;
+    }
+    s.statusBar.update();
+    here.add(s.startRunEndNotices());
+    void repos.ready(); // the first scan, unless a command already started it
+  });
+  here.add({ dispose: () => clearImmediate(started) });
   return extensionApi(s);
 }
 

@@ -46,7 +46,10 @@ export interface ExtensionApi {
 export function extensionApi(s: Services): ExtensionApi {
   const realOpener = s.folders.opener;
   return {
-    store: s.host.store,
+    // A getter: the database opens after activate() returns, or here on first use.
+    get store() {
+      return s.host.store;
+    },
     stateDir: s.host.stateDir,
     isLeader: () => s.host.isLeader,
     statusBarText: () => s.statusBar.text,
