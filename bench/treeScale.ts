@@ -51,7 +51,7 @@ export interface TreeBenchResult {
     atRuns: number;
     /** Baseline: `git worktree list --porcelain` as a bare child process. */
     rawList: number;
-    /** listRuns + GitRepo.worktrees() + matching runs to worktrees by path. */
+    /** GitRepo.worktrees() + the runs at those paths (Store.runsAtWorktrees) matched by path. */
     core: number;
     /** WorktreesTreeProvider, from a refresh that drops every cached detail: getChildren + getTreeItem. */
     ui?: number;
@@ -313,13 +313,13 @@ export async function measureTree(o: TreeBenchOptions): Promise<TreeBenchResult>
           result.worktrees.rawList = median(await timeReps(o.reps, () => execFileP('git', ['worktree', 'list', '--porcelain'], { cwd: repo })));
           result.worktrees.core = median(
             await timeReps(o.reps, async () => {
-              const runs = store.listRuns({ repo });
+              const list = await gitRepo.worktrees();
               const byPath = new Map<string, Run>();
-              for (const r of runs) {
+              for (const r of store.runsAtWorktrees(repo, list.map((w) => w.path))) {
                 const seen = byPath.get(r.worktree);
                 if (!seen || seen.attempt < r.attempt) byPath.set(r.worktree, r);
               }
-              return (await gitRepo.worktrees()).map((w) => ({ w, run: byPath.get(w.path) }));
+              return list.map((w) => ({ w, run: byPath.get(w.path) }));
             }),
           );
           if (typeof ui !== 'string' && o.uiWorktreeReps > 0) {

@@ -211,8 +211,8 @@ const MIGRATIONS: string[] = [
   CREATE TRIGGER actions_upd AFTER UPDATE ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
   ALTER TABLE runs ADD COLUMN setup_command TEXT;
   `,
-  // 3: the views read a page of a repository's newest runs (activeRunsPage, latestEndedRuns)
-  // and the runs that ended recently, whatever the length of the history.
+  // 3: the views read a page of a repository's newest runs (activeRunsPage, latestEndedRuns),
+  // the runs that ended recently and the runs of listed worktrees, whatever the length of the history.
   `
   -- Partial, so that only queries naming the same conditions use them (the planner would
   -- otherwise prefer repo_id over runs_by_status for a repository's active runs).
@@ -221,6 +221,7 @@ const MIGRATIONS: string[] = [
   CREATE INDEX runs_active_by_repo_created ON runs (repo_id, created_at, id)
     WHERE status IN ('requested','provisioning','running','stopping');
   CREATE INDEX runs_by_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
+  CREATE INDEX runs_by_worktree ON runs (repo_id, worktree);
   `,
 ];
 
@@ -532,6 +533,20 @@ export class Store {
       .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`)
       .all(repo, agentType, priority, belowAttempt, limit) as RunRow[];
     return rows.map(toRun);
+  }
+
+  /** The runs of `repo` recorded at these worktree paths (exactly as given), through runs_by_worktree. */
+  runsAtWorktrees(repo: string, worktrees: readonly string[]): Run[] {
+    const out: Run[] = [];
+    // In chunks: SQLite caps the number of parameters of one statement.
+    for (let i = 0; i < worktrees.length; i += 500) {
+      const chunk = worktrees.slice(i, i + 500);
+      const rows = this.db
+        .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND runs.worktree IN (${chunk.map(() => '?').join(',')})`)
+        .all(repo, ...chunk) as RunRow[];
+      out.push(...rows.map(toRun));
+    }
+    return out;
   }
 
   /** Runs of `repo` that ended at or after `since` (runs_by_ended serves it). */
