@@ -40,7 +40,16 @@ export interface ExtensionApi {
      * a reloaded window would (fresh memory, same profile): it must not repeat what was shown.
      */
     startRunEndNotices(): vscode.Disposable;
+    /** What activation deferred, and how long it took when it ran: for the activation bench. */
+    startup?: StartupTimes;
   };
+}
+
+export interface StartupTimes {
+  /** Loading the body (dist/extensionMain.js) and building its views and commands, right after activate() returned (ms). */
+  bodyMs?: number;
+  /** Then, on a later turn: opening the database, joining the election, the first status and run-end reads (ms). */
+  startMs?: number;
 }
 
 export function extensionApi(s: Services): ExtensionApi {
