@@ -184,16 +184,28 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
         met: h.git ? total(h.ours) <= total(h.git) : undefined,
         note: `then the agents tree's first roots took ${fmt(h.treeMs, 'ms')}; ${h.extensions} extensions activated in the window`,
       });
+      if (h.bodyMs !== undefined) {
+        rows.push({
+          measure: 'real host: deferred, after activate()',
+          size: n,
+          ours: h.bodyMs + (h.startMs ?? 0),
+          unit: 'ms',
+          note: `not in VS Code's figures above, timed by the extension: loading the body and its views ${fmt(h.bodyMs, 'ms')}, then the database, the election, the first reads ${fmt(h.startMs, 'ms')}`,
+        });
+      }
     } catch (e) {
       rows.push({ measure: 'real host: activation', size: '', unit: 'ms', note: `FAILED: ${(e as Error).message.split('\n')[0]}` });
       failures.push(`activation (real host): ${(e as Error).stack ?? e}`);
     }
     const a = await measureActivation(config.activation.samples);
     const note = 'fresh Node process, fake vscode module: our code alone';
-    rows.push({ measure: 'Node: require(dist/extension.js)', size: `n=${a.samples}`, baseline: a.requireSqlite, ours: a.require, unit: 'ms', ratio: a.require / a.requireSqlite, note: `${note}; baseline: require(better-sqlite3)` });
+    rows.push({ measure: 'Node: require(dist/extension.js)', size: `n=${a.samples}`, baseline: a.requireSqlite, ours: a.require, unit: 'ms', ratio: a.require / a.requireSqlite, note: `${note}; the entry only (the body loads after activate() returns: last Node row); baseline: require(better-sqlite3)` });
     rows.push({ measure: 'Node: activate()', size: `n=${a.samples}`, ours: a.activate, unit: 'ms', note: a.error ? `activate failed: ${a.error}` : `${note}; the synchronous call` });
     rows.push({ measure: 'Node: require → agents tree can render', size: `n=${a.samples}`, ours: a.treeReady, unit: 'ms', note: `${note}; includes what activate() defers (database open, election, repository scan)` });
-    rows.push({ measure: 'size dist/extension.js', size: 'as built', ours: a.sizes.extension, unit: 'KiB', note: a.sizes.extensionMin ? `minified (as packaged): ${fmt(a.sizes.extensionMin, 'KiB')}` : undefined });
+    rows.push({ measure: 'size dist/extension.js', size: 'as built', ours: a.sizes.extension, unit: 'KiB', note: a.sizes.extensionMin ? `the entry; minified (as packaged): ${fmt(a.sizes.extensionMin, 'KiB')}` : undefined });
+    if (a.sizes.extensionMain !== undefined) {
+      rows.push({ measure: 'size dist/extensionMain.js', size: 'as built', ours: a.sizes.extensionMain, unit: 'KiB', note: a.sizes.extensionMainMin ? `the body, loaded after activate(); minified (as packaged): ${fmt(a.sizes.extensionMainMin, 'KiB')}` : undefined });
+    }
     rows.push({ measure: 'size dist/cli.js', size: 'as built', ours: a.sizes.cli, unit: 'KiB', note: a.sizes.cliMin ? `minified (as packaged): ${fmt(a.sizes.cliMin, 'KiB')}` : undefined });
     if (a.sizes.vsix) {
       rows.push({ measure: 'size VSIX', size: a.sizes.vsix.file, ours: a.sizes.vsix.bytes, unit: 'KiB', note: `${a.sizes.vsix.nativeFiles} native .node files: ${fmt(a.sizes.vsix.nativeBytes, 'KiB')} of it${a.sizes.vsix.olderThanDist ? '; older than dist/ (run npm run package)' : ''}` });
