@@ -23,7 +23,7 @@ export interface HostActivationResult {
   git?: Row;
   /** agentsTree.getChildren() right after activation, in the host. */
   treeMs: number;
-  /** What activate() deferred, as the extension timed it when it ran: loading the body, then opening the database and joining the election. */
+  /** What activate() deferred, as the extension timed it when it ran: loading the body and opening the database, then joining the election. */
   bodyMs?: number;
   startMs?: number;
   extensions: number;

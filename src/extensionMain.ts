@@ -34,8 +34,6 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
   void setViewState('loading');
 
   const stateDir = settings.configuredStateDir() ?? context.globalStorageUri.fsPath;
-  // Opens nothing yet: the database, the election and the folder scan start on the next
-  // turn (below), so that the views and commands exist first.
   const host = new OrchestratorHost({
     stateDir,
     // Agents run under a supervisor in the bundled CLI, on this host's own runtime
@@ -45,6 +43,15 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
     label: windowLabel(),
     log,
   });
+  // The database first (this runs after activate() has returned): when it cannot be
+  // opened, this window offers only the reason, with no views or commands of its own.
+  try {
+    host.open();
+  } catch (e) {
+    host.dispose();
+    registerUnavailable(context, log, e);
+    return undefined;
+  }
 
   const here = (scope = new DisposableScope());
   context.subscriptions.push(here);
@@ -73,22 +80,16 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
   for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) here.add(d);
   here.add(settings.onRestartSettingChanged(notifier));
 
+  // The election, the first reads and the folder scan (the first git process) on the next
+  // turn, so that the views and commands exist first.
   const started = setImmediate(() => {
     if (scope !== here) return; // deactivated meanwhile
-    const t0 = performance.now();
-    try {
-      host.start();
-    } catch (e) {
-      // The database cannot be opened: this window offers only the reason (see registerUnavailable).
-      here.dispose();
-      scope = undefined;
-      registerUnavailable(context, log, e);
-      return;
-    }
+    const t1 = performance.now();
+    host.start();
     s.statusBar.update();
     here.add(s.startRunEndNotices());
     void repos.ready(); // the first scan, unless a command already started it
-    times.startMs = performance.now() - t0;
+    times.startMs = performance.now() - t1;
   });
   here.add({ dispose: () => clearImmediate(started) });
   return extensionApi(s);

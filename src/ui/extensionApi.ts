@@ -46,9 +46,9 @@ export interface ExtensionApi {
 }
 
 export interface StartupTimes {
-  /** Loading the body (dist/extensionMain.js) and building its views and commands, right after activate() returned (ms). */
+  /** Loading the body (dist/extensionMain.js), opening the database, building the views and commands: right after activate() returned (ms). */
   bodyMs?: number;
-  /** Then, on a later turn: opening the database, joining the election, the first status and run-end reads (ms). */
+  /** Then, on a later turn: joining the election, the first status and run-end reads, starting the folder scan (ms). */
   startMs?: number;
 }
 

@@ -34,6 +34,28 @@ describe('activation defers the database and git until activate() has returned',
     }
   });
 
+  it('a damaged database: the window offers only the reason, as before the split, and the file is kept aside', () => {
+    const s = makeSandbox();
+    const state = path.join(s.dir, 'damaged-state');
+    try {
+      fs.mkdirSync(state);
+      fs.writeFileSync(path.join(state, 'state.db'), 'not a database, but long enough to look like a file of one'.repeat(20));
+      const out = JSON.parse(
+        execFileSync(process.execPath, [path.join(ROOT, 'test', 'fixtures', 'activationProbe.cjs'), path.join(ROOT, 'dist', 'extension.js'), s.repo, state, 'damaged'], { encoding: 'utf8', timeout: 30_000 })
+          .trim()
+          .split('\n')
+          .pop()!,
+      ) as { error?: string; damaged: { apiError: string | null; commands: number; stateFiles: string[] } };
+      assert.equal(out.error, undefined, out.error);
+      assert.match(out.damaged.apiError ?? '', /unavailable/);
+      const contributed = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { contributes: { commands: unknown[] } }).contributes.commands.length;
+      assert.equal(out.damaged.commands, contributed, 'every contributed command answers with the reason');
+      assert.ok(out.damaged.stateFiles.some((f) => f !== 'state.db' && f.startsWith('state.db')), `kept aside: ${out.damaged.stateFiles}`);
+    } finally {
+      s.cleanup();
+    }
+  });
+
   it('a command run before the deferred load loads the body and runs as registered there', () => {
     const s = makeSandbox();
     try {
