@@ -113,7 +113,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -228,6 +228,18 @@ const MIGRATIONS: string[] = [
     WHEN NEW.status NOT IN ('requested','provisioning','running','stopping')
     BEGIN DELETE FROM port_leases WHERE run_id = NEW.id; END;
   CREATE TRIGGER runs_del_ports AFTER DELETE ON runs BEGIN DELETE FROM port_leases WHERE run_id = OLD.id; END;
+  `,
+  // 4: the views read a page of a repository's newest runs (activeRunsPage, latestEndedRuns),
+  // the runs that ended recently and the runs of listed worktrees, whatever the length of the history.
+  `
+  -- Partial, so that only queries naming the same conditions use them (the planner would
+  -- otherwise prefer repo_id over runs_by_status for a repository's active runs).
+  CREATE INDEX runs_ended_by_repo_created ON runs (repo_id, created_at, id)
+    WHERE status NOT IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_active_by_repo_created ON runs (repo_id, created_at, id)
+    WHERE status IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_by_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
+  CREATE INDEX runs_by_worktree ON runs (repo_id, worktree);
   `,
 ];
 
@@ -532,6 +544,70 @@ export class Store {
     }
     const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY runs.created_at, runs.attempt`;
     return (this.db.prepare(sql).all(...args) as RunRow[]).map(toRun);
+  }
+
+  /**
+   * One page of the priorities of `repo` whose latest attempt has ended, as that attempt,
+   * newest first, strictly after `after` (the last run of the previous page). Costs the
+   * page, not the history: it walks runs_ended_by_repo_created backwards and skips superseded
+   * attempts through the unique (repo, agent type, priority, attempt) index.
+   */
+  latestEndedRuns(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
+    const rows = this.db
+      .prepare(
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status NOT IN ('requested','provisioning','running','stopping')
+          ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
+          AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.repo_id = runs.repo_id AND later.agent_type = runs.agent_type
+            AND later.priority = runs.priority AND later.attempt > runs.attempt)
+        ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
+      )
+      .all(...(after ? [repo, after.createdAt, after.id, limit] : [repo, limit])) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** One page of the active runs of `repo`, newest first, strictly after `after` (runs_active_by_repo_created serves it). */
+  activeRunsPage(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
+    const rows = this.db
+      .prepare(
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status IN ('requested','provisioning','running','stopping')
+          ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
+        ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
+      )
+      .all(...(after ? [repo, after.createdAt, after.id, limit] : [repo, limit])) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** Attempts of a priority below `belowAttempt`, highest first, at most `limit` (the unique index serves it). */
+  earlierAttempts(repo: string, priority: string, belowAttempt: number, limit: number, agentType = 'code_developer'): Run[] {
+    const rows = this.db
+      .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`)
+      .all(repo, agentType, priority, belowAttempt, limit) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** The runs of `repo` recorded at these worktree paths (exactly as given), through runs_by_worktree. */
+  runsAtWorktrees(repo: string, worktrees: readonly string[]): Run[] {
+    const out: Run[] = [];
+    // In chunks: SQLite caps the number of parameters of one statement.
+    for (let i = 0; i < worktrees.length; i += 500) {
+      const chunk = worktrees.slice(i, i + 500);
+      const rows = this.db
+        .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND runs.worktree IN (${chunk.map(() => '?').join(',')})`)
+        .all(repo, ...chunk) as RunRow[];
+      out.push(...rows.map(toRun));
+    }
+    return out;
+  }
+
+  /** Runs of `repo` that ended at or after `since` (runs_by_ended serves it). */
+  endedSince(repo: string, since: number): Run[] {
+    const rows = this.db
+      .prepare(
+        `SELECT runs.*, repositories.path AS repo FROM runs INDEXED BY runs_by_ended JOIN repositories ON repositories.id = runs.repo_id
+        WHERE runs.ended_at >= ? AND repositories.path = ? AND status NOT IN ('requested','provisioning','running','stopping') ORDER BY runs.ended_at`,
+      )
+      .all(since, repo) as RunRow[];
+    return rows.map(toRun);
   }
 
   /** Finds a run by id, or the latest run of a priority. */
