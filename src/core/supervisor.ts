@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExitRecord, runDir, writeJson } from './agents';
+import { recordAgentExit, reserveExitSlot } from './exitRecord';
 import { currentIdentity, processStart } from './processInfo';
 
 export interface SupervisorArgs {
@@ -14,6 +15,8 @@ export interface SupervisorArgs {
 
 /** Exit code of a supervisor that found another supervisor already running for its run. */
 export const SUPERVISOR_DUPLICATE = 75;
+/** Exit code of a supervisor that could not write its claim (a full disk): it gave it back. */
+export const SUPERVISOR_NO_CLAIM = 74;
 /** Long enough for a new leader to take over (< 2 s) and resume a provisioning. */
 const GO_TIMEOUT_MS = 120_000;
 
@@ -53,9 +56,13 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   try {
     // 'wx': created only if absent — a second supervisor for the same run stops here.
     fs.writeFileSync(path.join(dir, 'supervisor.json'), JSON.stringify(currentIdentity()), { flag: 'wx', mode: 0o600 });
-  } catch {
-    return SUPERVISOR_DUPLICATE;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return SUPERVISOR_DUPLICATE;
+    // Created but not written (a full disk): give the claim back, or no supervisor ever starts again.
+    fs.rmSync(path.join(dir, 'supervisor.json'), { force: true });
+    return SUPERVISOR_NO_CLAIM;
   }
+  reserveExitSlot(dir);
   // Started while the worktree is still being made, to take our own start-up off the
   // spawn's critical path: the agent starts only once the leader writes 'go'.
   // Never told to go (the run failed or was stopped, or no leader resumed it in time): give
@@ -78,20 +85,7 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
     child.once('error', (e) => resolve({ code: null, signal: null, error: `could not start ${a.argv[0]}: ${e.message}`, at: Date.now() }));
     child.once('exit', (code, signal) => resolve({ code, signal, error: null, at: Date.now() }));
   });
-  fs.writeSync(log, `[orchestrator] ${new Date().toISOString()} ended: ${exit.error ?? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`)}\n`);
-  fs.closeSync(log);
-  writeJson(path.join(dir, 'exit.json'), exit);
-  // Loaded only now: SQLite is not needed to start the agent.
-  let store: import('./store').Store | undefined;
-  try {
-    const { Store } = await import('./store');
-    store = Store.open(a.stateDir);
-    store.recordExit(a.runId, exit);
-  } catch {
-    // exit.json holds the fact; the leader's reconcile records it.
-  } finally {
-    store?.close();
-  }
-  return 0;
+  // exit.json first, then the database, retried while the state folder takes no writes.
+  return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, log, exit });
 }
 

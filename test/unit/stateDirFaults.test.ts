@@ -112,6 +112,25 @@ describe('a full or read-only state folder (real tmpfs)', function () {
     assert.equal(ended.exitCode, 7);
   });
 
+  it('the supervisor on a full state folder where even exit.json cannot be written: it keeps the code and records it itself once space returns', async () => {
+    const r = await cli(s, ['--agent-command', agentCommand('sleep:2500', 'exit:9'), 'spawn', 'US-036']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const [run] = runs();
+    const dir = path.join(s.state, 'runs', run.id);
+    fs.rmSync(path.join(dir, 'exit.slot'), { force: true }); // no reserved bytes: exit.json needs a new block
+    disk.fill();
+    await until(() => !isAlive({ pid: run.pid!, start: run.pidStart }), 15_000);
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.ok(!fs.existsSync(path.join(dir, 'exit.json')), 'exit.json could not be written');
+    assert.ok(isAlive({ pid: run.supervisorPid!, start: null }), 'the supervisor stays, holding the exit code');
+    disk.free();
+    // No leader runs: the supervisor records it on its own.
+    await until(() => runs()[0].status !== 'running', 20_000).catch(() => assert.fail(`still running: ${JSON.stringify(runs()[0])}`));
+    assert.equal(runs()[0].status, 'failed');
+    assert.equal(runs()[0].exitCode, 9);
+    await until(() => !isAlive({ pid: run.supervisorPid!, start: null }), 5_000);
+  });
+
   it('a read-only state folder: status still reads, every writer refuses clearly with exit 4, nothing changes', async () => {
     assert.equal((await cli(s, ['--agent-command', agentCommand('exit:0'), 'spawn', 'US-036'])).exitCode, 0);
     await until(() => runs()[0]?.status === 'succeeded', 15_000);
@@ -152,7 +171,7 @@ describe('a full or read-only state folder (real tmpfs)', function () {
       }
       disk.readOnly();
       const r = await cli(s, ['status', '--json']);
-      noStack(r, 'status');
+      noStack(r, `status ${withShm ? 'with' : 'without'} -shm`);
       assert.equal(r.exitCode, 0, `${withShm ? 'with' : 'without'} -shm: ${r.stderr}`);
       assert.deepEqual((JSON.parse(r.stdout) as { runs: Array<{ priority: string }> }).runs.map((x) => x.priority), ['US-036', 'US-037'], `${withShm ? 'with' : 'without'} -shm`);
     }
