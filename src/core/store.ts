@@ -793,7 +793,7 @@ export function explainStateDirError(e: unknown, stateDir: string): StateDirErro
   if (kind === 'full') {
     return new StateDirError(`The state folder ${stateDir} is full (${freeSpace(stateDir)}): the orchestrator cannot write its database or run records there. Free some space there, or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_FULL', stateDir);
   }
-  return new StateDirError(`The state folder ${stateDir} is read-only (${probed.why ?? code}): the orchestrator cannot record anything there; "status" still shows what it holds. Make it writable (remount it read-write) or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_READONLY', stateDir);
+  return new StateDirError(`The state folder ${stateDir} is read-only (${probed.why ?? code}): the orchestrator cannot record anything there ("worktree-orchestrator status" still shows what it holds). Make it writable (remount it read-write) or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_READONLY', stateDir);
 }
 
 const isInside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
