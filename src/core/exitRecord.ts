@@ -93,8 +93,9 @@ export async function recordAgentExit(
   } catch {
     // already closed
   }
-  // Loaded only now: SQLite is not needed to start the agent.
-  const { Store, explainStateDirError } = await import('./store');
+  // Loaded only now: SQLite is not needed to start the agent. (require, not import(): esbuild
+  // bundles both lazily, and the tests' CommonJS loader resolves only this one.)
+  const { Store, explainStateDirError } = require('./store') as typeof import('./store');
   const deadline = Date.now() + (retry.forMs ?? 24 * 60 * 60_000);
   let delay = retry.firstDelayMs ?? 200;
   for (;;) {
