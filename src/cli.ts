@@ -9,7 +9,7 @@ import { holderAlive, LeaderLease } from './core/leaderLease';
 import { Orchestrator } from './core/orchestrator';
 import { loadRoadmap } from './core/roadmap';
 import { requestSpawn } from './core/spawnRequest';
-import { AlreadyActiveError, explainStateDirError, isActive, probeStateDir, Run, StateDirError, StateDirErrorCode, Store } from './core/store';
+import { AlreadyActiveError, checkStateDir, explainStateDirError, isActive, Run, StateDirError, StateDirErrorCode, Store } from './core/store';
 import { UserError } from './core/userError';
 import { LoopConfig } from './core/workLoop';
 
@@ -270,11 +270,10 @@ function openStore(stateDir: string, reader: boolean): Store {
 
 /** A spawn whose run could not move on because the state folder takes no writes says so. */
 function stillWaitingOnStateDir(stateDir: string, run: Run): void {
-  const { kind } = probeStateDir(stateDir);
-  if (!kind) return;
-  const why = explainStateDirError(Object.assign(new Error(kind), { code: kind === 'full' ? 'ENOSPC' : 'EROFS' }), stateDir)!;
-  const where = run.status === 'requested' ? 'is queued (requested)' : `waits at its last recorded step (provisioning: ${run.step})`;
-  throw new StateDirError(`${why.message} The run ${run.id} ${where}; it resumes, from that step, once the folder takes writes again and an orchestrator leads (worktree-orchestrator start, or any command that leads).`, why.code as StateDirErrorCode, stateDir);
+  const why = checkStateDir(stateDir);
+  if (!why) return;
+  const what = run.status === 'requested' ? 'is queued (requested); it starts' : `waits at its last recorded step (provisioning: ${run.step}); it resumes from there`;
+  throw new StateDirError(`${why.message} The run ${run.id} ${what} once the folder takes writes again and an orchestrator leads (worktree-orchestrator start, or any command that leads).`, why.code as StateDirErrorCode, stateDir);
 }
 
 function wholeNumber(value: string | undefined, flag: string, min: number): number | undefined {

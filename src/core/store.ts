@@ -788,18 +788,29 @@ export function explainStateDirError(e: unknown, stateDir: string): StateDirErro
   const mkdirRefused = code === 'ENOENT' && (e as { syscall?: unknown }).syscall === 'mkdir';
   if (!said && !mkdirRefused && !/^(SQLITE_IOERR|SQLITE_CANTOPEN|EACCES$|EPERM$)/.test(code)) return undefined;
   const probed = probeStateDir(stateDir);
-  const kind = probed.kind ?? said;
-  if (!kind) return undefined; // the folder takes writes: some other failure
+  return stateDirError(stateDir, probed.kind ?? said, probed.why ?? code); // no kind: the folder takes writes, some other failure
+}
+
+/** The state folder's problem now, if it has one (a one-byte file there is refused). */
+export function checkStateDir(stateDir: string): StateDirError | undefined {
+  const probed = probeStateDir(stateDir);
+  return stateDirError(stateDir, probed.kind, probed.why);
+}
+
+function stateDirError(stateDir: string, kind: 'full' | 'read-only' | undefined, why: string | undefined): StateDirError | undefined {
   if (kind === 'full') {
     return new StateDirError(`The state folder ${stateDir} is full (${freeSpace(stateDir)}): the orchestrator cannot write its database or run records there. Free some space there, or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_FULL', stateDir);
   }
-  return new StateDirError(`The state folder ${stateDir} is read-only (${probed.why ?? code}): the orchestrator cannot record anything there ("worktree-orchestrator status" still shows what it holds). Make it writable (remount it read-write) or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_READONLY', stateDir);
+  if (kind === 'read-only') {
+    return new StateDirError(`The state folder ${stateDir} is read-only (${why ?? 'writes refused'}): the orchestrator cannot record anything there ("worktree-orchestrator status" still shows what it holds). Make it writable (remount it read-write) or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_READONLY', stateDir);
+  }
+  return undefined;
 }
 
 const isInside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
 
 /** Writes, and removes, a one-byte file in the folder (or its nearest existing parent). */
-export function probeStateDir(stateDir: string): { kind?: 'full' | 'read-only'; why?: string } {
+function probeStateDir(stateDir: string): { kind?: 'full' | 'read-only'; why?: string } {
   let dir = path.resolve(stateDir);
   while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
   const probe = path.join(dir, `.wto-probe-${process.pid}-${crypto.randomBytes(3).toString('hex')}`);
