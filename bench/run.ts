@@ -4,7 +4,7 @@
 // several repetitions: the machines are noisy, absolute times are only indicative.
 //
 //   BENCH_QUICK=1 npm run bench    smaller sizes, fewer repetitions (a smoke run)
-//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle)
+//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle roadmap)
 //
 // A full run writes bench/RESULTS.md; a quick or partial one does not.
 import * as fs from 'node:fs';
@@ -17,6 +17,7 @@ import { measureHostActivation } from './hostActivation';
 import { measureIdle } from './idle';
 import { machine, machineLine, median, now } from './lib';
 import { Row, fmt, fmtRatio, markdownTable, textTable } from './report';
+import { measureRoadmapParse, roadmapRatio } from './roadmapParse';
 import { SpawnSizeResult, measureSpawn, medianPhases } from './spawnLatency';
 import { measureTree } from './treeScale';
 
@@ -29,6 +30,7 @@ export const FULL = {
   failover: { rounds: 10 },
   activation: { samples: 7, hostSamples: 3 },
   idle: { seconds: 30 },
+  roadmap: { bytes: 5_000_000, reps: 15 },
 };
 
 export const QUICK: typeof FULL = {
@@ -38,9 +40,10 @@ export const QUICK: typeof FULL = {
   failover: { rounds: 2 },
   activation: { samples: 2, hostSamples: 1 },
   idle: { seconds: 3 },
+  roadmap: { bytes: 1_000_000, reps: 3 },
 };
 
-const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle'] as const;
+const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle', 'roadmap'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const kfiles = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k files` : `${n} files`);
@@ -211,6 +214,24 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
       met: share < 0.01,
       note: `utime+stime (${i.tickMs} ms ticks); schedstat ${fmt(i.leaderRunMs, 'ms')} vs ${fmt(i.baselineRunMs, 'ms')} (ratio from these); wake-ups ${i.leaderWakeups.toFixed(1)}/s vs ${i.baselineWakeups.toFixed(1)}/s; baseline: node setInterval 1 s`,
     });
+  });
+
+  await section('roadmap', async () => {
+    const r = measureRoadmapParse(config.roadmap);
+    const ours = median(r.ours);
+    const ratio = roadmapRatio(r);
+    rows.push({
+      measure: 'roadmap parse (loadRoadmap)',
+      size: `${(r.bytes / 1e6).toFixed(1)} MB, ${r.priorities} priorities`,
+      baseline: median(r.baseline),
+      ours,
+      unit: 'ms',
+      ratio,
+      goal: '≤ 2× and < 50 ms',
+      met: ratio <= 2 && ours < 50 && r.priorities === r.expected,
+      note: `n=${r.ours.length} interleaved; ${r.warnings} warning(s); baseline: readFileSync + split into lines`,
+    });
+    if (r.priorities !== r.expected) failures.push(`roadmap: read ${r.priorities} priorities, generated ${r.expected}`);
   });
 
   return { rows, details, failures };

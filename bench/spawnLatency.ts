@@ -113,7 +113,7 @@ function instrument(store: Store, rec: () => Recorder): () => void {
         const ms = now() - t0;
         r.git += ms;
         r.gitCalls++;
-        const argv = Array.isArray(args[0]) ? (args[0] as string[]) : name === 'open' ? ['rev-parse'] : [];
+        const argv = (args.find(Array.isArray) as string[] | undefined) ?? (name === 'open' ? ['rev-parse'] : []);
         const command = argv.slice(0, argv[0] === 'worktree' ? 2 : 1).join(' ');
         if (command === 'worktree add') r.worktreeAdd += ms;
         r.gitCommands.push(command);
@@ -356,7 +356,7 @@ async function measureSize(files: number, reps: number, o: SpawnBenchOptions): P
 
   try {
     if (poolOrchestrator && poolLease) {
-      poolOrchestrator.pool.refill(poolLease.currentFence(), repo, `${repo}.worktrees`, 'main');
+      poolOrchestrator.pool.refill(repo, `${repo}.worktrees`, 'main');
       await poolOrchestrator.pool.idle();
     }
     if (o.warmup) {

@@ -2,13 +2,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAgentCommand } from './core/agents';
+import { agentLogMaxBytes } from './core/cappedLog';
 import { ChangeWatcher } from './core/changeWatcher';
 import { collectGarbage } from './core/gc';
 import { GitRepo } from './core/git';
 import { holderAlive, LeaderLease } from './core/leaderLease';
 import { Orchestrator } from './core/orchestrator';
-import { loadRoadmap } from './core/roadmap';
-import { requestSpawn } from './core/spawnRequest';
+import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap';
+import { requestSpawn, runArgument } from './core/spawnRequest';
 import { AlreadyActiveError, checkStateDir, explainStateDirError, isActive, Run, StateDirError, StateDirErrorCode, Store } from './core/store';
 import { UserError } from './core/userError';
 import { LoopConfig } from './core/workLoop';
@@ -23,6 +24,8 @@ Commands:
   spawn <priority>             request a code_developer run for a roadmap priority
         [--new-attempt] [--wait]
   status [--json]              show the leader and the runs
+  roadmap [--json]             show the roadmap's priorities as read (ids, aliases, titles,
+                               statuses and where they came from) and its warnings
   stop <priority|run-id>       stop a run (TERM, then KILL after a grace period)
   merge <priority|run-id>      merge an ended run's branch into its base (--no-ff), in the
                                main checkout; refused when that is dirty or conflicts
@@ -30,6 +33,7 @@ Commands:
         [--force]              uncommitted or unmerged work unless --force
   reconcile                    adopt live agents, record dead ones, report orphans
   gc [--dry-run]               remove worktrees of ended runs that hold nothing unmerged
+                               and that no live process uses; exits 1 if git refused one
 
 Options:
   --repo DIR                   the repository (default: the current directory)
@@ -43,6 +47,8 @@ Options:
   --roadmap PATH               roadmap file (default: docs/roadmap/ROADMAP.md, else ROADMAP.md)
   --setup-command JSON         runs in each new worktree before the agent, e.g. '["npm","ci"]'
   --warm-pool N                keep N worktrees checked out at the base ahead of time (default 0)
+  --stop-grace-seconds S       on stop, SIGKILL this long after SIGTERM (default 5)
+  --agent-log-max-mib N        keep each agent.log to about N MiB, head + tail (default 50; 0: no cap)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 
@@ -74,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
       'setup-command': { type: 'string' },
       'warm-pool': { type: 'string' },
       'retry-delay-ms': { type: 'string' },
+      'stop-grace-seconds': { type: 'string' },
+      'agent-log-max-mib': { type: 'string' },
       loop: { type: 'boolean' },
       'new-attempt': { type: 'boolean' },
       wait: { type: 'boolean' },
@@ -91,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
   const stateDir = path.resolve(values['state-dir'] ?? process.env.WTO_STATE_DIR ?? path.join(os.homedir(), '.local', 'state', 'worktree-orchestrator'));
   const repo = path.resolve(values.repo ?? process.cwd());
   const maxParallel = wholeNumber(values['max-parallel'], '--max-parallel', 1) ?? 1;
+  const logMaxBytes = values['agent-log-max-mib'] === undefined ? undefined : agentLogMaxBytes(values['agent-log-max-mib'], '--agent-log-max-mib');
   const settings: LoopConfig = {
     maxRetries: wholeNumber(values['max-retries'], '--max-retries', 0),
     retryDelayMs: wholeNumber(values['retry-delay-ms'], '--retry-delay-ms', 0),
@@ -102,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
   };
 
   stateDirInUse = stateDir;
-  const store = openStore(stateDir, command === 'status' || (command === 'gc' && !!values['dry-run']));
+  const store = openStore(stateDir, command === 'status' || command === 'roadmap' || (command === 'gc' && !!values['dry-run']));
   const lease = new LeaderLease(store, { label: `cli pid ${process.pid}` });
   const orchestrator = new Orchestrator({
     store,
@@ -112,6 +121,8 @@ async function main(argv: string[]): Promise<number> {
     cliPath: __filename,
     maxParallel,
     warmPoolSize: wholeNumber(values['warm-pool'], '--warm-pool', 0),
+    stopGraceMs: seconds(values['stop-grace-seconds'], '--stop-grace-seconds'),
+    agentLogMaxBytes: logMaxBytes,
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
   });
   /** Acts as leader just long enough for `fn`, when no other leader is alive. */
@@ -125,6 +136,8 @@ async function main(argv: string[]): Promise<number> {
   };
 
   try {
+    // 'stop US-104', 'merge priority 20': the run recorded under the canonical id.
+    if ((command === 'stop' || command === 'merge' || command === 'remove') && args[0]) args[0] = runArgument(store, repo, args[0], settings.roadmapPath);
     switch (command) {
       case 'start':
         return await start(store, lease, orchestrator, { loop: !!values.loop, repo, settings });
@@ -153,6 +166,8 @@ async function main(argv: string[]): Promise<number> {
         if (onOff === 'on') await whileLeading(() => orchestrator.tick());
         return 0;
       }
+      case 'roadmap':
+        return await showRoadmap(repo, settings.roadmapPath, !!values.json);
       case 'status': {
         const leader = store.leader();
         const runs = store.listRuns(values.repo ? { repo: await realRepo(repo) } : {});
@@ -209,7 +224,9 @@ async function main(argv: string[]): Promise<number> {
         if (!report) throw new UserError(`Another orchestrator leads (pid ${store.leader().pid}); run gc with --dry-run, or stop it first.`);
         for (const item of report) console.log(`${item.action.padEnd(8)} ${item.worktree}${item.reason ? `  (${item.reason})` : ''}`);
         if (!report.length) console.log('Nothing to collect.');
-        return 0;
+        const refused = report.filter((i) => i.action === 'refused');
+        if (refused.length) process.stderr.write(`error: git refused to remove ${refused.length} worktree(s); the others were collected.\n`);
+        return refused.length ? EXIT_USER : 0;
       }
       default:
         process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
@@ -276,11 +293,26 @@ function stillWaitingOnStateDir(stateDir: string, run: Run): void {
   throw new StateDirError(`${why.message} The run ${run.id} ${what} once the folder takes writes again and an orchestrator leads (worktree-orchestrator start, or any command that leads).`, why.code as StateDirErrorCode, stateDir);
 }
 
+/** `roadmap [--json]`: what the orchestrator reads from the roadmap, warnings included. */
+async function showRoadmap(repo: string, roadmapPath: string | undefined, json: boolean): Promise<number> {
+  const root = await realRepo(repo);
+  const roadmap = loadRoadmap(root, roadmapPath);
+  console.log(json ? JSON.stringify(roadmapJson(roadmap), null, 2) : roadmapText(roadmap, path.relative(root, roadmap.path)));
+  return 0;
+}
+
 function wholeNumber(value: string | undefined, flag: string, min: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be a whole number of at least ${min}, got "${value}".`);
   return n;
+}
+
+function seconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || value.trim() === '') throw new UserError(`${flag} must be a number of seconds, at least 0, got "${value}".`);
+  return n * 1000;
 }
 
 function need(args: string[], n: number, usage: string): string[] {

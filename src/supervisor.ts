@@ -7,9 +7,9 @@ const argv = process.argv.slice(2);
 const sep = argv.indexOf('--');
 const { values } = parseArgs({
   args: argv.slice(0, sep),
-  options: { 'state-dir': { type: 'string' }, run: { type: 'string' }, log: { type: 'string' }, cwd: { type: 'string' } },
+  options: { 'state-dir': { type: 'string' }, run: { type: 'string' }, log: { type: 'string' }, cwd: { type: 'string' }, 'log-max-bytes': { type: 'string' } },
 });
-runSupervisor({ stateDir: values['state-dir']!, runId: values.run!, logPath: values.log!, cwd: values.cwd!, argv: argv.slice(sep + 1) }).then(
+runSupervisor({ stateDir: values['state-dir']!, runId: values.run!, logPath: values.log!, cwd: values.cwd!, argv: argv.slice(sep + 1), logMaxBytes: values['log-max-bytes'] === undefined ? undefined : Number(values['log-max-bytes']) }).then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
     process.stderr.write(`supervisor: ${(e as Error).stack ?? e}\n`);

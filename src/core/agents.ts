@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Acts } from './leaderLease';
 import { UserError } from './userError';
-import { ProcessIdentity, isAlive, signalGroup } from './processInfo';
+import { endProcesses, ProcessIdentity, isAlive, runProcesses, signalGroup } from './processInfo';
 
 /**
  * Agents run under a small supervisor process (`cli.js __supervise`), started detached in
@@ -24,6 +24,8 @@ export interface ExitRecord {
   signal: string | null;
   error: string | null;
   at: number;
+  /** Pids the agent left behind that its supervisor could not end (SIGKILL refused). */
+  leftovers?: number[];
 }
 
 export const PLACEHOLDERS = ['priority', 'title', 'worktree', 'branch', 'runId', 'repo'] as const;
@@ -97,6 +99,8 @@ export interface LaunchOptions {
   /** A Node binary, and the bundled CLI: the supervisor is dist/supervisor.js beside it. */
   nodePath: string;
   cliPath: string;
+  /** agent.log's cap in bytes (0: none; default: the supervisor's, 50 MiB). */
+  logMaxBytes?: number;
 }
 
 /** Starts the supervisor, detached in its own process group. Returns its pid. */
@@ -104,7 +108,7 @@ export function launchSupervisor(o: LaunchOptions): number {
   fs.mkdirSync(runDir(o.stateDir, o.runId), { recursive: true, mode: 0o700 });
   const child = spawn(
     o.nodePath,
-    [path.join(path.dirname(o.cliPath), 'supervisor.js'), '--state-dir', o.stateDir, '--run', o.runId, '--log', o.logPath, '--cwd', o.cwd, '--', ...o.argv],
+    [path.join(path.dirname(o.cliPath), 'supervisor.js'), '--state-dir', o.stateDir, '--run', o.runId, '--log', o.logPath, '--cwd', o.cwd, ...(o.logMaxBytes === undefined ? [] : ['--log-max-bytes', String(o.logMaxBytes)]), '--', ...o.argv],
     {
       detached: true,
       stdio: 'ignore',
@@ -154,21 +158,29 @@ export async function waitForAgent(stateDir: string, runId: string, timeoutMs = 
 export const isExit = (r: AgentRecord | ExitRecord | undefined): r is ExitRecord => !!r && 'at' in r && !('supervisorPid' in r);
 
 /**
- * TERM to the agent's process group, KILL after the grace period. Resolves when it is gone.
- * Each signal is an act of the leader: it goes through `acts`, so one frozen during the
- * grace period and deposed meanwhile sends nothing when it wakes.
+ * TERM to the agent's process group, KILL after the grace period; then, given the run, the
+ * same to every other process of the run (see runProcesses). Resolves when they are gone,
+ * with those it could not end. Each signal is an act of the leader: it goes through `acts`,
+ * so one frozen during the grace period and deposed meanwhile sends nothing when it wakes.
  */
-export async function stopGroup(record: AgentRecord, graceMs: number, acts: Acts): Promise<void> {
+export async function stopGroup(record: AgentRecord, graceMs: number, acts: Acts, run?: { stateDir: string; runId: string }): Promise<ProcessIdentity[]> {
   const gone = () => !isAlive(record) && !isAlive({ pid: record.supervisorPid, start: null });
-  if (gone()) return;
-  acts.act(`SIGTERM to process group ${record.supervisorPid}`, () => signalGroup(record.supervisorPid, 'SIGTERM'));
-  const deadline = Date.now() + graceMs;
-  while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   if (!gone()) {
-    acts.act(`SIGKILL to process group ${record.supervisorPid}`, () => {
-      signalGroup(record.supervisorPid, 'SIGKILL');
-      if (isAlive(record)) process.kill(record.pid, 'SIGKILL');
-    });
+    acts.act(`SIGTERM to process group ${record.supervisorPid}`, () => signalGroup(record.supervisorPid, 'SIGTERM'));
+    const deadline = Date.now() + graceMs;
+    while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (!gone()) {
+      acts.act(`SIGKILL to process group ${record.supervisorPid}`, () => {
+        signalGroup(record.supervisorPid, 'SIGKILL');
+        if (isAlive(record)) process.kill(record.pid, 'SIGKILL');
+      });
+    }
+    while (!gone() && Date.now() < deadline + 2000) await new Promise((r) => setTimeout(r, 50));
   }
-  while (!gone() && Date.now() < deadline + 2000) await new Promise((r) => setTimeout(r, 50));
+  if (!run) return [];
+  // What the group did not hold (a grandchild that called setsid, and its own children), or
+  // what a supervisor killed before it could end them left: found by the run's id.
+  return endProcesses(() => runProcesses(run.stateDir, run.runId), graceMs, (p, sig) =>
+    acts.act(`${sig} to pid ${p.pid}, left behind by run ${run.runId}`, () => process.kill(p.pid, sig)),
+  );
 }

@@ -17,13 +17,20 @@ export class ChangeWatcher extends EventEmitter {
   private leaderKey = '';
   private watcher: fs.FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
-  private pending: NodeJS.Timeout | undefined;
+  private pending: NodeJS.Immediate | undefined;
   private pendingOwn = false;
   private ownWrites: { dispose(): void } | undefined;
 
+  /** Whether fs.watch has reported a write of the database: then the poll can be rare. */
+  private watchWorks = false;
+
   constructor(
     private readonly store: Store,
-    /** Safety net for file systems where fs.watch misses writes from other processes. */
+    /**
+     * Safety net for file systems where fs.watch misses writes: every `pollMs` until fs.watch
+     * has shown that it reports them, then every `pollMs * 5` (it would still catch a watcher
+     * that stopped working, without waking an idle process every second).
+     */
     private readonly pollMs = 1000,
   ) {
     super();
@@ -34,22 +41,32 @@ export class ChangeWatcher extends EventEmitter {
     const dbName = path.basename(this.store.file);
     try {
       this.watcher = fs.watch(path.dirname(this.store.file), (_event, file) => {
-        if (!file || String(file).startsWith(dbName)) this.schedule();
+        if (file && !String(file).startsWith(dbName)) return;
+        if (!this.watchWorks && file) {
+          this.watchWorks = true;
+          this.restartPoll();
+        }
+        this.schedule();
       });
       this.watcher.on('error', () => undefined);
     } catch {
       // polling only
     }
-    this.poll = setInterval(() => this.check(false), this.pollMs);
-    this.poll.unref();
+    this.restartPoll();
     this.ownWrites = this.store.onDidWrite(() => this.schedule(true));
     return this;
+  }
+
+  private restartPoll(): void {
+    if (this.poll) clearInterval(this.poll);
+    this.poll = setInterval(() => this.check(false), this.watchWorks ? this.pollMs * 5 : this.pollMs);
+    this.poll.unref();
   }
 
   dispose(): void {
     this.watcher?.close();
     if (this.poll) clearInterval(this.poll);
-    if (this.pending) clearTimeout(this.pending);
+    if (this.pending) clearImmediate(this.pending);
     this.ownWrites?.dispose();
     this.removeAllListeners();
   }
@@ -59,13 +76,14 @@ export class ChangeWatcher extends EventEmitter {
     // from fs.watch is already pending (else that write would go unnoticed until the next one).
     this.pendingOwn ||= own;
     if (this.pending) return;
-    // A few ms coalesce a burst of WAL writes into one check.
-    this.pending = setTimeout(() => {
+    // The rest of this turn of the event loop coalesces a burst of WAL events into one check
+    // (setImmediate: no timer, so no extra wake-up of an idle process).
+    this.pending = setImmediate(() => {
       const force = this.pendingOwn;
       this.pending = undefined;
       this.pendingOwn = false;
       this.check(force);
-    }, 5);
+    });
   }
 
   /** Compares the cheap counters and emits what changed. */

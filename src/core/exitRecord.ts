@@ -51,7 +51,7 @@ export function reserveExitSlot(dir: string): void {
 export function writeExitRecord(dir: string, exit: ExitRecord): void {
   const slot = path.join(dir, SLOT_FILE);
   const text = Buffer.from(JSON.stringify(fitted(exit)));
-  if (!fs.existsSync(slot)) return writeJson(path.join(dir, EXIT_FILE), exit);
+  if (!fs.existsSync(slot) || text.length > SLOT_BYTES) return writeJson(path.join(dir, EXIT_FILE), exit); // (a long list of leftovers)
   const fd = fs.openSync(slot, 'r+');
   try {
     fs.writeSync(fd, text, 0, text.length, 0);
@@ -78,18 +78,18 @@ function fitted(exit: ExitRecord): ExitRecord {
  * other database failures (damaged, newer schema) leave the fact to exit.json and the leader.
  */
 export async function recordAgentExit(
-  o: { stateDir: string; runId: string; dir: string; log: number; exit: ExitRecord },
+  o: { stateDir: string; runId: string; dir: string; exit: ExitRecord; log: { write(text: string): void; close(): void } },
   retry: RecordRetry = {},
 ): Promise<number> {
   const { exit } = o;
   let fileWritten = attempt(() => writeExitRecord(o.dir, exit));
   try {
-    fs.writeSync(o.log, `[orchestrator] ${new Date().toISOString()} ended: ${exit.error ?? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`)}\n`);
+    o.log.write(`[orchestrator] ${new Date().toISOString()} ended: ${exit.error ?? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`)}\n`);
   } catch {
     // a full disk refuses the log line; the record above is what counts
   }
   try {
-    fs.closeSync(o.log);
+    o.log.close();
   } catch {
     // already closed
   }

@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
+import type { Acts } from './leaderLease';
 import { UserError } from './userError';
 import { loadExeca } from './loadExeca';
 
@@ -37,7 +39,23 @@ export class GitRepo {
   private constructor(
     readonly root: string,
     private readonly git: SimpleGit,
+    /** When set, every command that changes the repository is an act of this leader (see fencedBy). */
+    private readonly acts?: Acts,
   ) {}
+
+  /**
+   * This repository as a leader's: each command that changes worktrees or refs confirms the
+   * leader's epoch right before git starts (after waiting its turn in the queue), so a
+   * leader deposed while it waited never runs it.
+   */
+  fencedBy(acts: Acts): GitRepo {
+    return new GitRepo(this.root, this.git, acts);
+  }
+
+  /** Throws FencedError when this is a leader's repository and the leader was deposed. */
+  private confirm(what: string): void {
+    this.acts?.act(what, () => undefined);
+  }
 
   /** Opens the repository containing `dir`, with a clear message for each way that can fail. */
   static async open(dir: string): Promise<GitRepo> {
@@ -113,7 +131,7 @@ export class GitRepo {
       const existing = all.find((w) => samePath(w.path, worktree));
       if (existing?.branch === branch) {
         // Locked with this run's reason: made by this run's own add, so ours to complete.
-        if (existing.locked === lockReason) await finishCheckout(worktree);
+        if (existing.locked === lockReason) await finishCheckout(worktree, (what) => this.confirm(what));
         else if (existing.locked === null) await this.lockWorktree(worktree, lockReason);
         return 'existing';
       }
@@ -170,6 +188,7 @@ export class GitRepo {
       // Ours: locked with our reason, or killed before the reason was written, under our name.
       const ours = locked === lockReason || (!locked && !!ownName?.test(name) && (!dotGit || samePath(path.dirname(dotGit), worktree!)));
       if (!ours) continue;
+      this.confirm(`clear the interrupted worktree add ${admin}`);
       fs.rmSync(admin, { recursive: true, force: true });
       cleared = true;
       // The worktree's folder then holds at most git's `.git` file pointing here.
@@ -186,6 +205,7 @@ export class GitRepo {
       const age = (): number => Date.now() - (fs.statSync(refLock, { throwIfNoEntry: false })?.mtimeMs ?? -Infinity);
       for (const until = Date.now() + 2000; age() < 2000 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
       if (age() !== Infinity) {
+        this.confirm(`remove the stale ref lock ${refLock}`);
         fs.rmSync(refLock, { force: true });
         cleared = true;
       }
@@ -256,8 +276,20 @@ export class GitRepo {
    * holds a lock.
    */
   worktreeCommand(args: string[]): Promise<string> {
+    return this.serially(() => this.withLockRetry(this.git, args));
+  }
+
+  /**
+   * A changing command run inside one of the repository's worktrees (`git switch`, a
+   * checkout): in the same queue, with the same lock retry and fencing as worktreeCommand.
+   */
+  commandIn(worktree: string, args: string[]): Promise<string> {
+    return this.serially(() => this.withLockRetry(simpleGit({ baseDir: worktree }), args));
+  }
+
+  private serially(command: () => Promise<string>): Promise<string> {
     const previous = serialByRoot.get(this.root) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => this.withLockRetry(args));
+    const next = previous.catch(() => undefined).then(command);
     serialByRoot.set(this.root, next);
     void next.catch(() => undefined).finally(() => {
       if (serialByRoot.get(this.root) === next) serialByRoot.delete(this.root);
@@ -265,10 +297,11 @@ export class GitRepo {
     return next;
   }
 
-  private async withLockRetry(args: string[]): Promise<string> {
+  private async withLockRetry(git: SimpleGit, args: string[]): Promise<string> {
     for (let attempt = 1; ; attempt++) {
+      this.confirm(`git ${args.join(' ')}`);
       try {
-        return await this.git.raw(args);
+        return await git.raw(args);
       } catch (e) {
         const msg = String((e as Error).message);
         if (attempt < LOCK_RETRIES && /\.lock'?: File exists|Unable to create .*\.lock|index\.lock|failed to read .*commondir/.test(msg)) {
@@ -290,7 +323,7 @@ export class GitRepo {
  * rest is simply checked out: a checkout that is still running (its git outlived a plain
  * kill) gets a few seconds to finish, then a lock still there is stale.
  */
-async function finishCheckout(worktree: string): Promise<void> {
+async function finishCheckout(worktree: string, confirm: (what: string) => void): Promise<void> {
   const execa = await loadExeca();
   const gitDir = await execa('git', ['rev-parse', '--absolute-git-dir'], { cwd: worktree, reject: false, stdin: 'ignore' });
   if (gitDir.exitCode !== 0 || !gitDir.stdout.trim()) {
@@ -298,6 +331,7 @@ async function finishCheckout(worktree: string): Promise<void> {
   }
   const lock = path.join(gitDir.stdout.trim(), 'index.lock');
   for (let waited = 0; fs.existsSync(lock) && waited < 5000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  confirm(`complete the half-made worktree ${worktree}`);
   fs.rmSync(lock, { force: true });
   const reset = await execa('git', ['reset', '--hard', '--quiet'], { cwd: worktree, reject: false, stdin: 'ignore' });
   if (reset.exitCode !== 0) throw new UserError(`Could not complete the half-made worktree ${worktree}: ${reset.stderr.trim().split('\n')[0]}`, 'GIT_FAILED');
@@ -344,6 +378,33 @@ interface GitAnswer {
  * or execa: these are on every spawn's path, and each of those costs 0.6–1.2 ms more a
  * call (bench: `git rev-parse` 2.9 ms, 3.4 through simple-git, 4.0 through execa).
  */
+/** Niceness of background readers (the Worktrees view's counts): the view's own list goes first. */
+const BACKGROUND_PRIORITY = 10;
+
+/**
+ * A git question that changes nothing, for readers outside a GitRepo (the views):
+ * GIT_OPTIONAL_LOCKS=0 so `status` never writes the index (it would contend with the agent
+ * working there, and wake file watchers); `background` lowers its CPU priority.
+ */
+export function readGit(cwd: string, args: string[], o: { background?: boolean } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('git', args, { cwd, encoding: 'utf8', windowsHide: true, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+    if (!o.background) return;
+    try {
+      if (child.pid) os.setPriority(child.pid, BACKGROUND_PRIORITY);
+    } catch {
+      // not permitted or already gone: it runs at normal priority
+    }
+  });
+}
+
+/** `git worktree list --porcelain` of a repository root, without the bare entry. */
+export async function listWorktrees(root: string): Promise<WorktreeInfo[]> {
+  return parseWorktreeList(await readGit(root, ['worktree', 'list', '--porcelain'])).filter((w) => !w.bare);
+}
+
 function askGit(cwd: string, args: string[]): Promise<GitAnswer> {
   return new Promise((resolve, reject) => {
     execFile('git', args, { cwd, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (e, stdout, stderr) => {

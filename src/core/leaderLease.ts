@@ -1,5 +1,8 @@
 import { EventEmitter } from 'node:events';
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
 import { currentIdentity, hostName, isAlive } from './processInfo';
 import { FencedError, LeaderRow, Store } from './store';
 
@@ -21,8 +24,18 @@ export interface Acts {
 export interface LeaderLeaseOptions {
   /** Shown to other windows: "window 3", "cli". */
   label?: string;
-  /** How often a standby looks at the holder. Bounds failover time on one host. */
+  /**
+   * How often a standby looks at the holder (and a leader at its row). On one host a standby
+   * learns of the leader's death at once from the leader's socket (below); this poll is the
+   * fallback: a frozen leader, a leader on another host, a socket that cannot be made.
+   */
   checkMs?: number;
+  /**
+   * The leader listens here; standbys stay connected, and the kernel closes their connection
+   * the moment the leader's process dies. Default: `leader.sock` in the state folder (a named
+   * pipe on Windows); null: poll only.
+   */
+  socketPath?: string | null;
   /** How often the leader renews its lease. */
   heartbeatMs?: number;
   /** A lease not renewed for this long is taken over even if its pid looks alive (other host, hung process). */
@@ -48,14 +61,24 @@ export class LeaderLease extends EventEmitter implements Acts {
   private readonly heartbeatMs: number;
   private readonly leaseMs: number;
   private readonly me = currentIdentity();
+  private readonly socketPath: string | undefined;
+  /** The leader's listening socket, and its standbys' connections. */
+  private server: net.Server | undefined;
+  private readonly clients = new Set<net.Socket>();
+  /** A standby's connection to the leader's socket. */
+  private link: net.Socket | undefined;
+  private linkOpen = false;
+  private disposed = false;
 
   constructor(
     private readonly store: Store,
     private readonly options: LeaderLeaseOptions = {},
   ) {
     super();
-    this.checkMs = options.checkMs ?? 250;
-    this.heartbeatMs = options.heartbeatMs ?? 2000;
+    this.socketPath = options.socketPath === undefined ? leaderSocketPath(path.dirname(store.file)) : (options.socketPath ?? undefined);
+    // With the socket, the poll is only the fallback: seldom, so an idle process sleeps.
+    this.checkMs = options.checkMs ?? (this.socketPath ? 3000 : 250);
+    this.heartbeatMs = options.heartbeatMs ?? (this.socketPath ? 3000 : 2000);
     this.leaseMs = options.leaseMs ?? 10_000;
   }
 
@@ -109,9 +132,23 @@ export class LeaderLease extends EventEmitter implements Acts {
   /** Joins the election: tries once now, then keeps watching (or renewing). */
   start(): this {
     this.tick();
-    this.timer = setInterval(() => this.tick(), this.checkMs);
-    this.timer.unref();
+    this.scheduleTick();
     return this;
+  }
+
+  /**
+   * The next look: a leader renews every heartbeat; a standby connected to the leader's
+   * socket needs the poll only for a leader that hangs without dying (a stale heartbeat), so
+   * half a lease is soon enough; an unconnected standby polls every checkMs.
+   */
+  private scheduleTick(): void {
+    if (this.disposed) return;
+    const delay = this.fence ? Math.min(this.checkMs, this.heartbeatMs) : this.linkOpen ? Math.max(this.checkMs, this.leaseMs / 2) : this.checkMs;
+    this.timer = setTimeout(() => {
+      this.tick();
+      this.scheduleTick();
+    }, delay);
+    this.timer.unref();
   }
 
   /** Takes leadership if the holder is gone (or unconditionally with force). True if we lead. */
@@ -138,6 +175,8 @@ export class LeaderLease extends EventEmitter implements Acts {
     this.noteHolder(holder);
     if (won) {
       this.fence = won;
+      this.detach();
+      this.serve();
       this.lastRenew = Date.now();
       this.emit('leader', won);
       return true;
@@ -150,6 +189,7 @@ export class LeaderLease extends EventEmitter implements Acts {
     const fence = this.fence;
     if (!fence) return;
     this.fence = undefined;
+    this.closeServer();
     try {
       this.store.immediate(() => {
         const r = this.store.db.prepare('UPDATE leader SET owner = NULL WHERE id = 1 AND epoch = ? AND owner = ?').run(fence.epoch, fence.owner);
@@ -161,9 +201,12 @@ export class LeaderLease extends EventEmitter implements Acts {
   }
 
   dispose(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.disposed = true;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.detach();
     this.release();
+    this.closeServer();
     this.removeAllListeners();
   }
 
@@ -178,6 +221,83 @@ export class LeaderLease extends EventEmitter implements Acts {
     if (!row) return;
     if (this.holderGone(row)) this.tryAcquire();
     else this.noteHolder(row);
+    if (!this.fence) this.attach();
+  }
+
+  /** Leader: listen, so that standbys learn of this process's death from the kernel. */
+  private serve(): void {
+    if (!this.socketPath || this.server) return;
+    const server = net.createServer((c) => {
+      c.unref();
+      c.on('error', () => undefined);
+      this.clients.add(c);
+      c.on('close', () => this.clients.delete(c));
+    });
+    server.on('error', () => this.closeServer()); // standbys poll instead
+    // A dead leader's socket file stays behind; the database election made us leader, so
+    // the path is ours to take (a deposed leader still listening keeps only its old file).
+    if (process.platform !== 'win32') fs.rmSync(this.socketPath, { force: true });
+    const file = this.socketPath;
+    // Only the user may connect: the folder is 0700 already; the socket itself too.
+    server.listen(file, () => {
+      try {
+        if (process.platform !== 'win32') fs.chmodSync(file, 0o600);
+      } catch {
+        // taken over and replaced already
+      }
+    });
+    server.unref();
+    this.server = server;
+  }
+
+  private closeServer(): void {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.close();
+    for (const c of this.clients) c.destroy(); // standbys look at the row at once
+    this.clients.clear();
+  }
+
+  /**
+   * Standby: stay connected to the leader's socket. When the connection closes, look at the
+   * holder at once (it died, released or stepped down); a connection that never opened (an
+   * older leader, one on another host) leaves it to the poll.
+   */
+  private attach(): void {
+    if (!this.socketPath || this.link || this.fence || this.disposed) return;
+    const link = net.connect(this.socketPath);
+    link.unref();
+    link.on('error', () => undefined);
+    link.on('connect', () => (this.linkOpen = true));
+    link.on('close', () => {
+      const wasOpen = this.linkOpen && this.link === link;
+      if (this.link === link) {
+        this.link = undefined;
+        this.linkOpen = false;
+      }
+      if (wasOpen) this.afterLeaderLeft(0);
+    });
+    this.link = link;
+  }
+
+  /**
+   * The leader's end closed. A killed process closes its files before it is reaped, so for a
+   * few milliseconds its pid may still look alive: look again, briefly, until this process
+   * leads or is connected to whoever does; then the poll takes over.
+   */
+  private afterLeaderLeft(attempt: number): void {
+    if (this.disposed || this.fence || this.linkOpen) return;
+    this.tick();
+    const delays = [5, 10, 20, 40, 80, 160, 320];
+    if (attempt < delays.length && !this.fence) setTimeout(() => this.afterLeaderLeft(attempt + 1), delays[attempt]).unref();
+  }
+
+  private detach(): void {
+    const link = this.link;
+    this.link = undefined;
+    this.linkOpen = false;
+    link?.destroy();
   }
 
   private renewIfDue(): void {
@@ -212,6 +332,7 @@ export class LeaderLease extends EventEmitter implements Acts {
   private stepDown(row: LeaderRow | undefined): void {
     if (!this.fence) return;
     this.fence = undefined;
+    this.closeServer();
     const holder = row ?? safeLeader(this.store);
     if (holder) this.noteHolder(holder);
     this.emit('standby', holder);
@@ -236,6 +357,13 @@ export function holderAlive(row: LeaderRow, leaseMs = 10_000): boolean {
   if (row.heartbeatAt !== null && Date.now() - row.heartbeatAt > leaseMs) return false;
   if (row.host === hostName && row.pid !== null) return isAlive({ pid: row.pid, start: row.pidStart });
   return true;
+}
+
+/** Where the leader of a state folder listens: a Unix socket in it, a named pipe on Windows; undefined when the path would be too long for a socket. */
+export function leaderSocketPath(stateDir: string): string | undefined {
+  if (process.platform === 'win32') return `\\\\.\\pipe\\worktree-orchestrator-${crypto.createHash('sha256').update(path.resolve(stateDir).toLowerCase()).digest('hex').slice(0, 24)}`;
+  const file = path.join(stateDir, 'leader.sock');
+  return Buffer.byteLength(file) < 100 ? file : undefined; // sun_path holds 104-108 bytes
 }
 
 function safeLeader(store: Store): LeaderRow | undefined {

@@ -16,7 +16,7 @@ import {
 import { crashPoint } from './crashPoint';
 import { GitRepo, samePath, WorktreeInfo } from './git';
 import { LeaderLease } from './leaderLease';
-import { isAlive, ProcessIdentity, signalGroup } from './processInfo';
+import { describePid, endProcesses, isAlive, ProcessIdentity, processesWithRunIds, runProcesses, signalGroup } from './processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
 import { explainStateDirError, FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
@@ -37,6 +37,8 @@ export interface OrchestratorOptions {
   stopGraceMs?: number;
   /** Worktrees kept checked out at the base ahead of time, per worktree root (0: off). */
   warmPoolSize?: number;
+  /** agent.log's cap in bytes, head + tail (0: none; default 50 MiB). */
+  agentLogMaxBytes?: number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -58,7 +60,9 @@ export class Orchestrator {
   private ticking: Promise<void> | undefined;
   private again = false;
   private readonly stopping = new Set<string>();
+  private readonly endingLeftovers = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepMs: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly roadmapWatchers = new Map<string, { close(): void }>();
   readonly maxParallel: number;
@@ -66,7 +70,7 @@ export class Orchestrator {
 
   constructor(private readonly o: OrchestratorOptions) {
     this.maxParallel = Math.max(1, o.maxParallel ?? 1);
-    this.pool = new WarmPool(o.store, o.warmPoolSize ?? 0, (level, m) => this.log(level, m));
+    this.pool = new WarmPool(o.store, o.lease, o.warmPoolSize ?? 0, (level, m) => this.log(level, m));
   }
 
   private log(level: 'info' | 'warn' | 'error', message: string): void {
@@ -86,20 +90,38 @@ export class Orchestrator {
       } while (this.again && this.o.lease.isLeader);
     })().finally(() => {
       this.ticking = undefined;
+      try {
+        this.scheduleSweep();
+      } catch {
+        // database busy or closed: the next change wakes the pass
+      }
     });
     return this.ticking;
   }
 
-  /** Watches for agents that die without their supervisor saying so (kill -9 of both). */
+  /**
+   * Watches for agents that die without their supervisor saying so (kill -9 of both): a pass
+   * every `intervalMs` while runs are active. With none, nothing wakes this process (a
+   * request wakes it through the database watcher).
+   */
   startSweeping(intervalMs = 2000): void {
-    this.sweepTimer ??= setInterval(() => {
-      if (this.o.lease.isLeader && this.o.store.listRuns({ statuses: ['running', 'stopping', 'provisioning'] }).length) void this.tick();
-    }, intervalMs);
+    this.sweepMs = intervalMs;
+    this.scheduleSweep();
+  }
+
+  private scheduleSweep(): void {
+    if (this.sweepMs === undefined || this.sweepTimer || !this.o.lease.isLeader) return;
+    if (!this.o.store.listRuns({ statuses: ['running', 'stopping', 'provisioning'] }).length) return;
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      void this.tick();
+    }, this.sweepMs);
     this.sweepTimer.unref();
   }
 
   dispose(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepMs = undefined;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.sweepTimer = this.retryTimer = undefined;
     for (const w of this.roadmapWatchers.values()) w.close();
@@ -133,8 +155,7 @@ export class Orchestrator {
       let status: 'done' | 'failed' = 'done';
       let result: string;
       try {
-        const fence = this.o.lease.currentFence();
-        result = action.kind === 'merge' ? await mergeRun(store, fence, run) : await removeRunWorktree(store, fence, run, action.force);
+        result = action.kind === 'merge' ? await this.o.lease.act(`merge ${run.priority}`, (fence) => mergeRun(store, fence, run)) : await removeRunWorktree(store, this.o.lease, run, action.force);
         this.log('info', `${run.priority}: ${result}`);
       } catch (e) {
         if (e instanceof FencedError) throw e;
@@ -201,12 +222,16 @@ export class Orchestrator {
     }
   }
 
-  /** requested -> provisioning(worktree -> setup -> spawn) -> running. Idempotent from any step. */
+  /**
+   * requested -> provisioning(worktree -> setup -> spawn) -> running. Idempotent from any step.
+   * Every act (git, files, setup, supervisor, 'go') goes through the lease's act(): a leader
+   * frozen mid-way and deposed meanwhile wakes up and does none of the remaining steps.
+   */
   async provision(run: Run): Promise<void> {
     const { store, lease } = this.o;
     const fence = () => lease.currentFence();
     try {
-      const repo = GitRepo.at(run.repo); // recorded at request time: already verified
+      const repo = GitRepo.at(run.repo).fencedBy(lease); // recorded at request time: already verified
       if (run.status === 'requested') {
         // One transaction claims the run for provisioning and records the worktree intent:
         // the base is resolved first (every write and git call here is on the spawn's path).
@@ -234,7 +259,7 @@ export class Orchestrator {
             // Resuming after a crash: finish a pool take, or adopt the identical worktree.
             await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
             await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
-          } else if (await this.pool.take(fence(), run.id, repo, run.worktree, run.branch, baseCommit)) {
+          } else if (await this.pool.take(run.id, repo, run.worktree, run.branch, baseCommit)) {
             await repo.lockWorktree(run.worktree, lockReason);
           } else {
             await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
@@ -244,11 +269,12 @@ export class Orchestrator {
         crashPoint('after-worktree-add');
       }
       if (run.step === 'setup') {
-        const copied = await copyIncludedFiles(run.repo, run.worktree).catch((e: NodeJS.ErrnoException) => {
+        const copied = await lease.act('copy the .worktreeinclude files', () => copyIncludedFiles(run.repo, run.worktree)).catch((e: NodeJS.ErrnoException) => {
           if (e.code === 'EEXIST') return []; // copied before a crash
           throw e;
         });
-        if (run.setupCommand) await runSetupCommand(run.setupCommand, run.worktree, run.logPath, this.agentEnv(run));
+        const setup = run.setupCommand;
+        if (setup) await lease.act(`setup command in ${run.worktree}`, () => runSetupCommand(setup, run.worktree, run.logPath, this.agentEnv(run)));
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'spawn' }, `setup done${copied.length ? `, copied ${copied.join(', ')}` : ''}`);
       }
       if (run.stopRequested) {
@@ -260,7 +286,7 @@ export class Orchestrator {
       // the agent, from before a crash — it starts the agent only once, whoever says 'go'.
       this.assertIsolated(run);
       this.startSupervisor(run);
-      sendGo(this.o.stateDir, run.id);
+      lease.act(`start the agent of ${run.id}`, () => sendGo(this.o.stateDir, run.id));
       crashPoint('after-spawn');
       const supervisor = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
       const started = supervisor && !isAlive(supervisor) ? exitRecord(this.o.stateDir, run.id) ?? agentRecord(this.o.stateDir, run.id) : await waitForAgent(this.o.stateDir, run.id);
@@ -275,7 +301,7 @@ export class Orchestrator {
       } else if (started) {
         store.fencedTransition(fence(), run.id, ['provisioning'], 'running', { pid: started.pid, pidStart: started.start, supervisorPid: started.supervisorPid, startedAt: Date.now(), step: null }, `pid ${started.pid}`);
         this.log('info', `${run.priority}: code_developer running (pid ${started.pid}) in ${run.worktree}.`);
-        this.pool.refill(fence(), run.repo, path.dirname(run.worktree), run.baseRef);
+        this.pool.refill(run.repo, path.dirname(run.worktree), run.baseRef);
       } else {
         this.log('warn', `${run.priority}: the agent has not reported yet; will check again.`);
       }
@@ -299,7 +325,7 @@ export class Orchestrator {
   /** Launches the run's supervisor unless one exists (it claims supervisor.json exclusively). */
   private startSupervisor(run: Run): void {
     if (hasSupervisor(this.o.stateDir, run.id)) return;
-    launchSupervisor({
+    this.o.lease.act(`start the supervisor of ${run.id}`, () => launchSupervisor({
       stateDir: this.o.stateDir,
       runId: run.id,
       argv: run.command,
@@ -308,7 +334,8 @@ export class Orchestrator {
       env: this.agentEnv(run),
       nodePath: this.o.nodePath,
       cliPath: this.o.cliPath,
-    });
+      logMaxBytes: this.o.agentLogMaxBytes,
+    }));
   }
 
   /** The early start: a failure here is reported by the start at the 'spawn' step. */
@@ -323,7 +350,7 @@ export class Orchestrator {
   /** A supervisor still waiting for 'go' of a run that will not start: let it go. */
   private dismissSupervisor(run: Run): void {
     const sup = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
-    if (sup && isAlive(sup) && !agentRecord(this.o.stateDir, run.id)) signalGroup(sup.pid, 'SIGTERM');
+    if (sup && isAlive(sup) && !agentRecord(this.o.stateDir, run.id)) this.o.lease.act(`dismiss the supervisor of ${run.id}`, () => signalGroup(sup.pid, 'SIGTERM'));
   }
 
   private agentEnv(run: Run): Record<string, string> {
@@ -357,7 +384,24 @@ export class Orchestrator {
     if (agentAlive || supervisorAlive) return;
     const exit = exitRecord(this.o.stateDir, run.id);
     const ended = this.o.store.recordExit(run.id, exit ?? { code: null, error: 'the agent and its supervisor are gone; exit code unknown' }, !exit);
-    if (ended) this.log('warn', `${run.priority}: agent ${exit ? 'ended' : 'lost'} (${ended.status}).`);
+    if (!ended) return;
+    this.log('warn', `${run.priority}: agent ${exit ? 'ended' : 'lost'} (${ended.status}).`);
+    // A supervisor killed with its agent ended nothing they started: this leader does.
+    const ending = this.endLeftovers(run).finally(() => this.endingLeftovers.delete(ending));
+    this.endingLeftovers.add(ending);
+  }
+
+  /** Ends the processes still carrying an ended run's id (and their descendants); every signal an act. */
+  private async endLeftovers(run: Run): Promise<void> {
+    const scan = () => runProcesses(this.o.stateDir, run.id);
+    const found = scan().length;
+    if (!found) return;
+    try {
+      const left = await endProcesses(scan, 2000, (p, sig) => this.o.lease.act(`${sig} to process ${p.pid}, left by run ${run.id}`, () => process.kill(p.pid, sig)));
+      this.log(left.length ? 'warn' : 'info', `${run.priority}: ended ${found - left.length} process${found - left.length === 1 ? '' : 'es'} the run left behind${left.length ? `; could not end ${left.map((p) => describePid(p.pid)).join(', ')}` : ''}.`);
+    } catch (e) {
+      if (!(e instanceof FencedError)) this.log('warn', `${run.priority}: could not end the processes the run left behind: ${(e as Error).message}`);
+    }
   }
 
   /** Stop: intent (stopping) first, then TERM to the group, KILL after the grace period. */
@@ -369,8 +413,10 @@ export class Orchestrator {
       if (run.status === 'running') run = this.o.store.fencedTransition(fence, run.id, ['running'], 'stopping', {}, 'stopping');
       const record: AgentRecord | undefined = agentRecord(this.o.stateDir, run.id) ?? (run.pid && run.supervisorPid ? { pid: run.pid, start: run.pidStart, supervisorPid: run.supervisorPid } : undefined);
       crashPoint('before-kill');
-      if (record) await stopGroup(record, this.o.stopGraceMs ?? 5000, this.o.lease);
-      this.o.store.recordExit(run.id, exitRecord(this.o.stateDir, run.id) ?? { code: null, signal: 'SIGKILL' });
+      const left = record ? await stopGroup(record, this.o.stopGraceMs ?? 5000, this.o.lease, { stateDir: this.o.stateDir, runId: run.id }) : [];
+      if (left.length) this.log('warn', `${run.priority}: could not end pid ${left.map((p) => p.pid).join(', ')} (still running after SIGKILL).`);
+      // The leader's own account of the end (the supervisor may have recorded it already).
+      this.o.lease.act(`record the stop of ${run.id}`, () => this.o.store.recordExit(run.id, exitRecord(this.o.stateDir, run.id) ?? { code: null, signal: 'SIGKILL' }));
       this.log('info', `${run.priority}: stopped.`);
     } catch (e) {
       if (!(e instanceof StaleRunError)) this.onError(e);
@@ -382,7 +428,7 @@ export class Orchestrator {
   private async unlock(run: Run): Promise<void> {
     try {
       this.o.store.fencedTransition(this.o.lease.currentFence(), run.id, [run.status], run.status, { worktreeLocked: false }, 'unlock worktree');
-      if (fs.existsSync(run.worktree)) await (await GitRepo.open(run.repo)).unlockWorktree(run.worktree);
+      if (fs.existsSync(run.worktree)) await (await GitRepo.open(run.repo)).fencedBy(this.o.lease).unlockWorktree(run.worktree);
     } catch (e) {
       if (e instanceof FencedError) throw e;
       this.log('warn', `${run.priority}: could not unlock ${run.worktree}: ${(e as Error).message}`);
@@ -427,8 +473,9 @@ export class Orchestrator {
         if (!runs.some((r) => samePath(r.worktree, wt.path)) && !isPoolPath(wt.path)) report.orphanWorktrees.push(wt.path);
       }
       const latest = runs.filter((r) => r.repo === repoPath).pop()!;
-      if (this.o.lease.isLeader) this.pool.refill(this.o.lease.currentFence(), repoPath, path.dirname(latest.worktree), latest.baseRef);
+      if (this.o.lease.isLeader) this.pool.refill(repoPath, path.dirname(latest.worktree), latest.baseRef);
     }
+    await Promise.all(this.endingLeftovers);
     const active = new Set(store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).map((r) => r.id));
     for (const p of processesWithRunIds(this.o.stateDir)) if (!active.has(p.runId)) report.orphanProcesses.push(p);
     for (const w of report.orphanWorktrees) this.log('warn', `reconcile: worktree ${w} belongs to no run (left as it is).`);
@@ -436,23 +483,4 @@ export class Orchestrator {
     store.immediate(() => store.addEvent(null, 'reconcile', null, null, this.o.lease.isLeader ? this.o.lease.currentFence().epoch : null, JSON.stringify({ ...report, orphanProcesses: report.orphanProcesses.length })));
     return report;
   }
-}
-
-/** Live processes (of this user, on Linux) started for runs of this state dir: WTO_RUN_ID and WTO_STATE_DIR in their environment. */
-export function processesWithRunIds(stateDir: string): Array<{ pid: number; runId: string }> {
-  if (process.platform !== 'linux') return [];
-  const out: Array<{ pid: number; runId: string }> = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let env: string;
-    try {
-      env = fs.readFileSync(`/proc/${name}/environ`, 'latin1');
-    } catch {
-      continue;
-    }
-    const m = /(?:^|\0)WTO_RUN_ID=([^\0]+)/.exec(env);
-    if (!env.includes(`\0WTO_STATE_DIR=${stateDir}\0`) && !env.startsWith(`WTO_STATE_DIR=${stateDir}\0`)) continue;
-    if (m && isAlive({ pid: Number(name), start: null })) out.push({ pid: Number(name), runId: m[1] });
-  }
-  return out;
 }

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
-import { describeHoldings } from './gc';
+import { describeHoldings, describeRemovalCost, removalCost, removalNote, worktreeUsers } from './gc';
 import { GitRepo, samePath } from './git';
-import { Fence } from './leaderLease';
+import type { Acts, Fence } from './leaderLease';
 import { crashPoint } from './crashPoint';
+import { describeUses } from './processInfo';
 import { isActive, Run, Store } from './store';
 import { UserError } from './userError';
 import { loadExeca } from './loadExeca';
@@ -71,16 +72,21 @@ export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<st
  * Removes the run's worktree when it holds nothing; with `force` (the user confirmed what
  * would be lost) also when it does. The branch is kept unless merged.
  */
-export async function removeRunWorktree(store: Store, fence: Fence, run: Run, force: boolean): Promise<string> {
+export async function removeRunWorktree(store: Store, acts: Acts, run: Run, force: boolean): Promise<string> {
   if (isActive(run.status)) throw new UserError(`${run.priority} is still ${run.status}; stop it before removing its worktree.`, 'RUN_ACTIVE');
-  const repo = await GitRepo.open(run.repo);
-  if (!(await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) return `${run.worktree} is already gone.`;
+  const repo = (await GitRepo.open(run.repo)).fencedBy(acts);
+  const info = (await repo.worktrees()).find((w) => samePath(w.path, run.worktree));
+  if (!info) return `${run.worktree} is already gone.`;
+  // A process still working there (a leftover of the agent, a shell, a dev server) would lose its files.
+  const users = worktreeUsers(store, run.worktree, run.id);
+  if (users.length && !force) throw new UserError(`${run.worktree} is in use by ${describeUses(users)}; end ${users.length === 1 ? 'it' : 'them'} first, or remove it anyway (CLI: --force). Nothing was changed.`, 'IN_USE');
   const holdings = await repo.holdings(run.worktree, run.baseRef);
-  const holds = describeHoldings(holdings);
-  if (holds && !force) {
-    throw new UserError(`${run.worktree} holds ${holds}; removing it would lose them. Confirm to remove it anyway (CLI: --force).`, 'WOULD_LOSE_WORK');
+  const cost = removalCost(holdings, info.branch, run.baseRef);
+  const why = describeRemovalCost(run.worktree, cost);
+  if (why && !force) {
+    throw new UserError(describeHoldings(cost.lost) ? `${why}. Confirm to remove it anyway (CLI: --force).` : `${why}. Confirm removing the worktree (CLI: --force).`, describeHoldings(cost.lost) ? 'WOULD_LOSE_WORK' : 'UNMERGED_COMMITS');
   }
-  store.fencedEvent(fence, run.id, 'remove-worktree', `${run.worktree}${holds ? ` (forced, losing ${holds})` : ''}`);
+  acts.act('remove-worktree', (fence) => store.fencedEvent(fence, run.id, 'remove-worktree', `${run.worktree}${removalNote(cost, force)}`));
   crashPoint('before-remove');
   const result = await repo.removeWorktree(run.worktree, run.baseRef, { force });
   return `Removed ${run.worktree}${result.branchDeleted ? ` and its merged branch ${result.branchDeleted}` : `; branch ${run.branch} kept${holdings.unmerged.length ? ' (not merged)' : ''}`}.`;

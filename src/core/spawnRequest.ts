@@ -4,7 +4,7 @@ import { expandCommand, runDir } from './agents';
 import { GitRepo } from './git';
 import { branchName, validatePriorityId, worktreeDirName } from './priorityId';
 import { findPriority, loadRoadmap } from './roadmap';
-import { Run, Store } from './store';
+import { ACTIVE_STATUSES, AlreadyActiveError, Run, Store } from './store';
 import { UserError } from './userError';
 import { resolveWorktreeRoot, worktreePath } from './worktreePaths';
 
@@ -52,7 +52,12 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
     const known = roadmap.priorities.slice(0, 8).map((p) => p.id).join(', ');
     throw new UserError(`${typed} is not a priority in ${path.relative(repo.root, roadmap.path)} (it has: ${known}${roadmap.priorities.length > 8 ? ', …' : ''}).`, 'UNKNOWN_PRIORITY');
   }
+  // The canonical id, whichever of the priority's ids was typed: the unique index then sees
+  // one priority for 'PRIORITY 20' and 'US-104'.
   const id = validatePriorityId(priority.id);
+  // A run recorded under an alias before the roadmap combined the headings still holds the slot.
+  const underAlias = priority.aliases.length ? store.listRuns({ repo: repo.root, statuses: ACTIVE_STATUSES }).find((r) => priority.aliases.includes(r.priority)) : undefined;
+  if (underAlias) throw new AlreadyActiveError(underAlias);
   const root = resolveWorktreeRoot(repo.root, settings.worktreeRoot);
   const template = settings.agentCommand;
   const plan = (attempt: number, runId: string, baseRef: string) => {
@@ -81,6 +86,22 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
     if (taken && store.latestRun(repo.root, id)?.id === last?.id) throw taken;
   }
   return { id, title: priority.title, plan: (attempt, runId) => plan(attempt, runId, baseRef) };
+}
+
+/**
+ * What a user typed to name a run ('stop US-104'), as the run is recorded: the canonical id
+ * when the roadmap knows what was typed and a run of that id exists ('US-104' and
+ * 'priority 20' → 'PRIORITY-20'), else `typed` as it is (a run id, an id no longer in the
+ * roadmap, a run recorded under an alias before the headings were combined).
+ */
+export function runArgument(store: Store, repoDir: string, typed: string, roadmapPath?: string): string {
+  let id: string | undefined;
+  try {
+    id = findPriority(loadRoadmap(repoDir, roadmapPath).priorities, typed)?.id;
+  } catch {
+    return typed; // no usable roadmap: the run is looked up as typed
+  }
+  return id && id !== typed && store.findRun(id) ? id : typed;
 }
 
 /** `dir` itself when it looks like a repository's root (as git would say, were it asked). */

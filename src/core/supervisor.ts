@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExitRecord, runDir, writeJson } from './agents';
+import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
 import { recordAgentExit, reserveExitSlot } from './exitRecord';
-import { currentIdentity, processStart } from './processInfo';
+import { currentIdentity, describePid, endProcesses, ownSession, ProcessIdentity, processStart, runProcesses } from './processInfo';
 
 export interface SupervisorArgs {
   stateDir: string;
@@ -11,6 +12,8 @@ export interface SupervisorArgs {
   logPath: string;
   cwd: string;
   argv: string[];
+  /** agent.log is kept to about this size, as head + tail (0: no cap). */
+  logMaxBytes?: number;
 }
 
 /** Exit code of a supervisor that found another supervisor already running for its run. */
@@ -19,6 +22,8 @@ export const SUPERVISOR_DUPLICATE = 75;
 export const SUPERVISOR_NO_CLAIM = 74;
 /** Long enough for a new leader to take over (< 2 s) and resume a provisioning. */
 const GO_TIMEOUT_MS = 120_000;
+/** SIGTERM -> SIGKILL for what the agent left behind once it has ended. */
+const LEFTOVER_GRACE_MS = 2000;
 
 /** Resolves when `<dir>/go` exists, on TERM/INT/HUP, or after the timeout. */
 function waitForGo(dir: string, timeoutMs: number): Promise<'go' | 'signal' | 'timeout'> {
@@ -71,11 +76,29 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
     fs.rmSync(path.join(dir, 'supervisor.json'), { force: true });
     return 0;
   }
-  const log = fs.openSync(a.logPath, 'a', 0o600);
-  fs.writeSync(log, `[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
+  const maxBytes = a.logMaxBytes ?? DEFAULT_AGENT_LOG_MAX_MIB * 1024 * 1024;
+  fs.closeSync(fs.openSync(a.logPath, 'a', 0o600));
+  // Capped: not 'a', the cap rewrites the file in place. Uncapped: the child gets the file
+  // itself, and keeps writing to it even if this supervisor is killed.
+  const logFd = fs.openSync(a.logPath, maxBytes ? 'r+' : 'a');
+  const log = new CappedLog(logFd, maxBytes);
+  log.write(`[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
   // node's spawn rather than execa: this file is the supervisor bundle, on every spawn's
-  // critical path, so it stays small. Still an argument array, never a shell.
-  const child = spawn(a.argv[0], a.argv.slice(1), { cwd: a.cwd, stdio: ['ignore', log, log], windowsHide: true });
+  // critical path, so it stays small. Still an argument array, never a shell. The output
+  // comes through pipes so that the log can be capped (a file handed to the child could not).
+  const out = maxBytes ? 'pipe' : logFd;
+  const child = spawn(a.argv[0], a.argv.slice(1), { cwd: a.cwd, stdio: ['ignore', out, out], windowsHide: true });
+  // Closed once every process holding the pipes has ended (a background child may hold them).
+  const drained = Promise.all(
+    [child.stdout, child.stderr].filter((stream) => stream !== null).map(
+      (stream) =>
+        new Promise<void>((resolve) => {
+          stream.on('data', (chunk: Buffer) => log.write(chunk));
+          stream.once('close', resolve);
+          stream.once('error', () => resolve());
+        }),
+    ),
+  );
   // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
   if (child.pid) {
@@ -85,7 +108,34 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
     child.once('error', (e) => resolve({ code: null, signal: null, error: `could not start ${a.argv[0]}: ${e.message}`, at: Date.now() }));
     child.once('exit', (code, signal) => resolve({ code, signal, error: null, at: Date.now() }));
   });
-  // exit.json first, then the database, retried while the state folder takes no writes.
-  return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, log, exit });
+  const leftovers = await endLeftovers(a, log);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, 1000)))]); // what we could not end may hold them
+  clearTimeout(timer);
+  exit.leftovers = leftovers.map((p) => p.pid);
+  // exit.json first, then the log's last line and the database, retried while the state folder takes no writes.
+  return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, exit, log: { write: (text) => log.write(text), close: () => fs.closeSync(logFd) } });
 }
 
+/**
+ * What the agent started and left running once it ended — a background child, a grandchild
+ * that called setsid — ends with it: SIGTERM, SIGKILL after a short grace. Found on Linux by
+ * this supervisor's session, by the run's WTO_RUN_ID (with this state dir) in the
+ * environment, and by parent pid from those. Returns, and logs, what could not be ended.
+ */
+async function endLeftovers(a: SupervisorArgs, log: CappedLog): Promise<ProcessIdentity[]> {
+  const session = ownSession();
+  const seen = new Map<number, string>();
+  const scan = () => {
+    const found = runProcesses(a.stateDir, a.runId, { session: session === process.pid ? session : undefined });
+    for (const p of found) if (!seen.has(p.pid)) seen.set(p.pid, describePid(p.pid));
+    return found;
+  };
+  const left = await endProcesses(scan, LEFTOVER_GRACE_MS, (p, sig) => process.kill(p.pid, sig));
+  if (!seen.size) return left;
+  const ended = [...seen].filter(([pid]) => !left.some((p) => p.pid === pid)).map(([, name]) => name);
+  const when = new Date().toISOString();
+  if (ended.length) log.write(`[orchestrator] ${when} ended ${ended.length} process${ended.length === 1 ? '' : 'es'} the agent left behind: ${ended.join(', ')}\n`);
+  if (left.length) log.write(`[orchestrator] ${when} could not end ${left.map((p) => describePid(p.pid)).join(', ')}: still running after SIGKILL\n`);
+  return left;
+}

@@ -1,10 +1,9 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GitRepo, samePath, WorktreeInfo } from './git';
-import { Fence } from './leaderLease';
+import { GitRepo, readGit, samePath, WorktreeInfo } from './git';
+import type { Acts } from './leaderLease';
 import { Store } from './store';
-import { loadExeca } from './loadExeca';
 
 /**
  * Worktrees checked out at the base ahead of time, so that a spawn only renames one and
@@ -23,6 +22,8 @@ export class WarmPool {
 
   constructor(
     private readonly store: Store,
+    /** The leader's: every pool change is one of its acts. */
+    private readonly acts: Acts,
     private readonly size: number,
     private readonly log: (level: 'info' | 'warn', m: string) => void,
   ) {}
@@ -39,9 +40,10 @@ export class WarmPool {
   /**
    * Turns a ready pool worktree into the run's worktree: move it into place, then create
    * the run's branch at the base commit (a no-op checkout when the pool is current).
-   * False when no pool worktree is ready; the caller then adds one the usual way.
+   * False when no pool worktree is ready; the caller then adds one the usual way. `repo`
+   * is the leader's (fenced) repository.
    */
-  async take(fence: Fence, runId: string, repo: GitRepo, worktree: string, branch: string, baseCommit: string): Promise<boolean> {
+  async take(runId: string, repo: GitRepo, worktree: string, branch: string, baseCommit: string): Promise<boolean> {
     if (!this.enabled) return false;
     const root = path.dirname(worktree);
     const candidates = WarmPool.ready(await repo.worktrees(), root).sort((a, b) => Number(b.head === baseCommit) - Number(a.head === baseCommit));
@@ -50,10 +52,10 @@ export class WarmPool {
         this.log('warn', `warm pool: ${pool.path} has changes; leaving it alone.`);
         continue;
       }
-      this.store.fencedEvent(fence, runId, 'take-pool-worktree', `${pool.path} -> ${worktree}`);
+      this.acts.act('take a pool worktree', (fence) => this.store.fencedEvent(fence, runId, 'take-pool-worktree', `${pool.path} -> ${worktree}`));
       await repo.unlockWorktree(pool.path);
       await repo.worktreeCommand(['worktree', 'move', '--', pool.path, worktree]);
-      await switchToNewBranch(worktree, branch, baseCommit);
+      await switchToNewBranch(repo, worktree, branch, baseCommit);
       return true;
     }
     return false;
@@ -63,14 +65,14 @@ export class WarmPool {
   static async resume(repo: GitRepo, worktree: string, branch: string, baseCommit: string): Promise<boolean> {
     const info = (await repo.worktrees()).find((w) => samePath(w.path, worktree));
     if (!info || !info.detached) return false;
-    await switchToNewBranch(worktree, branch, baseCommit);
+    await switchToNewBranch(repo, worktree, branch, baseCommit);
     return true;
   }
 
   /** Tops the pool of one root up to its size, in the background; one refill at a time. */
-  refill(fence: Fence, repoRoot: string, root: string, baseRef: string): void {
+  refill(repoRoot: string, root: string, baseRef: string): void {
     if (!this.enabled || this.refilling) return;
-    this.refilling = this.doRefill(fence, repoRoot, root, baseRef)
+    this.refilling = this.doRefill(repoRoot, root, baseRef)
       .catch((e) => this.log('warn', `warm pool: ${(e as Error).message}`))
       .finally(() => {
         this.refilling = undefined;
@@ -82,16 +84,16 @@ export class WarmPool {
     return this.refilling ?? Promise.resolve();
   }
 
-  private async doRefill(fence: Fence, repoRoot: string, root: string, baseRef: string): Promise<void> {
-    const execa = await loadExeca();
-    const repo = await GitRepo.open(repoRoot);
+  private async doRefill(repoRoot: string, root: string, baseRef: string): Promise<void> {
+    const repo = (await GitRepo.open(repoRoot)).fencedBy(this.acts);
+    const record = (kind: string, detail: string) => this.acts.act(kind, (fence) => this.store.fencedEvent(fence, null, kind, detail));
     const base = await repo.commitOf(baseRef);
     await repo.discardAbandonedAdds(CREATING); // an add killed early can leave the repo's worktree list unreadable
     const all = await repo.worktrees();
     const mine = all.filter((w) => path.dirname(w.path) === root && isPoolPath(w.path));
     // Half-made pool worktrees of a leader that died: ours, never user work.
     for (const w of mine.filter((m) => m.locked?.startsWith(CREATING))) {
-      this.store.fencedEvent(fence, null, 'pool-discard', w.path);
+      record('pool-discard', w.path);
       await repo.unlockWorktree(w.path);
       await repo.worktreeCommand(['worktree', 'remove', '--force', '--', w.path]);
     }
@@ -99,14 +101,14 @@ export class WarmPool {
     // The base moved: bring ready ones forward (only the changed files are written).
     for (const w of ready.filter((r) => r.head !== base)) {
       if (await holdsChanges(w.path)) continue;
-      this.store.fencedEvent(fence, null, 'pool-refresh', `${w.path} -> ${base.slice(0, 12)}`);
-      await execa('git', ['checkout', '--quiet', '--detach', base], { cwd: w.path });
+      record('pool-refresh', `${w.path} -> ${base.slice(0, 12)}`);
+      await repo.commandIn(w.path, ['checkout', '--quiet', '--detach', base]);
       await repo.unlockWorktree(w.path);
       await repo.lockWorktree(w.path, `${READY} ${base}`);
     }
     for (let n = ready.length; n < this.size; n++) {
       const p = path.join(root, `${PREFIX}${crypto.randomBytes(4).toString('hex')}`);
-      this.store.fencedEvent(fence, null, 'pool-add', p);
+      record('pool-add', p);
       fs.mkdirSync(root, { recursive: true });
       await repo.worktreeCommand(['worktree', 'add', '--detach', '--lock', '--reason', CREATING, '--', p, base]);
       await repo.unlockWorktree(p);
@@ -116,13 +118,15 @@ export class WarmPool {
   }
 }
 
+/** Changes or untracked files, or a status git cannot read: either way not a pool worktree to hand out. */
 async function holdsChanges(worktree: string): Promise<boolean> {
-  const execa = await loadExeca();
-  const r = await execa('git', ['status', '--porcelain', '--untracked-files=normal'], { cwd: worktree, reject: false });
-  return r.exitCode !== 0 || r.stdout.trim() !== '';
+  return readGit(worktree, ['status', '--porcelain', '--untracked-files=normal']).then(
+    (out) => out.trim() !== '',
+    () => true,
+  );
 }
 
-async function switchToNewBranch(worktree: string, branch: string, baseCommit: string): Promise<void> {
-  const execa = await loadExeca();
-  await execa('git', ['switch', '--quiet', '--create', branch, baseCommit], { cwd: worktree });
+/** In the queue of the repository's changing commands, and fenced when `repo` is the leader's. */
+async function switchToNewBranch(repo: GitRepo, worktree: string, branch: string, baseCommit: string): Promise<void> {
+  await repo.commandIn(worktree, ['switch', '--quiet', '--create', branch, baseCommit]);
 }

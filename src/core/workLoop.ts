@@ -1,4 +1,4 @@
-import { loadRoadmap } from './roadmap';
+import { loadRoadmap, Roadmap } from './roadmap';
 import { requestSpawn, SpawnSettings } from './spawnRequest';
 import { ACTIVE_STATUSES, Run, Store } from './store';
 
@@ -74,15 +74,20 @@ export async function runLoopPass(store: Store, stateDir: string, maxParallel: n
   for (const loop of store.loops()) {
     if (!loop.enabled) continue;
     const config = loop.config as LoopConfig;
-    let planned: string[];
+    let roadmap: Roadmap & { path: string };
     try {
-      planned = loadRoadmap(loop.repo, config.roadmapPath).priorities.filter((p) => p.status === 'planned').map((p) => p.id);
+      roadmap = loadRoadmap(loop.repo, config.roadmapPath);
     } catch (e) {
       log('warn', `loop ${loop.repo}: ${(e as Error).message}`);
       continue;
     }
+    logWarningsOnce(loop.repo, roadmap, log);
+    const planned = roadmap.priorities.filter((p) => p.status === 'planned').map((p) => p.id);
     const active = store.listRuns({ statuses: ACTIVE_STATUSES }).length;
-    const runs = store.listRuns({ repo: loop.repo });
+    // Runs recorded under an alias (before the roadmap combined the headings) count as runs
+    // of the canonical id, so the loop does not start the same story again.
+    const canonical = new Map(roadmap.priorities.flatMap((p) => p.aliases.map((a) => [a, p.id] as const)));
+    const runs = store.listRuns({ repo: loop.repo }).map((r) => (canonical.has(r.priority) ? { ...r, priority: canonical.get(r.priority)! } : r));
     const now = Date.now();
     for (const d of planLoop(planned, runs, maxParallel - active, config, now)) {
       if (d.action === 'wait' && d.reason.startsWith('retry')) {
@@ -99,4 +104,14 @@ export async function runLoopPass(store: Store, stateDir: string, maxParallel: n
     }
   }
   return { nextDueAt };
+}
+
+/** The roadmap warnings last logged per repository: the loop runs often, a warning is logged once. */
+const loggedWarnings = new Map<string, string>();
+
+function logWarningsOnce(repo: string, roadmap: Roadmap & { path: string }, log: (level: 'info' | 'warn', m: string) => void): void {
+  const key = roadmap.warnings.map((w) => w.message).join('\n');
+  if (loggedWarnings.get(repo) === key) return;
+  loggedWarnings.set(repo, key);
+  for (const w of roadmap.warnings) log('warn', `roadmap ${roadmap.path}: ${w.message}`);
 }

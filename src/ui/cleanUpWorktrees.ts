@@ -77,6 +77,6 @@ function target(s: Services, repo: WindowRepository, item: GcItem) {
 function describeItem(s: Services, item: GcItem): string {
   const run = item.runId ? s.host.store.getRun(item.runId) : undefined;
   const owner = run ? `${run.priority} #${run.attempt} ${STATUS_LABEL[run.status]}` : 'no run owns it';
-  const holds = item.holdings ? `holds ${describeHoldings(item.holdings)}` : 'holds nothing';
+  const holds = item.holdings ? `holds ${describeHoldings(item.holdings)}` : item.action === 'kept' && item.reason ? item.reason : 'holds nothing';
   return `• ${path.basename(item.worktree)} — ${owner} — ${holds}`;
 }

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { ChangeWatcher } from '../core/changeWatcher';
-import { Fence, holderAlive, LeaderLease } from '../core/leaderLease';
+import { Acts, Fence, holderAlive, LeaderLease } from '../core/leaderLease';
 import { Orchestrator, ReconcileReport } from '../core/orchestrator';
 import { LeaderRow, Store } from '../core/store';
 import { Disposable, onNodeEvent } from './disposable';
@@ -63,7 +63,7 @@ export class OrchestratorHost extends Disposable {
       this.leaderChanged.fire();
     }));
     this.register(vscode.workspace.onDidChangeConfiguration((e) => {
-      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
+      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize', 'agentLogMaxMiB'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
         void this.replaceOrchestrator();
       }
     }));
@@ -109,16 +109,13 @@ export class OrchestratorHost extends Disposable {
 
   /**
    * A leader-only side effect (merge, worktree removal): the intent is written first, in a
-   * transaction that confirms this window's epoch is still current, so a deposed leader
-   * can never act. Throws FencedError when this window does not lead.
+   * transaction that confirms this window's epoch is still current; `act` gets the lease
+   * to fence its own steps with (GitRepo.fencedBy), so a window deposed half-way does no
+   * more. Throws FencedError when this window does not lead.
    */
-  async fenced<T>(kind: string, runId: string | null, detail: string, act: () => Promise<T>): Promise<T> {
-    const fence = this.lease.currentFence();
-    this.store.immediate(() => {
-      this.store.assertEpoch(fence.epoch, fence.owner);
-      this.store.addEvent(runId, kind, null, null, fence.epoch, detail);
-    });
-    return act();
+  async fenced<T>(kind: string, runId: string | null, detail: string, act: (acts: Acts) => Promise<T>): Promise<T> {
+    this.lease.act(kind, (fence) => this.store.fencedEvent(fence, runId, kind, detail));
+    return act(this.lease);
   }
 
   private becameLeader(fence: Fence): void {
@@ -145,6 +142,7 @@ export class OrchestratorHost extends Disposable {
       maxParallel: settings.maxParallel(),
       stopGraceMs: settings.stopGraceMs(),
       warmPoolSize: settings.warmPoolSize(),
+      agentLogMaxBytes: settings.agentLogMaxBytes(),
       log: (level, message) => log[level](message),
     });
   }

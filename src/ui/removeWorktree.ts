@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { GitRepo, holdsNothing, samePath, WorktreeHoldings } from '../core/git';
-import { describeHoldings } from '../core/gc';
+import { describeHoldings, removalCost, removalNote, worktreeUsers } from '../core/gc';
+import { describeUses } from '../core/processInfo';
 import { isActive } from '../core/store';
 import { UserError } from '../core/userError';
 import type { WorktreeTarget } from './commandArgs';
@@ -39,6 +40,10 @@ export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOp
   if (!info) throw new UserError(`${t.worktree} is no longer a worktree of ${repo.root}.`, 'NO_WORKTREE');
   const active = s.host.store.listRuns({ repo: repo.root, statuses: ['requested', 'provisioning', 'running', 'stopping'] }).find((r) => samePath(r.worktree, t.worktree));
   if (active) throw new UserError(`${active.priority} #${active.attempt} is ${STATUS_LABEL[active.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
+  // A process still working there (a leftover of the agent, a shell, a dev server) would lose
+  // its folder: confirming the loss of listed work does not cover that, so it is refused here.
+  const users = worktreeUsers(s.host.store, t.worktree, t.run?.id);
+  if (users.length) throw new UserError(`${t.worktree} is in use by ${describeUses(users)}; end ${users.length === 1 ? 'it' : 'them'} first. Nothing was changed.`, 'IN_USE');
 
   const configured = vscode.workspace.getConfiguration(settings.SECTION).get<string>('baseBranch')?.trim() || undefined;
   const base = t.base ?? (await repo.baseBranch(configured));
@@ -47,17 +52,17 @@ export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOp
   const lockNote = info.locked !== null && !t.run ? `\n\nIt is locked${info.locked ? ` (${info.locked})` : ''} by someone else; removing it unlocks it.` : '';
   const branchNote = info.branch ? `The branch ${info.branch} is deleted only if it is merged into ${base}.` : '';
 
-  // Commits on a branch survive the removal (the branch is kept unless merged); on a
-  // detached HEAD they would be lost with the worktree.
-  const losesCommits = !info.branch && holdings.unmerged.length > 0;
-  const loses = holdings.changed.length > 0 || holdings.untracked.length > 0 || losesCommits;
+  // The rule the CLI and gc use too: commits on a branch survive the removal (the branch is
+  // kept unless merged); on a detached HEAD they would be lost with the worktree.
+  const cost = removalCost(holdings, info.branch, base);
+  const lost = describeHoldings(cost.lost);
   const force = !empty;
-  const confirm = empty ? 'Remove' : loses ? 'Remove and Lose This Work' : 'Remove (Keep Branch)';
+  const confirm = empty ? 'Remove' : lost ? 'Remove and Lose This Work' : 'Remove (Keep Branch)';
   const message = empty
     ? `Remove the worktree ${path.basename(t.worktree)}?`
-    : loses
-      ? `${path.basename(t.worktree)} holds work that removing it would lose: ${describeHoldings(losesCommits ? holdings : { ...holdings, unmerged: [] })}.`
-      : `Remove the worktree ${path.basename(t.worktree)}? Its branch ${info.branch} keeps ${holdings.unmerged.length} commit(s) not in ${base}.`;
+    : lost
+      ? `${path.basename(t.worktree)} holds work that removing it would lose: ${lost}.`
+      : `Remove the worktree ${path.basename(t.worktree)}? Its branch ${info.branch} keeps ${cost.keptOnBranch} commit(s) not in ${base}.`;
   if (!empty || confirmEmpty) {
     const detail = `${t.worktree}\n\n${empty ? 'It holds no uncommitted changes, untracked files or unmerged commits.' : listHoldings(holdings, base)}\n\n${branchNote}${lockNote}`;
     if ((await s.notifier.ask('warning', message, detail, confirm)) !== confirm) return false;
@@ -82,8 +87,8 @@ export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOp
   // A worktree no run owns has no action row to request through: this window removes it,
   // as the leader only (taking over if the user agrees), after a fenced intent record.
   if (!(await ensureLeading(s.host, 'removes worktrees'))) return false;
-  const result = await s.host.fenced('remove-worktree', null, `${t.worktree}${force ? ' (forced, confirmed by the user)' : ''}`, () =>
-    repo.removeWorktree(t.worktree, base, { force }),
+  const result = await s.host.fenced('remove-worktree', null, `${t.worktree}${removalNote(cost, force)}`, (acts) =>
+    repo.fencedBy(acts).removeWorktree(t.worktree, base, { force }),
   );
   if (!result.removed) {
     s.notifier.warn(`${t.worktree} was kept: it now holds ${describeHoldings(result.holdings)}. Run Remove Worktree again to see what.`);

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { agentLogMaxBytes as cappedLogBytes, DEFAULT_AGENT_LOG_MAX_MIB } from '../core/cappedLog';
 import type { SpawnSettings } from '../core/spawnRequest';
 
 export const SECTION = 'worktreeOrchestrator';
@@ -56,6 +57,15 @@ export function warmPoolSize(): number {
 export function stopGraceMs(): number {
   const s = Number(userValue<number>('stopGraceSeconds') ?? 10);
   return Number.isFinite(s) && s >= 0 ? s * 1000 : 10_000;
+}
+
+/** agent.log's cap in bytes (worktreeOrchestrator.agentLogMaxMiB; 0: none); a bad value means the default. */
+export function agentLogMaxBytes(): number {
+  try {
+    return cappedLogBytes(userValue<number>('agentLogMaxMiB') ?? DEFAULT_AGENT_LOG_MAX_MIB);
+  } catch {
+    return cappedLogBytes(DEFAULT_AGENT_LOG_MAX_MIB);
+  }
 }
 
 /** Whether a spawned run's worktree is added to the window that asked for it. */

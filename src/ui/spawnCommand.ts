@@ -49,7 +49,7 @@ export async function spawnCodeDeveloper(s: Services, arg?: unknown, o: { newAtt
   if (!typed) {
     let choice;
     try {
-      choice = await pickPriority(s.host.store, repo);
+      choice = await pickPriority(s.host.store, repo, (m) => s.log.warn(m));
     } catch (e) {
       reportRefusal(s, e, repo);
       return undefined;

@@ -1,16 +1,15 @@
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { parseWorktreeList, WorktreeInfo } from '../core/git';
+import { listWorktrees, WorktreeInfo } from '../core/git';
 import { isActive, Run } from '../core/store';
 import { isPoolPath } from '../core/warmPool';
+import { DetailsTarget, WorktreeDetails } from '../core/worktreeDetails';
 import { Disposable } from './disposable';
 import { OrchestratorHost } from './orchestratorHost';
 import { STATUS_LABEL } from './runPresentation';
 import * as settings from './settings';
 import { WindowRepositories, WindowRepository } from './windowRepositories';
-import { DetailsTarget, WorktreeDetails } from './worktreeDetails';
 
 /** How long file events in a worktree are gathered before its dirty count is checked again. */
 const FILE_RECHECK_MS = 1_000;
@@ -178,14 +177,6 @@ export class WorktreesTreeProvider extends Disposable implements vscode.TreeData
 
 function detailsTarget(n: WorktreeNode): DetailsTarget {
   return { repo: n.repo, path: n.info.path, head: n.info.head, branch: n.info.branch, base: n.base, missing: n.missing };
-}
-
-/** `git worktree list --porcelain`, without the bare entry. */
-async function listWorktrees(root: string): Promise<WorktreeInfo[]> {
-  const out = await new Promise<string>((resolve, reject) => {
-    execFile('git', ['worktree', 'list', '--porcelain'], { cwd: root, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-  });
-  return parseWorktreeList(out).filter((w) => !w.bare);
 }
 
 function worktreeNodes(repo: WindowRepository, list: WorktreeInfo[], byPath: ReadonlyMap<string, Run>): WorktreeNode[] {

@@ -7,7 +7,7 @@
 //   commitall:<label>     the same, but with `git add -A`, as a real agent does: it commits
 //                         whatever the worktree looks like (a half checkout: mass deletions)
 //   write:<file>          an uncommitted file
-//   exit:<code>           trap (exit 0 on SIGTERM)
+//   exit:<code>           trap (exit 0 on SIGTERM)   ignoreterm (only SIGKILL ends it)
 // Like test/fixtures/fakeAgent.mjs it records each start in $FAKE_AGENT_TRACE (so the shared
 // helpers can find and clean it up), plus its process start time, so a reused pid is never
 // counted as this agent.
@@ -64,5 +64,6 @@ for (const step of process.argv.slice(2)) {
   else if (verb === 'write') fs.writeFileSync(arg, `written by ${process.pid}\n`);
   else if (verb === 'exit') process.exit(Number(arg));
   else if (verb === 'trap') process.on('SIGTERM', () => process.exit(0));
+  else if (verb === 'ignoreterm') process.on('SIGTERM', () => console.log('SIGTERM ignored'));
   else console.log(`unknown step ${step}`);
 }

@@ -149,7 +149,7 @@ describe('BUG-070: duplicates, shared checkouts, several orchestrators', functio
     const won = results.filter((r) => r.exitCode === 0);
     const refused = results.filter((r) => r.exitCode === 3);
     assert.equal(won.length, 1, results.map((r) => r.stderr).join('\n'));
-    assert.equal(refused.length, 4);
+    assert.equal(refused.length, 4, results.map((r) => `${r.exitCode}: ${r.stdout} ${r.stderr}`).join("\n"));
     for (const r of refused) assert.match(r.stderr, /US-036 already has an active run/);
     await until(() => traces(s).length >= 1);
     await sleep(500);

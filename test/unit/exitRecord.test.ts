@@ -44,7 +44,8 @@ describe('exit record', () => {
     const rd = runDir(state, run.id);
     fs.mkdirSync(rd, { recursive: true });
     reserveExitSlot(rd);
-    const log = fs.openSync(path.join(rd, 'agent.log'), 'a');
+    const fd = fs.openSync(path.join(rd, 'agent.log'), 'a');
+    const log = { write: (text: string) => fs.writeSync(fd, text), close: () => fs.closeSync(fd) };
     assert.equal(await recordAgentExit({ stateDir: state, runId: run.id, dir: rd, log, exit: { code: 3, signal: null, error: null, at: 4 } }), 0);
     assert.equal(exitRecord(state, run.id)?.code, 3);
     assert.match(fs.readFileSync(path.join(rd, 'agent.log'), 'utf8'), /ended: exit code 3/);
@@ -57,7 +58,8 @@ describe('exit record', () => {
     newer.db.pragma('user_version = 999');
     newer.close();
     const started = Date.now();
-    const log2 = fs.openSync(path.join(rd, 'agent.log'), 'a');
+    const fd2 = fs.openSync(path.join(rd, 'agent.log'), 'a');
+    const log2 = { write: (text: string) => fs.writeSync(fd2, text), close: () => fs.closeSync(fd2) };
     await recordAgentExit({ stateDir: state, runId: run.id, dir: rd, log: log2, exit: { code: 5, signal: null, error: null, at: 5 } }, { firstDelayMs: 5_000 });
     assert.ok(Date.now() - started < 4_000, 'did not wait to retry');
     assert.equal(exitRecord(state, run.id)?.code, 5);

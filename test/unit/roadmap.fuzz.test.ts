@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { findPriority, parseRoadmap, PRIORITY_ID_RE } from '../../src/core/roadmap';
+import { findPriority, parseRoadmap, PRIORITY_ID_RE, readRoadmap, type PriorityStatus, type StatusSource } from '../../src/core/roadmap';
 
 /**
  * Property tests: the roadmap is user-controlled text, and ids flow into branch names and
@@ -52,8 +52,12 @@ describe('roadmap: fuzz', () => {
         let last = 0;
         for (const p of all) {
           assertSafeId(p.id);
-          assert.ok(!seen.has(p.id), `duplicate ${p.id}`);
-          seen.add(p.id);
+          // One slot per id: no id or alias is listed twice, across all priorities.
+          for (const id of [p.id, ...p.aliases]) {
+            assertSafeId(id);
+            assert.ok(!seen.has(id), `duplicate ${id}`);
+            seen.add(id);
+          }
           assert.ok(STATUSES.has(p.status), p.status);
           assert.equal(typeof p.title, 'string');
           assert.ok(!/[\r\n]/.test(p.title));
@@ -113,9 +117,13 @@ describe('roadmap: fuzz', () => {
       fc.property(doc, (sections) => {
         const lines: string[] = [];
         const expected: string[] = [];
+        const taken = new Set<string>(); // ids and aliases: the first definition wins
         for (const [[level, lead, id, sep, title], body] of sections) {
           lines.push(`${level} ${lead}${id.text}${sep}${title}`, ...body);
-          if (!expected.includes(id.id)) expected.push(id.id);
+          if (taken.has(id.id)) continue;
+          expected.push(id.id);
+          taken.add(id.id);
+          if (sep.includes('US-104')) taken.add('US-104');
         }
         const all = parseRoadmap(lines.join('\n'));
         assert.deepEqual(all.map((p) => p.id), expected);
@@ -133,6 +141,113 @@ describe('roadmap: fuzz', () => {
         assert.ok(found === undefined || list.includes(found));
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+/**
+ * Issue 14: roadmaps generated in every heading form real ones use (status-prefixed,
+ * bracketed, plain, dashed, PRIORITY N with decimals, bold and coloured, combined with an
+ * alias), with trailing tags, heading statuses and Status lines, among fences, comments,
+ * quotes and headings that only mention a priority: every id, alias, title, status (and
+ * where it came from) and line comes back as generated, and the only warnings are for the
+ * range headings that were put in.
+ */
+describe('roadmap: generated real-world roadmaps read as written', () => {
+  type Expected = { id: string; aliases: string[]; title: string; status: PriorityStatus; statusFrom: StatusSource; line: number; statusLine?: number };
+
+  const WORDS = ['Export', 'search', "user's", '"quoted"', "'single'", '`cli`', 'v2', 'API', '(beta)', '&', 'Analytics', 'Observability', 'the', 'REST', 'naïve', 'façade', '2025', 'über', 'of', 'x/y'];
+  const title = fc.array(fc.constantFrom(...WORDS), { minLength: 1, maxLength: 5 }).map((w) => w.join(' '));
+  /** Dropped from the title: what people append to it. */
+  const tag = fc.constantFrom('', '', ' 🔴 NEW FOUNDATION', ' P0 CRITICAL - DO THIS FIRST!', ' - HIGH PRIORITY', ' (P1)', ' 🚨 URGENT', ' ⚡ 🔥');
+  const trailer = fc.constantFrom<[string, PriorityStatus | undefined]>(
+    ['', undefined], ['', undefined], [' 📝 Planned', 'planned'], [' ✅ Complete', 'complete'], [' 🔄 In Progress', 'in-progress'], [' ⏸️ Blocked', 'blocked'],
+    [' - COMPLETE', 'complete'], [' (Planned)', 'planned'], [' **BLOCKED** (2025-10-19)', 'blocked'], [' 📝', 'planned'],
+  );
+  const prefix = fc.constantFrom<[string, PriorityStatus] | undefined>(
+    undefined, undefined, ['📝 PLANNED', 'planned'], ['✅ COMPLETE', 'complete'], ['✅ RECENTLY COMPLETED', 'complete'], ['📝 READY TO IMPLEMENT', 'planned'], ['🔄 **IN PROGRESS**', 'in-progress'],
+  );
+  const statusLine = fc.constantFrom<[string, PriorityStatus] | undefined>(
+    undefined, undefined, ['**Status**: 📝 PLANNED', 'planned'], ['**Status**: 📝 **PLANNED** (Created 2025-10-01)', 'planned'], ['**Status**: ✅ Complete (2025-10-19) - HIGH PRIORITY, was blocked', 'complete'],
+    ['- **Status**: 🔄 In Progress', 'in-progress'], ['**Status:** ⏸️ Blocked', 'blocked'], ['**STATUS**: done', 'complete'], ['**Status**: 🚨 URGENT - 📝 Backlog', 'planned'],
+  );
+  const section = fc.record({
+    form: fc.constantFrom('plain', 'bracketed', 'bold'),
+    level: fc.constantFrom('##', '###', '####'),
+    lead: fc.constantFrom('', '🟢 ', '🎯 ', '🔴 ', '🚨 '),
+    idKind: fc.constantFrom('US', 'FEAT', 'PRIORITY', 'PRIORITY.5'),
+    sep: fc.constantFrom(': ', ' - '),
+    withAlias: fc.boolean(),
+    prefix,
+    title,
+    tag,
+    trailer,
+    statusLine,
+    noise: fc.array(fc.nat({ max: 9 }), { maxLength: 3 }),
+  });
+  /** Never a priority, never a warning (except the ranges, which are counted). */
+  const NOISE: string[][] = [
+    ['Some prose about PRIORITY 3 and US-012, "quoted", and it\'s fine.'],
+    ['#### Future Enhancements (Post-PRIORITY 4)'],
+    ['#### Week 1: Setup 🔴 PRIORITY 1'],
+    ['## 🔴 TOP PRIORITY FOR code_developer (START HERE)'],
+    ['```markdown', '## US-9001: in a fence 📝', '**Status**: ✅ Complete', '```'],
+    ['~~~', '### PRIORITY 9002: tilde fence', '```', '## US-9003: a shorter other fence does not close', '~~~'],
+    ['- step:', '  ```bash', '  ## US-9004: in a list-item fence', '  ```'],
+    ['> ## US-9005: a quoted heading', '> see "US-9006" and \'PRIORITY 7\''],
+    ['<!--', '## US-9007: a template', '**Status**: ✅', '-->'],
+    ['### US-9073 through US-9077'], // the one that warns: a range
+  ];
+
+  it('returns every id, alias, title, status and line as generated, and warns only about the ranges', () => {
+    fc.assert(
+      fc.property(fc.array(section, { maxLength: 25 }), fc.constantFrom('\n', '\r\n'), (sections, eol) => {
+        const lines = ['# Roadmap', ''];
+        const expected: Expected[] = [];
+        const rangeLines: number[] = [];
+        sections.forEach((g, i) => {
+          const n = i + 1;
+          const idText = g.idKind === 'PRIORITY' ? `PRIORITY ${n}` : g.idKind === 'PRIORITY.5' ? `PRIORITY ${n}.5` : `${g.idKind}-${n}`;
+          const id = idText.replace(' ', '-');
+          const alias = g.withAlias && g.form !== 'bracketed' ? `US-${1000 + n}` : undefined;
+          const aliasText = alias ? `${alias} - ` : '';
+          let heading: string;
+          let status: PriorityStatus | undefined;
+          let from: StatusSource = 'none';
+          if (g.form === 'bold') {
+            heading = `${g.level} 🟢 **${idText}: ${aliasText}${g.title}${g.tag}** ✅ **COMPLETE** (2025-10-19)`;
+            [status, from] = ['complete', 'heading'];
+          } else {
+            const pre = g.prefix ? `${g.prefix[0]}: ` : '';
+            // 'US-1 - US-1001 …' reads as a range (same prefix, a dash): combined headings use ':' there.
+            const sep = alias && g.idKind === 'US' ? ': ' : g.sep;
+            const idPart = g.form === 'bracketed' ? `[${idText}] ` : `${idText}${sep}${aliasText}`;
+            heading = `${g.level} ${g.lead}${pre}${idPart}${g.title}${g.tag}${g.trailer[0]}`;
+            if (g.prefix) [status, from] = [g.prefix[1], 'prefix'];
+            else if (g.trailer[1]) [status, from] = [g.trailer[1], 'heading'];
+          }
+          lines.push(heading);
+          const e: Expected = { id, aliases: alias ? [alias] : [], title: g.title, status: status ?? 'unknown', statusFrom: from, line: lines.length };
+          if (g.statusLine) {
+            lines.push('', g.statusLine[0]);
+            [e.status, e.statusFrom, e.statusLine] = [g.statusLine[1], 'status-line', lines.length];
+          }
+          expected.push(e);
+          for (const k of g.noise) {
+            lines.push('');
+            if (k === 9) rangeLines.push(lines.length + 1);
+            lines.push(...NOISE[k]);
+          }
+          lines.push('');
+        });
+        const roadmap = readRoadmap(lines.join(eol));
+        const got = roadmap.priorities.map((p) => ({ ...p }));
+        for (const p of got) if (p.statusLine === undefined) delete p.statusLine;
+        assert.deepEqual(got, expected, lines.join('\n'));
+        assert.deepEqual(roadmap.warnings.map((w) => [w.kind, w.line]), rangeLines.map((l) => ['not-taken', l]), lines.join('\n'));
+        for (const p of roadmap.priorities) for (const typed of [p.id, ...p.aliases]) assert.equal(findPriority(roadmap.priorities, typed.toLowerCase()), p);
+      }),
+      { numRuns: 400 },
     );
   });
 });

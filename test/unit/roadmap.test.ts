@@ -25,13 +25,13 @@ const ids = (text: string) => parseRoadmap(text).map((p) => p.id);
 describe('roadmap: parseRoadmap headings', () => {
   it('reads a user-story heading with id, title and 1-based line', () => {
     assert.deepEqual(parseRoadmap(md('# Roadmap', '', '## US-036: Spawn agents in worktrees')), [
-      { id: 'US-036', title: 'Spawn agents in worktrees', status: 'unknown', line: 3 },
+      { id: 'US-036', aliases: [], title: 'Spawn agents in worktrees', status: 'unknown', statusFrom: 'none', line: 3 },
     ]);
   });
 
   it("reads 'PRIORITY N' with a space as PRIORITY-N, and status from the heading emoji", () => {
     assert.deepEqual(one('### PRIORITY 20: Title 📝 Planned'), {
-      id: 'PRIORITY-20', title: 'Title', status: 'planned', line: 1,
+      id: 'PRIORITY-20', aliases: [], title: 'Title', status: 'planned', statusFrom: 'heading', line: 1,
     });
   });
 
@@ -49,9 +49,10 @@ describe('roadmap: parseRoadmap headings', () => {
     assert.equal(one('## **PRIORITY 9**: Bold id only').title, 'Bold id only');
   });
 
-  it('keeps the first id of a combined heading and the rest as title', () => {
+  // Changed by issue 14: the second id used to be left in the title; it is an alias now.
+  it('reads a combined heading as one priority: the first id, the second as its alias, the title after both', () => {
     const p = one('### PRIORITY 20: US-104 - Title');
-    assert.deepEqual([p.id, p.title], ['PRIORITY-20', 'US-104 - Title']);
+    assert.deepEqual([p.id, p.aliases, p.title], ['PRIORITY-20', ['US-104'], 'Title']);
   });
 
   it("accepts ':' or a spaced dash or the end after the id", () => {
@@ -321,7 +322,7 @@ describe('roadmap: findRoadmapPath and loadRoadmap on disk', () => {
     write('ROADMAP.md', '## US-1: root');
     const docs = write('docs/roadmap/ROADMAP.md', '## US-2: docs');
     assert.equal(findRoadmapPath(repo), docs);
-    assert.deepEqual(loadRoadmap(repo), { path: docs, priorities: [{ id: 'US-2', title: 'docs', status: 'unknown', line: 1 }] });
+    assert.deepEqual(loadRoadmap(repo), { path: docs, priorities: [{ id: 'US-2', aliases: [], title: 'docs', status: 'unknown', statusFrom: 'none', line: 1 }], warnings: [] });
   });
 
   it('falls back to ROADMAP.md', () => {

@@ -54,13 +54,28 @@ describe('handing results back: merge, remove, worktree setup', function () {
     const r0 = await finished(['write:feature.txt', 'commit:add feature', 'write:scratch.txt']);
     const refused = await cli(s, ['remove', 'US-036']);
     assert.equal(refused.exitCode, 1);
-    assert.match(refused.stderr, /holds 1 untracked file, 1 unmerged commit; removing it would lose them/);
+    // What is lost (the untracked file) and what the branch keeps (the commit) are told apart.
+    assert.match(refused.stderr, /holds 1 untracked file; removing it would lose it \(its 1 commit not in main stays on code-developer\/us-036\)/);
     assert.ok(fs.existsSync(path.join(r0.worktree, 'scratch.txt')));
     const forced = await cli(s, ['remove', 'US-036', '--force']);
     assert.equal(forced.exitCode, 0, forced.stderr);
     assert.ok(!fs.existsSync(r0.worktree));
     assert.match(forced.stdout, /branch code-developer\/us-036 kept \(not merged\)/);
     assert.match(git(s.repo, 'log', '--format=%s', 'code-developer/us-036'), /add feature/, 'the commit is still reachable');
+    const removal = withStore(s, (st) => st.events(r0.id).find((e) => e.kind === 'remove-worktree'))!;
+    assert.match(removal.detail!, /\(forced, losing 1 untracked file; code-developer\/us-036 keeps 1 commit not in main\)$/, 'the event log says what was lost, and only that');
+  });
+
+  it('remove of a clean worktree whose branch holds commits asks for confirmation, and the log says nothing was lost', async () => {
+    const r0 = await finished(['write:feature.txt', 'commit:add feature']);
+    const refused = await cli(s, ['remove', 'US-036']);
+    assert.equal(refused.exitCode, 1);
+    assert.match(refused.stderr, /holds 1 commit not in main; it stays on code-developer\/us-036, which is kept\. Confirm removing the worktree \(CLI: --force\)/);
+    assert.ok(fs.existsSync(r0.worktree));
+    assert.equal((await cli(s, ['remove', 'US-036', '--force'])).exitCode, 0);
+    const removal = withStore(s, (st) => st.events(r0.id).find((e) => e.kind === 'remove-worktree'))!;
+    assert.doesNotMatch(removal.detail!, /losing/, 'nothing was lost');
+    assert.match(removal.detail!, /\(confirmed; code-developer\/us-036 keeps 1 commit not in main\)$/);
   });
 
   it('remove of a merged, clean run deletes the worktree and its branch', async () => {

@@ -2,6 +2,7 @@
 // run root that hold nothing are removed after one confirmation of the list; one that holds
 // work (an untracked file) is removed only when the user confirms, in a modal that names it.
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -98,5 +99,24 @@ describe('Clean Up Worktrees (gc)', function () {
     const none = await vscode.commands.executeCommand<CleanUpResult>(GC);
     assert.deepEqual(none, { removed: [], kept: [] });
     assert.equal(modals.length, 0);
+  });
+
+  it('keeps a worktree that a live process still works in, naming the process, until it ends', async () => {
+    const busy = path.join(path.dirname(clean.worktree), 'in-use');
+    git(repo, 'worktree', 'add', '-q', '-b', 'in-use', busy, 'HEAD');
+    const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { cwd: busy, stdio: 'ignore' });
+    try {
+      modals.length = 0;
+      answer((m) => (m.actions.includes('Clean Up') ? 'Clean Up' : undefined));
+      const kept = await vscode.commands.executeCommand<CleanUpResult>(GC);
+      assert.ok(modals[0].detail!.includes(`in-use — no run owns it — in use by process ${sleeper.pid}`), modals[0].detail);
+      assert.deepEqual(kept.kept, [busy], JSON.stringify(kept));
+      assert.ok(fs.existsSync(busy), 'a worktree in use was removed');
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+    await until('the process to end', () => (sleeper.exitCode !== null || sleeper.signalCode !== null ? true : undefined), 10_000);
+    const removed = await vscode.commands.executeCommand<CleanUpResult>(GC);
+    assert.deepEqual(removed.removed, [busy], JSON.stringify(removed));
   });
 });

@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
 import * as os from 'node:os';
+import { readGit } from './git';
 
 /** What the Worktrees view shows beyond `git worktree list`: each costs a git process. */
 export interface Details {
@@ -222,26 +222,7 @@ export class WorktreeDetails {
   }
 }
 
-/** Niceness of the background git processes: the view's own `git worktree list` goes first. */
-const BACKGROUND_PRIORITY = 10;
-
-/**
- * Git with an argument array and no shell, at a lower CPU priority. GIT_OPTIONAL_LOCKS=0:
- * `status` must not write the index (it would contend with the agent working there, and wake
- * file watchers).
- */
-function git(cwd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('git', args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } }, (err, stdout) =>
-      err ? reject(err) : resolve(stdout),
-    );
-    try {
-      if (child.pid) os.setPriority(child.pid, BACKGROUND_PRIORITY);
-    } catch {
-      // not permitted or already gone: it runs at normal priority
-    }
-  });
-}
+const git = (cwd: string, args: string[]): Promise<string> => readGit(cwd, args, { background: true });
 
 /** Every local branch's commit, in one git call. */
 async function branchTips(repo: string): Promise<Map<string, string>> {
