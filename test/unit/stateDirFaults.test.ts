@@ -131,6 +131,21 @@ describe('a full or read-only state folder (real tmpfs)', function () {
     await until(() => !isAlive({ pid: run.supervisorPid!, start: null }), 5_000);
   });
 
+  it('an agent that prints while the state folder is full: its supervisor stays and records the exit code once space returns', async () => {
+    const talker = `setTimeout(() => { for (let i = 0; i < 5000; i++) console.log('line ' + i + ' ' + 'x'.repeat(80)); process.exitCode = 6; }, 1500)`;
+    const r = await cli(s, ['--agent-command', JSON.stringify([NODE, '-e', talker]), 'spawn', 'US-036']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const [run] = runs();
+    disk.fill();
+    await until(() => !isAlive({ pid: run.pid!, start: run.pidStart }), 15_000);
+    await new Promise((res) => setTimeout(res, 1000));
+    assert.ok(isAlive({ pid: run.supervisorPid!, start: null }), 'the supervisor survived the output it could not write');
+    disk.free();
+    await until(() => runs()[0].status !== 'running', 20_000).catch(() => assert.fail(`still running: ${JSON.stringify(runs()[0])}`));
+    assert.equal(runs()[0].status, 'failed', `${runs()[0].status}: ${runs()[0].error}`);
+    assert.equal(runs()[0].exitCode, 6);
+  });
+
   it('a read-only state folder: status still reads, every writer refuses clearly with exit 4, nothing changes', async () => {
     assert.equal((await cli(s, ['--agent-command', agentCommand('exit:0'), 'spawn', 'US-036'])).exitCode, 0);
     await until(() => runs()[0]?.status === 'succeeded', 15_000);
