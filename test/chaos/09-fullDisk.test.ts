@@ -249,7 +249,7 @@ describe('chaos 9: a full or read-only state folder (real tmpfs)', function () {
       const expected = runsOf(sb).map((r) => ({ priority: r.priority, exitCode: r.exitCode }));
       const files = fingerprint(sb.state);
       d.readOnly();
-      const readers: string[][] = [['status'], ['status', '--json'], ['gc', '--dry-run']];
+      const readers: string[][] = [['status'], ['status', '--json'], ['gc', '--dry-run'], ['roadmap']];
       for (const args of readers) {
         const r = await cli(sb, args);
         judge(ro, `${shape}: ${args.join(' ')}`, r, [0]);

@@ -160,6 +160,9 @@ describe('a full or read-only state folder (real tmpfs)', function () {
     const json = await cli(s, ['status', '--json']);
     assert.equal(json.exitCode, 0, json.stderr);
     assert.equal((JSON.parse(json.stdout) as { runs: Array<{ status: string }> }).runs[0].status, 'succeeded');
+    const roadmap = await cli(s, ['roadmap']); // reads no state at all
+    noStack(roadmap, 'roadmap');
+    assert.equal(roadmap.exitCode, 0, roadmap.stderr);
     for (const args of [['--agent-command', agentCommand('exit:0'), 'spawn', 'US-037'], ['stop', 'US-036'], ['loop', 'on'], ['reconcile'], ['gc'], ['remove', 'US-036']]) {
       const w = await cli(s, args);
       noStack(w, args.join(' '));
