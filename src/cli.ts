@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAgentCommand } from './core/agents';
+import { parseAgentName, previewAgents } from './core/agentPresets';
 import { agentLogMaxBytes } from './core/cappedLog';
 import { ChangeWatcher } from './core/changeWatcher';
 import { collectGarbage } from './core/gc';
@@ -34,18 +35,27 @@ Commands:
   reconcile                    adopt live agents, record dead ones, report orphans
   gc [--dry-run]               remove worktrees of ended runs that hold nothing unmerged
                                and that no live process uses; exits 1 if git refused one
+  agents [--json]              the agent presets, and the exact argv each would run for
+        [--priority ID]        the priority's next attempt (the selected one marked *)
 
 Options:
   --repo DIR                   the repository (default: the current directory)
   --state-dir DIR              shared state: database, leader lease, run logs
                                (default: $WTO_STATE_DIR or ~/.local/state/worktree-orchestrator)
+  --agent NAME                 the agent preset: claude, codex, gemini, aider, or custom
+                               (custom is --agent-command; the default when it is given)
   --agent-command JSON         the code_developer command, a JSON array of strings;
                                placeholders \${priority} \${title} \${worktree} \${branch} \${runId}
+                               \${repo} \${gitDir} \${gitCommonDir} \${prompt} \${sessionId} \${specFile}
+  --prompt TEXT                the \${prompt} template (default: implement the priority as
+                               its section of the roadmap in \${specFile} says, and commit)
   --max-parallel N             agents running at once (default 1; extra requests queue)
   --base BRANCH                base branch (default: the branch checked out in --repo)
   --worktree-root DIR          where worktrees go (default: <repo>.worktrees)
   --roadmap PATH               roadmap file (default: docs/roadmap/ROADMAP.md, else ROADMAP.md)
   --setup-command JSON         runs in each new worktree before the agent, e.g. '["npm","ci"]'
+  --ports-per-run N            ports leased to each run, the first in WTO_PORT and \${port}
+                               (default 10; 0: none)
   --warm-pool N                keep N worktrees checked out at the base ahead of time (default 0)
   --stop-grace-seconds S       on stop, SIGKILL this long after SIGTERM (default 5)
   --agent-log-max-mib N        keep each agent.log to about N MiB, head + tail (default 50; 0: no cap)
@@ -72,6 +82,9 @@ async function main(argv: string[]): Promise<number> {
       repo: { type: 'string' },
       'state-dir': { type: 'string' },
       'agent-command': { type: 'string' },
+      agent: { type: 'string' },
+      prompt: { type: 'string' },
+      priority: { type: 'string' },
       'max-parallel': { type: 'string' },
       base: { type: 'string' },
       'worktree-root': { type: 'string' },
@@ -79,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
       'max-retries': { type: 'string' },
       'setup-command': { type: 'string' },
       'warm-pool': { type: 'string' },
+      'ports-per-run': { type: 'string' },
       'retry-delay-ms': { type: 'string' },
       'stop-grace-seconds': { type: 'string' },
       'agent-log-max-mib': { type: 'string' },
@@ -104,6 +118,9 @@ async function main(argv: string[]): Promise<number> {
     maxRetries: wholeNumber(values['max-retries'], '--max-retries', 0),
     retryDelayMs: wholeNumber(values['retry-delay-ms'], '--retry-delay-ms', 0),
     agentCommand: values['agent-command'] === undefined ? undefined : parseAgentCommand(values['agent-command']),
+    agent: agentFlag(values.agent, values['agent-command'] !== undefined),
+    prompt: values.prompt,
+    portsPerRun: wholeNumber(values['ports-per-run'], '--ports-per-run', 0),
     setupCommand: values['setup-command'] === undefined ? undefined : parseAgentCommand(values['setup-command'], '--setup-command'),
     baseBranch: values.base,
     worktreeRoot: values['worktree-root'],
@@ -111,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
   };
 
   stateDirInUse = stateDir;
-  const store = openStore(stateDir, command === 'status' || command === 'roadmap' || (command === 'gc' && !!values['dry-run']));
+  const store = openStore(stateDir, ['status', 'roadmap', 'agents'].includes(command) || (command === 'gc' && !!values['dry-run']));
   const lease = new LeaderLease(store, { label: `cli pid ${process.pid}` });
   const orchestrator = new Orchestrator({
     store,
@@ -228,6 +245,8 @@ async function main(argv: string[]): Promise<number> {
         if (refused.length) process.stderr.write(`error: git refused to remove ${refused.length} worktree(s); the others were collected.\n`);
         return refused.length ? EXIT_USER : 0;
       }
+      case 'agents':
+        return await agents(store, stateDir, repo, settings, { json: !!values.json, priority: values.priority });
       default:
         process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
         return EXIT_USAGE;
@@ -291,6 +310,28 @@ function stillWaitingOnStateDir(stateDir: string, run: Run): void {
   if (!why) return;
   const what = run.status === 'requested' ? 'is queued (requested); it starts' : `waits at its last recorded step (provisioning: ${run.step}); it resumes from there`;
   throw new StateDirError(`${why.message} The run ${run.id} ${what} once the folder takes writes again and an orchestrator leads (worktree-orchestrator start, or any command that leads).`, why.code as StateDirErrorCode, stateDir);
+}
+
+/** --agent NAME; --agent-command alone means custom, and contradicts any other preset. */
+function agentFlag(name: string | undefined, hasCommand: boolean): string | undefined {
+  if (name === undefined) return hasCommand ? 'custom' : undefined;
+  const agent = parseAgentName(name);
+  if (hasCommand && agent !== 'custom') throw new UserError(`--agent ${agent} and --agent-command contradict each other: --agent-command is the custom agent.`);
+  return agent;
+}
+
+/** `agents [--json] [--priority ID]`: the presets and what each would run. */
+async function agents(store: Store, stateDir: string, repo: string, settings: LoopConfig, o: { json: boolean; priority?: string }): Promise<number> {
+  const preview = await previewAgents(store, stateDir, repo, settings, o.priority);
+  if (o.json) {
+    console.log(JSON.stringify(preview, null, 2));
+    return 0;
+  }
+  console.log(preview.priority ? `What each agent would run for ${preview.priority} (run and session ids are new at each spawn):` : 'Agent presets (--priority ID shows the exact argv for a priority):');
+  for (const a of preview.agents) {
+    console.log(`${a.selected ? '*' : ' '} ${a.name.padEnd(7)} ${a.problem ? `(${a.problem})` : JSON.stringify(a.argv ?? a.template)}`);
+  }
+  return 0;
 }
 
 /** `roadmap [--json]`: what the orchestrator reads from the roadmap, warnings included. */

@@ -28,7 +28,14 @@ export interface ExitRecord {
   leftovers?: number[];
 }
 
-export const PLACEHOLDERS = ['priority', 'title', 'worktree', 'branch', 'runId', 'repo'] as const;
+export const PLACEHOLDERS = [
+  'priority', 'title', 'worktree', 'branch', 'runId', 'repo',
+  // The worktree's git dir (under the main repository's .git/worktrees) and the common dir:
+  // sandboxed agents need them writable to commit. The rest: see agentPresets.ts.
+  'gitDir', 'gitCommonDir', 'prompt', 'sessionId', 'specFile', 'runDir',
+  // The first port of the run's block (ports.ts); also WTO_PORT in its environment.
+  'port',
+] as const;
 export type CommandValues = Record<(typeof PLACEHOLDERS)[number], string>;
 
 /**
@@ -37,7 +44,7 @@ export type CommandValues = Record<(typeof PLACEHOLDERS)[number], string>;
  */
 export function expandCommand(template: readonly string[], values: CommandValues): string[] {
   if (!Array.isArray(template) || template.length === 0 || !template.every((a) => typeof a === 'string')) {
-    throw new UserError('No agent command is configured: set worktreeOrchestrator.codeDeveloper.command to an array such as ["claude", "-p", "Implement ${priority}: ${title}"] (CLI: --agent-command).', 'NO_AGENT_COMMAND');
+    throw new UserError('No agent command is configured: choose an agent with worktreeOrchestrator.codeDeveloper.agent (claude, codex, gemini or aider), or set worktreeOrchestrator.codeDeveloper.command to an argument array such as ["my-agent", "${prompt}"] (CLI: --agent NAME or --agent-command JSON).', 'NO_AGENT_COMMAND');
   }
   if (!template[0].trim()) throw new UserError('The agent command starts with an empty program name.', 'NO_AGENT_COMMAND');
   for (const [name, value] of Object.entries(values)) {

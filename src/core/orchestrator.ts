@@ -25,6 +25,7 @@ import { mergeRun, removeRunWorktree } from './runResults';
 import { LoopConfig, runLoopPass } from './workLoop';
 import { copyIncludedFiles, runSetupCommand } from './worktreeSetup';
 import { resolveWorktreeRoot } from './worktreePaths';
+import { portEnv } from './ports';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -155,7 +156,7 @@ export class Orchestrator {
       let status: 'done' | 'failed' = 'done';
       let result: string;
       try {
-        result = action.kind === 'merge' ? await this.o.lease.act(`merge ${run.priority}`, (fence) => mergeRun(store, fence, run)) : await removeRunWorktree(store, this.o.lease, run, action.force);
+        result = action.kind === 'merge' ? await mergeRun(store, this.o.lease, run) : await removeRunWorktree(store, this.o.lease, run, action.force);
         this.log('info', `${run.priority}: ${result}`);
       } catch (e) {
         if (e instanceof FencedError) throw e;
@@ -250,7 +251,7 @@ export class Orchestrator {
           // The supervisor starts once git is busy and waits for 'go': its start-up (and
           // the cost of forking this process) overlaps the checkout instead of delaying it.
           let settled = false;
-          const adding = repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason).finally(() => (settled = true)); // adopts an identical worktree left by a crash
+          const adding = repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath }).finally(() => (settled = true)); // adopts an identical worktree left by a crash
           setImmediate(() => settled || this.startSupervisorQuietly(run));
           await adding;
         } else {
@@ -258,18 +259,18 @@ export class Orchestrator {
           if ((await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
             // Resuming after a crash: finish a pool take, or adopt the identical worktree.
             await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
-            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath });
           } else if (await this.pool.take(run.id, repo, run.worktree, run.branch, baseCommit)) {
             await repo.lockWorktree(run.worktree, lockReason);
           } else {
-            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath });
           }
         }
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'setup', worktreeLocked: true }, 'worktree ready');
         crashPoint('after-worktree-add');
       }
       if (run.step === 'setup') {
-        const copied = await lease.act('copy the .worktreeinclude files', () => copyIncludedFiles(run.repo, run.worktree)).catch((e: NodeJS.ErrnoException) => {
+        const copied = await lease.act('copy the .worktreeinclude files', () => copyIncludedFiles(run.repo, run.worktree, run.logPath)).catch((e: NodeJS.ErrnoException) => {
           if (e.code === 'EEXIST') return []; // copied before a crash
           throw e;
         });
@@ -354,7 +355,7 @@ export class Orchestrator {
   }
 
   private agentEnv(run: Run): Record<string, string> {
-    return { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch, WTO_STATE_DIR: this.o.stateDir };
+    return { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch, WTO_STATE_DIR: this.o.stateDir, ...portEnv(this.o.store.portBlock(run.id)) };
   }
 
   /** Never the main checkout, never another run's worktree (invariant 2). */

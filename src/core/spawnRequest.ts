@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expandCommand, runDir } from './agents';
+import { agentTemplate, runValues, specOf, writeSpecFile } from './agentPresets';
 import { GitRepo } from './git';
+import { DEFAULT_PORTS_PER_RUN } from './ports';
 import { branchName, validatePriorityId, worktreeDirName } from './priorityId';
 import { findPriority, loadRoadmap } from './roadmap';
 import { ACTIVE_STATUSES, AlreadyActiveError, Run, Store } from './store';
@@ -11,9 +13,15 @@ import { resolveWorktreeRoot, worktreePath } from './worktreePaths';
 /** What the requester brings: its own (user/machine-scoped) settings, never workspace ones. */
 export interface SpawnSettings {
   agentCommand: readonly string[] | undefined;
+  /** A preset (claude, codex, gemini, aider) or custom (agentCommand); see agentPresets.ts. */
+  agent?: string;
+  /** The `${prompt}` template. */
+  prompt?: string;
   baseBranch?: string;
   worktreeRoot?: string;
   roadmapPath?: string;
+  /** Ports leased to each run (WTO_PORT, ${port}); 0: none. Default DEFAULT_PORTS_PER_RUN. */
+  portsPerRun?: number;
   /** Runs in each new worktree before the agent (machine scope), e.g. ["npm", "ci"]. */
   setupCommand?: readonly string[];
 }
@@ -59,20 +67,24 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
   const underAlias = priority.aliases.length ? store.listRuns({ repo: repo.root, statuses: ACTIVE_STATUSES }).find((r) => priority.aliases.includes(r.priority)) : undefined;
   if (underAlias) throw new AlreadyActiveError(underAlias);
   const root = resolveWorktreeRoot(repo.root, settings.worktreeRoot);
-  const template = settings.agentCommand;
-  const plan = (attempt: number, runId: string, baseRef: string) => {
+  const agent = agentTemplate(settings);
+  const spec = specOf(agent, roadmap.path, priority.line);
+  const plan = (attempt: number, runId: string, baseRef: string, preview = false) => {
     const worktree = worktreePath(root, worktreeDirName(id, attempt));
     const branch = branchName(id, attempt);
-    const values = { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root };
-    const command = expandCommand(template ?? [], values);
+    const ports = settings.portsPerRun ?? DEFAULT_PORTS_PER_RUN;
+    const port = preview || !ports ? '' : String(store.leasePorts(runId, ports)); // inside the claim: leased with the run
+    const values = runValues(agent, { priority: id, title: priority.title, worktree, branch, runId, repo: repo.root, port }, stateDir);
+    const command = expandCommand(agent.template, values);
     const setupCommand = settings.setupCommand?.length ? expandCommand(settings.setupCommand, values) : null;
+    if (spec !== undefined && !preview) writeSpecFile(values.specFile, spec, roadmap.path);
     return { worktree, branch, baseRef, command, setupCommand, logPath: logPathFor(stateDir, runId) };
   };
   // Validate the command and check that the next attempt's branch and folder are free,
   // before claiming: a refusal here changes nothing. The two git questions are
   // independent, so they are asked at once.
   const last = store.latestRun(repo.root, id);
-  const preview = plan((last?.attempt ?? 0) + 1, 'preview', '');
+  const preview = plan((last?.attempt ?? 0) + 1, 'preview', '', true);
   const checkFree = !last || options.newAttempt;
   const [baseRef, branchTaken] = await Promise.all([repo.baseBranch(settings.baseBranch), checkFree ? repo.branchExists(preview.branch) : false]);
   if (checkFree) {

@@ -3,6 +3,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
 import { UserError } from './userError';
 
 export type RunStatus =
@@ -113,7 +114,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -211,6 +212,23 @@ const MIGRATIONS: string[] = [
   CREATE TRIGGER actions_ins AFTER INSERT ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
   CREATE TRIGGER actions_upd AFTER UPDATE ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
   ALTER TABLE runs ADD COLUMN setup_command TEXT;
+  `,
+  // 3: port blocks leased to runs (see ports.ts). The port is the key: at most one lease per
+  // port whoever asks; a run that ends (or is deleted) gives its ports back in the same write.
+  // No foreign key: the lease is written inside the claim, just before the run's own row.
+  `
+  CREATE TABLE port_leases (
+    port INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    first_port INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    leased_at INTEGER NOT NULL
+  );
+  CREATE INDEX port_leases_run ON port_leases(run_id);
+  CREATE TRIGGER runs_release_ports AFTER UPDATE OF status ON runs
+    WHEN NEW.status NOT IN ('requested','provisioning','running','stopping')
+    BEGIN DELETE FROM port_leases WHERE run_id = NEW.id; END;
+  CREATE TRIGGER runs_del_ports AFTER DELETE ON runs BEGIN DELETE FROM port_leases WHERE run_id = OLD.id; END;
   `,
 ];
 
@@ -468,6 +486,38 @@ export class Store {
       this.addEvent(id, 'claimed', null, 'requested', null, `attempt ${attempt}`);
       return this.getRun(id)!;
     });
+  }
+
+  /**
+   * Leases the lowest block of `count` consecutive ports that no active run holds and nothing
+   * on this machine uses, to a run; returns its first port. Called inside the claim's
+   * transaction, so the lease and the run are written together (or not at all).
+   */
+  leasePorts(runId: string, count: number, inUse: () => Set<number> = portsInUse): number {
+    if (!Number.isInteger(count) || count < 1 || count > MAX_PORTS_PER_RUN) throw new UserError(`portsPerRun must be a whole number from 0 to ${MAX_PORTS_PER_RUN}, got ${count}.`, 'BAD_PORTS');
+    const lease = () => {
+      const held = this.portBlock(runId);
+      if (held) return held.first;
+      const leased = new Set((this.db.prepare('SELECT port FROM port_leases').all() as Array<{ port: number }>).map((r) => r.port));
+      const used = inUse();
+      const insert = this.db.prepare('INSERT INTO port_leases (port, run_id, first_port, count, leased_at) VALUES (?, ?, ?, ?, ?)');
+      for (let first = PORT_RANGE_START; first + count <= PORT_RANGE_END; first += count) {
+        let free = true;
+        for (let p = first; p < first + count && free; p++) free = !leased.has(p) && !used.has(p);
+        if (!free) continue;
+        const now = Date.now();
+        for (let p = first; p < first + count; p++) insert.run(p, runId, first, count, now);
+        return first;
+      }
+      throw new UserError(`No block of ${count} free ports is left between ${PORT_RANGE_START} and ${PORT_RANGE_END - 1} (${leased.size} leased to active runs); lower portsPerRun or end some runs.`, 'NO_PORTS');
+    };
+    return this.db.inTransaction ? lease() : this.immediate(lease);
+  }
+
+  /** The ports an active run holds, if any. */
+  portBlock(runId: string): { first: number; count: number } | undefined {
+    const row = this.db.prepare('SELECT first_port AS first, count FROM port_leases WHERE run_id = ? LIMIT 1').get(runId) as { first: number; count: number } | undefined;
+    return row && { first: row.first, count: row.count };
   }
 
   /** The highest attempt of a priority, whatever its status. */

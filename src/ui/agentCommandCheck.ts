@@ -1,14 +1,25 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { AgentChoice, agentTemplate } from '../core/agentPresets';
 
 /**
  * Why the configured agent command cannot run here, or undefined when it looks runnable.
  * Checked before a spawn is requested so that a typo in the setting gets a clear message
  * with "Open Settings" instead of a run that fails in its log a moment later.
+ * Given the spawn settings, it checks the chosen preset's program (or the custom command).
  */
-export function agentCommandProblem(command: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function agentCommandProblem(choice: readonly string[] | AgentChoice | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  let command: readonly string[] | undefined;
+  if (choice === undefined || Array.isArray(choice)) command = choice as readonly string[] | undefined;
+  else {
+    try {
+      command = agentTemplate(choice as AgentChoice).template;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
   if (!command || command.length === 0) {
-    return 'No code_developer command is configured. Set worktreeOrchestrator.codeDeveloper.command (user settings) to an argument array such as ["claude", "-p", "Implement ${priority}: ${title}"].';
+    return 'No code_developer command is configured. Choose an agent in worktreeOrchestrator.codeDeveloper.agent (claude, codex, gemini or aider), or set worktreeOrchestrator.codeDeveloper.command (user settings) to an argument array such as ["my-agent", "${prompt}"].';
   }
   const program = command[0];
   if (!program.trim()) return 'The code_developer command starts with an empty program name.';

@@ -20,7 +20,7 @@ export function registerOrchestratorCommands(s: Services): vscode.Disposable[] {
       const repo = await chooseRepository(s, arg, 'Run the continuous loop for which repository?');
       if (!repo) return;
       const config = settings.spawnSettings(repo.folder.uri);
-      const problem = agentCommandProblem(config.agentCommand);
+      const problem = agentCommandProblem(config);
       if (problem) return s.notifier.error(problem, { title: 'Open Settings', run: () => settings.openSettings() });
       // The loop engine (another component) reads this row and spawns priorities in turn.
       s.host.store.setLoop(repo.root, true, config);

@@ -26,6 +26,24 @@ export function agentCommand(): string[] | undefined {
   return value.map(String);
 }
 
+/** Ports leased to each run (WTO_PORT, ${port}); 0 is none. */
+export function portsPerRun(): number {
+  const n = Number(userValue<number>('portsPerRun') ?? 10);
+  return Number.isInteger(n) && n >= 0 && n <= 1000 ? n : 10;
+}
+
+/** The agent preset (claude, codex, gemini, aider, custom), or undefined: custom. */
+export function agentName(): string | undefined {
+  const value = userValue<unknown>('codeDeveloper.agent');
+  return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+}
+
+/** The `${prompt}` template, or undefined for the default one. */
+export function promptTemplate(): string | undefined {
+  const value = userValue<unknown>('codeDeveloper.prompt');
+  return typeof value === 'string' && value.trim() ? value : undefined;
+}
+
 /** The command run in each new worktree before the agent (argument array), or undefined. */
 export function setupCommand(): string[] | undefined {
   const value = userValue<unknown>('setupCommand');
@@ -86,6 +104,9 @@ export function spawnSettings(scope?: vscode.Uri): SpawnSettings {
   };
   return {
     agentCommand: agentCommand(),
+    agent: agentName(),
+    prompt: promptTemplate(),
+    portsPerRun: portsPerRun(),
     setupCommand: setupCommand(),
     baseBranch: text('baseBranch'),
     worktreeRoot: text('worktreeRoot'),

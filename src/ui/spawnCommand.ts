@@ -39,7 +39,7 @@ export async function spawnCodeDeveloper(s: Services, arg?: unknown, o: { newAtt
   if (!repo) return undefined;
 
   const config = settings.spawnSettings(repo.folder.uri);
-  const problem = agentCommandProblem(config.agentCommand);
+  const problem = agentCommandProblem(config);
   if (problem) {
     s.notifier.error(problem, openSettings());
     return undefined;
