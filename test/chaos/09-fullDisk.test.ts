@@ -205,7 +205,7 @@ describe('chaos 9: a full or read-only state folder (real tmpfs)', function () {
       judge(selfLed, 'status', await cli(sb, ['status']), [0]);
       const ids = rng.shuffle([...IDS]).slice(0, rng.int(2, 4));
       for (const id of ids) {
-        if (rng.chance(0.6)) {
+        if (id === ids[0] || rng.chance(0.6)) {
           d.fill(rng.int(0, 64) * 1024);
           selfLed.fills++;
         }
@@ -249,7 +249,7 @@ describe('chaos 9: a full or read-only state folder (real tmpfs)', function () {
       const expected = runsOf(sb).map((r) => ({ priority: r.priority, exitCode: r.exitCode }));
       const files = fingerprint(sb.state);
       d.readOnly();
-      const readers: string[][] = [['status'], ['status', '--json'], ['gc', '--dry-run'], ['roadmap']];
+      const readers: string[][] = [['status'], ['status', '--json'], ['gc', '--dry-run'], ['roadmap'], ['agents']];
       for (const args of readers) {
         const r = await cli(sb, args);
         judge(ro, `${shape}: ${args.join(' ')}`, r, [0]);
