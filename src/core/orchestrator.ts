@@ -18,7 +18,7 @@ import { GitRepo, samePath, WorktreeInfo } from './git';
 import { LeaderLease } from './leaderLease';
 import { describePid, endProcesses, isAlive, ProcessIdentity, processesWithRunIds, runProcesses, signalGroup } from './processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
-import { FencedError, Run, StaleRunError, Store } from './store';
+import { explainStateDirError, FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
 import { findRoadmapPath } from './roadmap';
 import { mergeRun, removeRunWorktree } from './runResults';
@@ -131,6 +131,7 @@ export class Orchestrator {
 
   private onError(e: unknown): void {
     if (e instanceof FencedError) this.log('warn', 'No longer the leader: stopped acting.');
+    else if (e instanceof UserError) this.log('error', `Orchestrator pass stopped: ${e.message}`);
     else this.log('error', `Orchestrator pass failed: ${(e as Error).stack ?? e}`);
   }
 
@@ -307,6 +308,10 @@ export class Orchestrator {
       }
     } catch (e) {
       if (e instanceof FencedError || e instanceof StaleRunError) throw e;
+      // A full or read-only state folder is not the run's fault: it waits at the step it
+      // recorded last, and this pass or the next leader's resumes it once writes succeed.
+      const stateDir = explainStateDirError(e, this.o.stateDir);
+      if (stateDir) throw stateDir;
       const message = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
       this.log('error', `${run.priority}: provisioning failed: ${message}`);
       this.dismissSupervisor(run);

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExitRecord, runDir, writeJson } from './agents';
 import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
+import { recordAgentExit, reserveExitSlot } from './exitRecord';
 import { currentIdentity, describePid, endProcesses, ownSession, ProcessIdentity, processStart, runProcesses } from './processInfo';
 
 export interface SupervisorArgs {
@@ -17,6 +18,8 @@ export interface SupervisorArgs {
 
 /** Exit code of a supervisor that found another supervisor already running for its run. */
 export const SUPERVISOR_DUPLICATE = 75;
+/** Exit code of a supervisor that could not write its claim (a full disk): it gave it back. */
+export const SUPERVISOR_NO_CLAIM = 74;
 /** Long enough for a new leader to take over (< 2 s) and resume a provisioning. */
 const GO_TIMEOUT_MS = 120_000;
 /** SIGTERM -> SIGKILL for what the agent left behind once it has ended. */
@@ -58,9 +61,13 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   try {
     // 'wx': created only if absent — a second supervisor for the same run stops here.
     fs.writeFileSync(path.join(dir, 'supervisor.json'), JSON.stringify(currentIdentity()), { flag: 'wx', mode: 0o600 });
-  } catch {
-    return SUPERVISOR_DUPLICATE;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return SUPERVISOR_DUPLICATE;
+    // Created but not written (a full disk): give the claim back, or no supervisor ever starts again.
+    fs.rmSync(path.join(dir, 'supervisor.json'), { force: true });
+    return SUPERVISOR_NO_CLAIM;
   }
+  reserveExitSlot(dir);
   // Started while the worktree is still being made, to take our own start-up off the
   // spawn's critical path: the agent starts only once the leader writes 'go'.
   // Never told to go (the run failed or was stopped, or no leader resumed it in time): give
@@ -105,22 +112,9 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, 1000)))]); // what we could not end may hold them
   clearTimeout(timer);
-  log.write(`[orchestrator] ${new Date().toISOString()} ended: ${exit.error ?? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`)}\n`);
-  fs.closeSync(logFd);
   exit.leftovers = leftovers.map((p) => p.pid);
-  writeJson(path.join(dir, 'exit.json'), exit);
-  // Loaded only now: SQLite is not needed to start the agent.
-  let store: import('./store').Store | undefined;
-  try {
-    const { Store } = await import('./store');
-    store = Store.open(a.stateDir);
-    store.recordExit(a.runId, exit);
-  } catch {
-    // exit.json holds the fact; the leader's reconcile records it.
-  } finally {
-    store?.close();
-  }
-  return 0;
+  // exit.json first, then the log's last line and the database, retried while the state folder takes no writes.
+  return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, exit, log: { write: (text) => log.write(text), close: () => fs.closeSync(logFd) } });
 }
 
 /**
