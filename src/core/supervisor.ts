@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { crashPoint } from './crashPoint';
 import { ExitRecord, runDir, writeJson } from './agents';
 import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
 import { recordAgentExit, reserveExitSlot } from './exitRecord';
@@ -102,7 +103,11 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
   if (child.pid) {
-    writeJson(path.join(dir, 'agent.json'), { pid: child.pid, start: processStart(child.pid) ?? null, supervisorPid: process.pid });
+    crashPoint('supervisor-before-agent-record');
+    const record = { pid: child.pid, start: processStart(child.pid) ?? null, supervisorPid: process.pid };
+    // On a full state folder this write fails; throwing would end the supervisor with the agent
+    // running unwatched (and the run read as lost). Retry until it lands or the agent has ended.
+    retryUntil(() => writeJson(path.join(dir, 'agent.json'), record), () => child.exitCode !== null || child.signalCode !== null);
   }
   const exit = await new Promise<ExitRecord>((resolve) => {
     child.once('error', (e) => resolve({ code: null, signal: null, error: `could not start ${a.argv[0]}: ${e.message}`, at: Date.now() }));
@@ -138,4 +143,14 @@ async function endLeftovers(a: SupervisorArgs, log: CappedLog): Promise<ProcessI
   if (ended.length) log.write(`[orchestrator] ${when} ended ${ended.length} process${ended.length === 1 ? '' : 'es'} the agent left behind: ${ended.join(', ')}\n`);
   if (left.length) log.write(`[orchestrator] ${when} could not end ${left.map((p) => describePid(p.pid)).join(', ')}: still running after SIGKILL\n`);
   return left;
+}
+
+/** Runs `write` now, and again with a growing delay while it throws, until it succeeds or `over()`. */
+function retryUntil(write: () => void, over: () => boolean, delayMs = 100): void {
+  try {
+    write();
+  } catch {
+    if (over()) return;
+    setTimeout(() => retryUntil(write, over, Math.min(delayMs * 2, 5000)), delayMs);
+  }
 }

@@ -131,6 +131,30 @@ describe('a full or read-only state folder (real tmpfs)', function () {
     await until(() => !isAlive({ pid: run.supervisorPid!, start: null }), 5_000);
   });
 
+  it('the state folder fills the moment the agent starts: the supervisor keeps watching it and records its exit code, not lost', async () => {
+    // WTO_PAUSE_AT freezes the supervisor right after it started the agent, before agent.json.
+    const spawning = cli(s, ['--agent-command', agentCommand('sleep:2000', 'exit:5'), 'spawn', 'US-036'], { WTO_PAUSE_AT: 'supervisor-before-agent-record' });
+    const frozen = (pid: number) => {
+      try {
+        return /^\d+ \(.*\) T/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    await until(() => supervisors().some(frozen), 15_000);
+    const [sup] = supervisors();
+    disk.fill();
+    signal(sup, 'SIGCONT');
+    await new Promise((res) => setTimeout(res, 1000)); // the supervisor meets the full disk
+    assert.ok(isAlive({ pid: sup, start: null }), 'the supervisor survived a failed agent.json');
+    disk.free();
+    await spawning;
+    await cli(s, ['reconcile']);
+    await until(() => !['provisioning', 'running'].includes(runs()[0].status), 20_000).catch(() => assert.fail(`still active: ${JSON.stringify(runs()[0])}`));
+    assert.equal(runs()[0].status, 'failed', `${runs()[0].status}: ${runs()[0].error}`);
+    assert.equal(runs()[0].exitCode, 5);
+  });
+
   it('an agent that prints while the state folder is full: its supervisor stays and records the exit code once space returns', async () => {
     const talker = `setTimeout(() => { for (let i = 0; i < 5000; i++) console.log('line ' + i + ' ' + 'x'.repeat(80)); process.exitCode = 6; }, 1500)`;
     const r = await cli(s, ['--agent-command', JSON.stringify([NODE, '-e', talker]), 'spawn', 'US-036']);
