@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { isAlive } from '../../src/core/processInfo';
 import { Run } from '../../src/core/store';
 import { CliResult, FAKE_AGENT, NODE, Sandbox, cli, makeSandbox, sleep } from '../unit/helpers';
-import { STACK_LINE, SmallDisk, mountSmallDisk } from '../unit/stateDirMount';
+import { STACK_LINE, SmallDisk, mountSmallDisk, signalIfAlive, supervisorPids } from '../unit/stateDirMount';
 import { Proc, Rng, extraStartsPerRun, killAgents, launch, record, report, rngFor, roadmapOf, scaled, waitUntil, withStore } from './lib';
 
 // Scenario 9 (issue 12, items 5 and 6): the state folder on a real 2 MiB tmpfs that fills up
@@ -81,24 +81,7 @@ describe('chaos 9: a full or read-only state folder (real tmpfs)', function () {
   }
   afterEach(endRound);
 
-  const supervisorPids = (state: string) => {
-    const runs = path.join(state, 'runs');
-    if (!fs.existsSync(runs)) return [];
-    return fs.readdirSync(runs).flatMap((id) => {
-      try {
-        return [(JSON.parse(fs.readFileSync(path.join(runs, id, 'supervisor.json'), 'utf8')) as { pid: number }).pid];
-      } catch {
-        return [];
-      }
-    });
-  };
-  const signal = (pid: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // gone
-    }
-  };
+  const signal = signalIfAlive;
   const runsOf = (sb: Sandbox): Run[] => withStore(sb, (store) => store.listRuns());
 
   /** Counts a command's breaks: a stack trace, an exit code outside `allowed`. */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { isAlive } from '../../src/core/processInfo';
 import { Run } from '../../src/core/store';
 import { NODE, Sandbox, agentCommand, cli, makeSandbox, traces, until, withStore } from './helpers';
-import { STACK_LINE, SmallDisk, mountSmallDisk } from './stateDirMount';
+import { STACK_LINE, SmallDisk, mountSmallDisk, signalIfAlive, supervisorPids } from './stateDirMount';
 
 // Issue 12, items 5 and 6: a full and a read-only state folder, on a real small tmpfs.
 describe('a full or read-only state folder (real tmpfs)', function () {
@@ -39,23 +39,8 @@ describe('a full or read-only state folder (real tmpfs)', function () {
   });
 
   const runs = (): Run[] => withStore(s, (store) => store.listRuns());
-  const supervisors = () =>
-    fs.existsSync(path.join(s.state, 'runs'))
-      ? fs.readdirSync(path.join(s.state, 'runs')).flatMap((id) => {
-          try {
-            return [(JSON.parse(fs.readFileSync(path.join(s.state, 'runs', id, 'supervisor.json'), 'utf8')) as { pid: number }).pid];
-          } catch {
-            return [];
-          }
-        })
-      : [];
-  const signal = (pid: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // gone
-    }
-  };
+  const supervisors = () => supervisorPids(s.state);
+  const signal = signalIfAlive;
   const noStack = (r: { stdout: string; stderr: string }, what: string) => assert.doesNotMatch(`${r.stdout}\n${r.stderr}`, STACK_LINE, `${what} printed a stack trace:\n${r.stderr}`);
 
   it('spawn on a full state folder: exit 4 with the folder and its free space, no stack trace, nothing recorded', async () => {

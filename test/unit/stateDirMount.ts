@@ -66,3 +66,25 @@ export function mountSmallDisk(dir: string, sizeKiB = 2048): SmallDisk | string 
 
 /** A stack trace in a command's output: "    at fn (file:line:col)". */
 export const STACK_LINE = /^\s+at .+:\d+(:\d+)?\)?$/m;
+
+/** Pids of the supervisors that claimed runs in a state folder (from their supervisor.json). */
+export function supervisorPids(state: string): number[] {
+  const runs = path.join(state, 'runs');
+  if (!fs.existsSync(runs)) return [];
+  return fs.readdirSync(runs).flatMap((id) => {
+    try {
+      return [(JSON.parse(fs.readFileSync(path.join(runs, id, 'supervisor.json'), 'utf8')) as { pid: number }).pid];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** A signal to a pid that may be gone already. */
+export function signalIfAlive(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone
+  }
+}
