@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExitRecord, runDir, writeJson } from './agents';
+import type { StartedAgent } from './agentTerminal';
 import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
 import { currentIdentity, describePid, endProcesses, ownSession, ProcessIdentity, processStart, runProcesses } from './processInfo';
 
@@ -76,34 +77,17 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   const logFd = fs.openSync(a.logPath, maxBytes ? 'r+' : 'a');
   const log = new CappedLog(logFd, maxBytes);
   log.write(`[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
-  // node's spawn rather than execa: this file is the supervisor bundle, on every spawn's
-  // critical path, so it stays small. Still an argument array, never a shell. The output
-  // comes through pipes so that the log can be capped (a file handed to the child could not).
-  const out = maxBytes ? 'pipe' : logFd;
-  const child = spawn(a.argv[0], a.argv.slice(1), { cwd: a.cwd, stdio: ['ignore', out, out], windowsHide: true });
-  // Closed once every process holding the pipes has ended (a background child may hold them).
-  const drained = Promise.all(
-    [child.stdout, child.stderr].filter((stream) => stream !== null).map(
-      (stream) =>
-        new Promise<void>((resolve) => {
-          stream.on('data', (chunk: Buffer) => log.write(chunk));
-          stream.once('close', resolve);
-          stream.once('error', () => resolve());
-        }),
-    ),
-  );
+  const agent = await startAgent(a, dir, log, maxBytes ? undefined : logFd);
   // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
-  if (child.pid) {
-    writeJson(path.join(dir, 'agent.json'), { pid: child.pid, start: processStart(child.pid) ?? null, supervisorPid: process.pid });
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => agent.signal(sig));
+  if (agent.pid) {
+    writeJson(path.join(dir, 'agent.json'), { pid: agent.pid, start: processStart(agent.pid) ?? null, supervisorPid: process.pid });
   }
-  const exit = await new Promise<ExitRecord>((resolve) => {
-    child.once('error', (e) => resolve({ code: null, signal: null, error: `could not start ${a.argv[0]}: ${e.message}`, at: Date.now() }));
-    child.once('exit', (code, signal) => resolve({ code, signal, error: null, at: Date.now() }));
-  });
-  const leftovers = await endLeftovers(a, log);
+  const exit = await agent.exit;
+  agent.finish(exit);
+  const leftovers = await endLeftovers(a, log, agent.session);
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, 1000)))]); // what we could not end may hold them
+  await Promise.race([agent.drained, new Promise((r) => (timer = setTimeout(r, 1000)))]); // what we could not end may hold them
   clearTimeout(timer);
   log.write(`[orchestrator] ${new Date().toISOString()} ended: ${exit.error ?? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`)}\n`);
   fs.closeSync(logFd);
@@ -124,16 +108,58 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
 }
 
 /**
+ * Starts the agent in a pseudo-terminal (agentTerminal.ts), or — where node-pty's binary
+ * cannot load — with pipes, as before terminals, saying so in agent.log.
+ */
+async function startAgent(a: SupervisorArgs, dir: string, log: CappedLog, sharedLogFd: number | undefined): Promise<StartedAgent> {
+  // Loaded only now: the terminal, its screen and the socket are not needed before 'go'.
+  const terminal = await import('./agentTerminal');
+  const pty = terminal.loadPty();
+  if (typeof pty !== 'string') return terminal.startInTerminal(pty, { runId: a.runId, runFolder: dir, argv: a.argv, cwd: a.cwd, log: (text) => text && log.write(text) });
+  log.write(`[orchestrator] ${new Date().toISOString()} no pseudo-terminal (${pty}): the agent runs with pipes, and cannot be attached to\n`);
+  return startWithPipes(a, log, sharedLogFd);
+}
+
+/**
+ * node's spawn rather than execa: this file is the supervisor bundle, on every spawn's
+ * critical path, so it stays small. Still an argument array, never a shell. The output comes
+ * through pipes so that the log can be capped; uncapped, the child gets the log file itself
+ * (`sharedLogFd`), and keeps writing to it even if this supervisor is killed.
+ */
+function startWithPipes(a: SupervisorArgs, log: CappedLog, sharedLogFd: number | undefined): StartedAgent {
+  const out = sharedLogFd ?? 'pipe';
+  const child = spawn(a.argv[0], a.argv.slice(1), { cwd: a.cwd, stdio: ['ignore', out, out], windowsHide: true });
+  // Closed once every process holding the pipes has ended (a background child may hold them).
+  const drained = Promise.all(
+    [child.stdout, child.stderr].filter((stream) => stream !== null).map(
+      (stream) =>
+        new Promise<void>((resolve) => {
+          stream.on('data', (chunk: Buffer) => log.write(chunk));
+          stream.once('close', resolve);
+          stream.once('error', () => resolve());
+        }),
+    ),
+  ).then(() => undefined);
+  const exit = new Promise<ExitRecord>((resolve) => {
+    child.once('error', (e) => resolve({ code: null, signal: null, error: `could not start ${a.argv[0]}: ${e.message}`, at: Date.now() }));
+    child.once('exit', (code, signal) => resolve({ code, signal, error: null, at: Date.now() }));
+  });
+  return { pid: child.pid, session: undefined, signal: (sig) => child.kill(sig), exit, drained, finish: () => undefined };
+}
+
+/**
  * What the agent started and left running once it ended — a background child, a grandchild
  * that called setsid — ends with it: SIGTERM, SIGKILL after a short grace. Found on Linux by
  * this supervisor's session, by the run's WTO_RUN_ID (with this state dir) in the
  * environment, and by parent pid from those. Returns, and logs, what could not be ended.
  */
-async function endLeftovers(a: SupervisorArgs, log: CappedLog): Promise<ProcessIdentity[]> {
-  const session = ownSession();
+async function endLeftovers(a: SupervisorArgs, log: CappedLog, agentSession: number | undefined): Promise<ProcessIdentity[]> {
+  // In a pseudo-terminal the agent leads a session of its own; with pipes it shares ours.
+  const own = ownSession();
+  const session = agentSession ?? (own === process.pid ? own : undefined);
   const seen = new Map<number, string>();
   const scan = () => {
-    const found = runProcesses(a.stateDir, a.runId, { session: session === process.pid ? session : undefined });
+    const found = runProcesses(a.stateDir, a.runId, { session });
     for (const p of found) if (!seen.has(p.pid)) seen.set(p.pid, describePid(p.pid));
     return found;
   };
