@@ -151,6 +151,25 @@ describe('the agent in a pseudo-terminal, attached through its socket (issue 16)
     console.log(`      200 connect/disconnect cycles in ${cycles} ms`);
   });
 
+  it('a state folder too deep for a socket path (VS Code\'s global storage) is still attachable (Linux)', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const deep: Sandbox = { ...s, state: path.join(s.dir, 'globalStorage', 'worktree-orchestrator.worktree-orchestrator', 'x'.repeat(40)) };
+    const r = await cli(deep, ['spawn', 'US-036', '--agent-command', JSON.stringify([NODE, TTY_AGENT])]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const run = withStore(deep, (store) => store.listRuns()[0]);
+    const folder = path.join(deep.state, 'runs', run.id);
+    assert.ok(Buffer.byteLength(path.join(folder, 'attach.sock')) > 108, 'the test needs a path over sun_path\'s limit');
+    await until(() => fs.existsSync(path.join(folder, 'attach.sock')), 15_000);
+    const c = await attachClient(folder);
+    clients.push(c);
+    await c.waitFor(/What is your name\?/);
+    c.type('Ken\r');
+    await c.waitFor(/Hello, Ken!/);
+    c.type('quit\r');
+    await c.closed;
+    await until(() => withStore(deep, (store) => store.getRun(run.id)!.status) === 'failed', 10_000);
+  });
+
   it('where node-pty cannot load, the run falls back to pipes and says so in agent.log', async () => {
     // The supervisor bundle alone, far from any node_modules: its require of node-pty fails.
     const lone = path.join(s.dir, 'lone');
