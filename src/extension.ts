@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { AgentLogProvider } from './ui/agentLog';
+import { AgentTerminals, registerAgentTerminalCommands } from './ui/agentTerminal';
 import { AgentsTreeProvider } from './ui/agentsTreeProvider';
 import { DisposableScope } from './ui/disposable';
 import { ExtensionApi, extensionApi } from './ui/extensionApi';
@@ -70,11 +71,14 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi | undef
   };
   scope.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: worktreesTree }));
   for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) scope.add(d);
+  const terminals = scope.add(new AgentTerminals(s, context.workspaceState));
+  for (const d of registerAgentTerminalCommands(s, terminals)) scope.add(d);
   scope.add(settings.onRestartSettingChanged(notifier));
   scope.add(s.startRunEndNotices());
 
   host.start();
   void repos.refresh();
+  void terminals.restore(); // the agent terminals this window had open before a reload
   return extensionApi(s);
 }
 
