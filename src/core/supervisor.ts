@@ -66,18 +66,20 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   // spawn's critical path: the agent starts only once the leader writes 'go'.
   // Never told to go (the run failed or was stopped, or no leader resumed it in time): give
   // the claim back, so a leader that resumes the run later can start a supervisor again.
+  // The terminal (node-pty, the headless screen) loads meanwhile: it takes longer than the spawn.
+  const terminal = loadTerminal();
   if ((await waitForGo(dir, GO_TIMEOUT_MS)) !== 'go') {
     fs.rmSync(path.join(dir, 'supervisor.json'), { force: true });
     return 0;
   }
   const maxBytes = a.logMaxBytes ?? DEFAULT_AGENT_LOG_MAX_MIB * 1024 * 1024;
   fs.closeSync(fs.openSync(a.logPath, 'a', 0o600));
-  // Capped: not 'a', the cap rewrites the file in place. Uncapped: the child gets the file
-  // itself, and keeps writing to it even if this supervisor is killed.
+  // Capped: not 'a', the cap rewrites the file in place. Uncapped, with pipes: the child gets
+  // the file itself, and keeps writing to it even if this supervisor is killed.
   const logFd = fs.openSync(a.logPath, maxBytes ? 'r+' : 'a');
   const log = new CappedLog(logFd, maxBytes);
   log.write(`[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
-  const agent = await startAgent(a, dir, log, maxBytes ? undefined : logFd);
+  const agent = startAgent(a, dir, log, maxBytes ? undefined : logFd, await terminal);
   // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => agent.signal(sig));
   if (agent.pid) {
@@ -107,15 +109,26 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   return 0;
 }
 
+type LoadedTerminal = { module?: typeof import('./agentTerminal'); pty: ReturnType<typeof import('./agentTerminal').loadPty> };
+
+/** Loaded apart from the supervisor's start (nothing of it is needed before 'go'); never rejects. */
+async function loadTerminal(): Promise<LoadedTerminal> {
+  await new Promise((r) => setImmediate(r)); // after supervisor.json and the watch for 'go'
+  try {
+    const module = await import('./agentTerminal');
+    return { module, pty: module.loadPty() };
+  } catch (e) {
+    return { pty: (e as Error).message };
+  }
+}
+
 /**
  * Starts the agent in a pseudo-terminal (agentTerminal.ts), or — where node-pty's binary
  * cannot load — with pipes, as before terminals, saying so in agent.log.
  */
-async function startAgent(a: SupervisorArgs, dir: string, log: CappedLog, sharedLogFd: number | undefined): Promise<StartedAgent> {
-  // Loaded only now: the terminal, its screen and the socket are not needed before 'go'.
-  const terminal = await import('./agentTerminal');
-  const pty = terminal.loadPty();
-  if (typeof pty !== 'string') return terminal.startInTerminal(pty, { runId: a.runId, runFolder: dir, argv: a.argv, cwd: a.cwd, log: (text) => text && log.write(text) });
+function startAgent(a: SupervisorArgs, dir: string, log: CappedLog, sharedLogFd: number | undefined, terminal: LoadedTerminal): StartedAgent {
+  const { module: t, pty } = terminal;
+  if (t && typeof pty !== 'string') return t.startInTerminal(pty, { runId: a.runId, runFolder: dir, argv: a.argv, cwd: a.cwd, log: (text) => text && log.write(text) });
   log.write(`[orchestrator] ${new Date().toISOString()} no pseudo-terminal (${pty}): the agent runs with pipes, and cannot be attached to\n`);
   return startWithPipes(a, log, sharedLogFd);
 }
