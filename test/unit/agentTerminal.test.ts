@@ -81,6 +81,31 @@ describe('the agent in a pseudo-terminal, attached through its socket (issue 16)
     assert.equal(fs.statSync(runFolder()).mode & 0o077, 0, 'the run folder is the user\'s only');
   });
 
+  it('another user cannot connect, even with every folder on the way open to them (root only: runuser)', async function () {
+    if (process.getuid?.() !== 0 || !fs.existsSync('/usr/sbin/runuser')) this.skip();
+    // Under the most permissive umask (the supervisor inherits it): the socket's mode is its own doing.
+    const umask = process.umask(0);
+    try {
+      await spawnTtyAgent();
+    } finally {
+      process.umask(umask);
+    }
+    const sock = path.join(runFolder(), 'attach.sock');
+    const connectAs = (user: string) =>
+      execFileSync('/usr/sbin/runuser', ['-u', user, '--', NODE, '-e', `require('node:net').connect(process.argv[1]).on('connect',()=>{console.log('connected');process.exit(0)}).on('error',(e)=>{console.log(e.code);process.exit(0)})`, sock], { encoding: 'utf8', timeout: 10_000 }).trim();
+    // Open the folders to everyone (x: traversable), so that only the socket's own mode decides.
+    const folders = [s.dir, s.state, path.join(s.state, 'runs'), runFolder()];
+    const modes = folders.map((f) => fs.statSync(f).mode & 0o777);
+    try {
+      for (const f of folders) fs.chmodSync(f, 0o711);
+      assert.equal(connectAs('nobody'), 'EACCES');
+    } finally {
+      folders.forEach((f, i) => fs.chmodSync(f, modes[i]));
+    }
+    assert.equal(connectAs('root'), 'connected', 'the user itself still can');
+    assert.ok(isAlive({ pid: liveAgents(s)[0].pid, start: null }));
+  });
+
   it('kill -9 of the leader and of every attached client leaves the agent running and attachable', async () => {
     const leader = startOrchestrator(s, ['--agent-command', JSON.stringify([NODE, TTY_AGENT])]);
     await leader.waitFor(/^leader/);
