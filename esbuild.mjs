@@ -18,6 +18,8 @@ const common = {
 
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
+  // The extension's body, loaded by dist/extension.js once activate() has returned.
+  { ...common, entryPoints: ['src/extensionMain.ts'], outfile: 'dist/extensionMain.js' },
   { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   // The parent of every agent: its own small bundle, since it starts on each spawn.
   { ...common, entryPoints: ['src/supervisor.ts'], outfile: 'dist/supervisor.js' },

@@ -23,6 +23,9 @@ export interface HostActivationResult {
   git?: Row;
   /** agentsTree.getChildren() right after activation, in the host. */
   treeMs: number;
+  /** What activate() deferred, as the extension timed it when it ran: loading the body and opening the database, then joining the election. */
+  bodyMs?: number;
+  startMs?: number;
   extensions: number;
 }
 
@@ -49,7 +52,8 @@ export async function measureHostActivation(samples: number, log: (l: string) =>
       await run('test/vscode/run-code-server.mjs', ['--skip-package', '--grep', 'startup performance report'], { WTO_BENCH_ACTIVATION_OUT: out });
       log(`  activation: host sample ${i + 1}/${samples}`);
     }
-    const lines = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ours: Row; git?: Row; treeMs: number; extensions: number });
+    const lines = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ours: Row; git?: Row; treeMs: number; extensions: number; deferred?: { bodyMs?: number; startMs?: number } });
+    const deferred = (k: 'bodyMs' | 'startMs') => (lines.every((l) => l.deferred?.[k] !== undefined) ? median(lines.map((l) => l.deferred![k]!)) : undefined);
     if (lines.length !== samples) throw new Error(`expected ${samples} samples, the host wrote ${lines.length}`);
     const gits = lines.map((l) => l.git).filter((g): g is Row => !!g);
     return {
@@ -57,6 +61,8 @@ export async function measureHostActivation(samples: number, log: (l: string) =>
       ours: medianRow(lines.map((l) => l.ours)),
       git: gits.length === lines.length ? medianRow(gits) : undefined,
       treeMs: median(lines.map((l) => l.treeMs)),
+      bodyMs: deferred('bodyMs'),
+      startMs: deferred('startMs'),
       extensions: median(lines.map((l) => l.extensions)),
     };
   } finally {

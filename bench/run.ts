@@ -26,7 +26,7 @@ export const FULL = {
   // goal is stated for the biggest repository.
   spawn: { sizes: [1000, 5000, 20000], reps: [11, 5, 5], warmup: true, cliSizes: [1000], poolSizes: [20000] },
   claims: { workers: 4, attemptsPerWorker: 2000, priorities: 50 },
-  tree: { runs: [100, 1000, 10000], worktrees: 200, reps: 15, watchSamples: 20, uiWorktreeReps: 3, worktreesAt: 1000 },
+  tree: { runs: [100, 1000, 10000, 100000], worktrees: 200, reps: 15, watchSamples: 20, uiWorktreeReps: 3, worktreesAt: 1000 },
   failover: { rounds: 10 },
   activation: { samples: 7, hostSamples: 3 },
   idle: { seconds: 30 },
@@ -133,12 +133,12 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
     const t = await measureTree({ ...config.tree, log });
     const ui = !t.uiMissing;
     if (t.uiMissing) details.push(`tree scale: the UI tree providers were not measured (${t.uiMissing}); the rows show the core query path that feeds them.`);
+    // History-independent: the same goal at every size.
     for (const s of t.sizes) {
-      const at1k = s.runs === 1000;
       if (s.uiAgents !== undefined) {
-        rows.push({ measure: 'agents tree (AgentsTreeProvider)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.uiAgents, unit: 'ms', ratio: s.uiAgents / s.rawSelect, goal: at1k ? '≤ 20 ms' : undefined, met: at1k ? s.uiAgents <= 20 : undefined, note: `${s.uiAgentNodes} items; baseline: SELECT * FROM runs` });
+        rows.push({ measure: 'agents tree (AgentsTreeProvider)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.uiAgents, unit: 'ms', ratio: s.uiAgents / s.rawSelect, goal: '≤ 20 ms', met: s.uiAgents <= 20, note: `${s.uiAgentNodes} items (first page, active priorities expanded); baseline: SELECT * FROM runs` });
       }
-      rows.push({ measure: 'agents data (listRuns + group)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.coreAgents, unit: 'ms', ratio: s.coreAgents / s.rawSelect, goal: at1k && !ui ? '≤ 20 ms' : undefined, met: at1k && !ui ? s.coreAgents <= 20 : undefined, note: `core path; listRuns alone ${fmt(s.coreListRuns, 'ms')}` });
+      rows.push({ measure: 'agents data (first page queries)', size: kruns(s.runs), baseline: s.rawSelect, ours: s.coreAgents, unit: 'ms', ratio: s.coreAgents / s.rawSelect, goal: ui ? undefined : '≤ 20 ms', met: ui ? undefined : s.coreAgents <= 20, note: `core path; reading every run and grouping, as before paging: ${fmt(s.coreListRuns, 'ms')}` });
     }
     const w = t.worktrees;
     const wsize = `${w.count} wt, ${kruns(w.atRuns)}`;
@@ -146,7 +146,7 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
       const settled = w.uiSettled !== undefined ? `; ahead/behind + dirty counts, fetched after it, all in ${fmt(w.uiSettled, 'ms')}` : '; includes ahead/behind + dirty per worktree';
       rows.push({ measure: 'worktrees tree (WorktreesTreeProvider)', size: wsize, baseline: w.rawList, ours: w.ui, unit: 'ms', ratio: w.ui / w.rawList, goal: '≤ 20 ms', met: w.ui <= 20, note: `${w.uiNodes} items, cold (Refresh)${settled}; baseline: git worktree list` });
     }
-    rows.push({ measure: 'worktrees data (listRuns + worktree list)', size: wsize, baseline: w.rawList, ours: w.core, unit: 'ms', ratio: w.core / w.rawList, goal: ui ? undefined : '≤ 20 ms', met: ui ? undefined : w.core <= 20, note: 'core path' });
+    rows.push({ measure: 'worktrees data (worktree list + their runs)', size: wsize, baseline: w.rawList, ours: w.core, unit: 'ms', ratio: w.core / w.rawList, goal: ui ? undefined : '≤ 20 ms', met: ui ? undefined : w.core <= 20, note: 'core path' });
     for (const s of t.sizes) {
       rows.push({ measure: 'open state.db (Store.open)', size: kruns(s.runs), baseline: s.rawOpen, ours: s.open, unit: 'ms', ratio: s.open / s.rawOpen, note: 'full integrity_check before any write, then migrations; 6 events a run; baseline: open + SELECT count(*)' });
     }
@@ -171,7 +171,8 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
       const vsGit = (k: 'loadCode' | 'callActivate' | 'finishActivate') => (h.git ? { baseline: h.git[k], ratio: h.git[k] > 0 ? h.ours[k] / h.git[k] : undefined } : {});
       const total = (r: { loadCode: number; callActivate: number; finishActivate: number }) => r.loadCode + r.callActivate + r.finishActivate;
       rows.push({ measure: 'real host: load code', size: n, ours: h.ours.loadCode, unit: 'ms', ...vsGit('loadCode'), note: `${host}; baseline: the built-in git extension in the same window` });
-      rows.push({ measure: 'real host: call activate()', size: n, ours: h.ours.callActivate, unit: 'ms', ...vsGit('callActivate'), note: 'the synchronous part of activate()' });
+      const gitSync = h.git?.callActivate;
+      rows.push({ measure: 'real host: call activate()', size: n, ours: h.ours.callActivate, unit: 'ms', ...vsGit('callActivate'), goal: '≤ git', met: gitSync !== undefined ? h.ours.callActivate <= gitSync : undefined, note: 'the synchronous part of activate(); the database, the election and the folder scan start right after it returns' });
       rows.push({ measure: 'real host: activate() resolved', size: n, ours: h.ours.finishActivate, unit: 'ms', ...vsGit('finishActivate'), note: 'after the call returned' });
       rows.push({
         measure: 'real host: load + activate, total',
@@ -179,18 +180,32 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
         ours: total(h.ours),
         unit: 'ms',
         ...(h.git ? { baseline: total(h.git), ratio: total(h.ours) / total(h.git) } : {}),
+        goal: '≤ 1.0×',
+        met: h.git ? total(h.ours) <= total(h.git) : undefined,
         note: `then the agents tree's first roots took ${fmt(h.treeMs, 'ms')}; ${h.extensions} extensions activated in the window`,
       });
+      if (h.bodyMs !== undefined) {
+        rows.push({
+          measure: 'real host: deferred, after activate()',
+          size: n,
+          ours: h.bodyMs + (h.startMs ?? 0),
+          unit: 'ms',
+          note: `not in VS Code's figures above, timed by the extension: loading the body, opening the database, building the views ${fmt(h.bodyMs, 'ms')}, then the election and the first reads ${fmt(h.startMs, 'ms')}`,
+        });
+      }
     } catch (e) {
       rows.push({ measure: 'real host: activation', size: '', unit: 'ms', note: `FAILED: ${(e as Error).message.split('\n')[0]}` });
       failures.push(`activation (real host): ${(e as Error).stack ?? e}`);
     }
     const a = await measureActivation(config.activation.samples);
     const note = 'fresh Node process, fake vscode module: our code alone';
-    rows.push({ measure: 'Node: require(dist/extension.js)', size: `n=${a.samples}`, baseline: a.requireSqlite, ours: a.require, unit: 'ms', ratio: a.require / a.requireSqlite, note: `${note}; baseline: require(better-sqlite3)` });
-    rows.push({ measure: 'Node: activate()', size: `n=${a.samples}`, ours: a.activate, unit: 'ms', note: a.error ? `activate failed: ${a.error}` : note });
-    rows.push({ measure: 'Node: require → agents tree can render', size: `n=${a.samples}`, ours: a.treeReady, unit: 'ms', note: `${note}; includes the repository scan` });
-    rows.push({ measure: 'size dist/extension.js', size: 'as built', ours: a.sizes.extension, unit: 'KiB', note: a.sizes.extensionMin ? `minified (as packaged): ${fmt(a.sizes.extensionMin, 'KiB')}` : undefined });
+    rows.push({ measure: 'Node: require(dist/extension.js)', size: `n=${a.samples}`, baseline: a.requireSqlite, ours: a.require, unit: 'ms', ratio: a.require / a.requireSqlite, note: `${note}; the entry only (the body loads after activate() returns: last Node row); baseline: require(better-sqlite3)` });
+    rows.push({ measure: 'Node: activate()', size: `n=${a.samples}`, ours: a.activate, unit: 'ms', note: a.error ? `activate failed: ${a.error}` : `${note}; the synchronous call` });
+    rows.push({ measure: 'Node: require → agents tree can render', size: `n=${a.samples}`, ours: a.treeReady, unit: 'ms', note: `${note}; includes what activate() defers (database open, election, repository scan)` });
+    rows.push({ measure: 'size dist/extension.js', size: 'as built', ours: a.sizes.extension, unit: 'KiB', note: a.sizes.extensionMin ? `the entry; minified (as packaged): ${fmt(a.sizes.extensionMin, 'KiB')}` : undefined });
+    if (a.sizes.extensionMain !== undefined) {
+      rows.push({ measure: 'size dist/extensionMain.js', size: 'as built', ours: a.sizes.extensionMain, unit: 'KiB', note: a.sizes.extensionMainMin ? `the body, loaded after activate(); minified (as packaged): ${fmt(a.sizes.extensionMainMin, 'KiB')}` : undefined });
+    }
     rows.push({ measure: 'size dist/cli.js', size: 'as built', ours: a.sizes.cli, unit: 'KiB', note: a.sizes.cliMin ? `minified (as packaged): ${fmt(a.sizes.cliMin, 'KiB')}` : undefined });
     if (a.sizes.vsix) {
       rows.push({ measure: 'size VSIX', size: a.sizes.vsix.file, ours: a.sizes.vsix.bytes, unit: 'KiB', note: `${a.sizes.vsix.nativeFiles} native .node files: ${fmt(a.sizes.vsix.nativeBytes, 'KiB')} of it${a.sizes.vsix.olderThanDist ? '; older than dist/ (run npm run package)' : ''}` });
@@ -341,8 +356,10 @@ How to read it:
   Duplicates are counted three ways (the claimer re-counts active rows while it holds the
   run; overlapping active spans afterwards; active rows per priority at the end).
   Baseline: the same number of plain INSERTs into a table without the index, same pragmas.
-- **Tree scale**: the runs are inserted directly (5 attempts a priority, 10 % active, six
-  events each), the worktrees are real. Tree rows run src/ui's providers in Node with a
+- **Tree scale**: the runs are inserted directly in one transaction (5 attempts a
+  priority, 10 % of priorities active, six events each), the worktrees are real. The agents
+  tree shows one page (100 priorities, active first, each with its latest run; earlier
+  attempts and older priorities are read when expanded). Tree rows run src/ui's providers in Node with a
   fake \`vscode\` module (bench/fakeVscode.cjs): they time our code, not VS Code's
   rendering. "open state.db" is what every CLI command and window activation pays first.
 - **Activation**: "real host" rows are VS Code's own figures (its Developer: Startup

@@ -1,4 +1,4 @@
-// 3. Tree scale: 100 / 1,000 / 10,000 runs and 200 worktrees in the database. Time to
+// 3. Tree scale: 100 to 100,000 runs and 200 worktrees in the database. Time to
 // build the agents and worktrees tree data — through the real tree providers of src/ui
 // (loaded with a fake `vscode` module) when they are there, and through the core query
 // path that feeds them (Store.listRuns + GitRepo.worktrees) in any case — and the time from
@@ -30,8 +30,9 @@ export interface TreeSizeResult {
   runs: number;
   /** Baseline: `SELECT * FROM runs`, rows as better-sqlite3 returns them. */
   rawSelect: number;
-  /** Store.listRuns + grouping by priority, as the agents tree does. */
+  /** The page queries the agents tree makes for its top level (active, then latest ended runs). */
   coreAgents: number;
+  /** Store.listRuns + grouping by priority: how the agents tree read the database before it paged. */
   coreListRuns: number;
   /** AgentsTreeProvider: getChildren + getTreeItem of the roots and of expanded nodes. */
   uiAgents?: number;
@@ -50,7 +51,7 @@ export interface TreeBenchResult {
     atRuns: number;
     /** Baseline: `git worktree list --porcelain` as a bare child process. */
     rawList: number;
-    /** listRuns + GitRepo.worktrees() + matching runs to worktrees by path. */
+    /** GitRepo.worktrees() + the runs at those paths (Store.runsAtWorktrees) matched by path. */
     core: number;
     /** WorktreesTreeProvider, from a refresh that drops every cached detail: getChildren + getTreeItem. */
     ui?: number;
@@ -63,24 +64,30 @@ export interface TreeBenchResult {
   setupMs: number;
 }
 
-/** The runs of a busy history: 5 attempts a priority, 10% of priorities active now. */
-function populate(store: Store, repo: string, count: number, worktrees: string[]): void {
+/**
+ * The runs of a busy history: 5 attempts a priority, 10% of priorities active now, six
+ * events a run unless `events` is false. One transaction, prepared statements: 100,000
+ * runs take a few seconds.
+ */
+export function populate(store: Store, repo: string, count: number, worktrees: string[] = [], o: { events?: boolean } = {}): void {
   const repoId = store.repoId(repo);
   // Straight INSERTs in one transaction: the public claim path takes ~1 ms a run, too slow
   // to fill 10,000 rows on every bench run. Same columns as Store.claimRun writes.
   const insert = store.db.prepare(`INSERT INTO runs (id, repo_id, agent_type, priority, title, attempt, status, step, requested_by,
       pid, command, worktree, branch, base_ref, base_commit, created_at, started_at, ended_at, exit_code, log_path, worktree_locked)
     VALUES (?, ?, 'code_developer', ?, ?, ?, ?, NULL, 'bench', ?, ?, ?, ?, 'main', NULL, ?, ?, ?, ?, ?, ?)`);
-  // Six events a run, as a spawn that ends writes them: they are most of the file.
-  const event = store.db.prepare(`INSERT INTO events (run_id, at, kind, from_status, to_status, epoch, detail) VALUES (?, ?, ?, ?, ?, 1, ?)`);
-  const steps: Array<[string, string | null, string | null, string]> = [
-    ['claimed', null, 'requested', 'attempt 1'],
-    ['transition', 'requested', 'provisioning', `provisioning: worktree ${repo}.worktrees/p`],
-    ['step', 'provisioning', 'provisioning', 'worktree ready'],
-    ['step', 'provisioning', 'provisioning', 'setup done'],
-    ['transition', 'provisioning', 'running', 'pid 4000000'],
-    ['transition', 'running', 'succeeded', 'exit code 0'],
-  ];
+  // Six events a run, as a spawn that ends writes them: they are most of the file. One
+  // INSERT … SELECT after the runs, so that 600,000 of them do not cross into JS one by one.
+  const events = store.db.prepare(`WITH steps(k, kind, from_status, to_status, detail) AS (VALUES
+      (0, 'claimed', NULL, 'requested', 'attempt 1'),
+      (1, 'transition', 'requested', 'provisioning', 'provisioning: worktree ' || ? || '.worktrees/p'),
+      (2, 'step', 'provisioning', 'provisioning', 'worktree ready'),
+      (3, 'step', 'provisioning', 'provisioning', 'setup done'),
+      (4, 'transition', 'provisioning', 'running', 'pid 4000000'),
+      (5, 'transition', 'running', 'succeeded', 'exit code 0'))
+    INSERT INTO events (run_id, at, kind, from_status, to_status, epoch, detail)
+      SELECT runs.id, runs.created_at + steps.k * 100, steps.kind, steps.from_status, steps.to_status, 1, steps.detail
+      FROM runs CROSS JOIN steps WHERE runs.id LIKE 'rbench%' ORDER BY runs.rowid, steps.k`);
   const priorities = Math.max(1, Math.ceil(count / 5));
   const t0 = Date.now() - count * 60_000;
   store.db.transaction(() => {
@@ -111,13 +118,18 @@ function populate(store: Store, repo: string, count: number, worktrees: string[]
         `/tmp/bench/${i}/agent.log`,
         active ? 1 : 0,
       );
-      const id = `rbench${i.toString(36).padStart(6, '0')}`;
-      for (const [k, [kind, from, to, detail]] of steps.entries()) event.run(id, created + k * 100, kind, from, to, detail);
     }
+    if (o.events !== false) events.run(repo);
   })();
 }
 
-/** What AgentsTreeProvider.load does with the rows, without vscode. */
+/** The agents tree's first page without vscode: what AgentsTreeProvider.load reads (TREE_PAGE = 100). */
+function agentsTreePage(store: Store, repo: string): Run[] {
+  const active = store.activeRunsPage(repo, 101);
+  return active.length > 100 ? active.slice(0, 100) : [...active, ...store.latestEndedRuns(repo, 101 - active.length)];
+}
+
+/** What AgentsTreeProvider.load did with the rows before it paged: every run, grouped. */
 function agentsTreeData(runs: Run[]): Array<{ priority: string; runs: Run[] }> {
   const groups = new Map<string, { priority: string; runs: Run[] }>();
   for (const run of runs) {
@@ -271,8 +283,8 @@ export async function measureTree(o: TreeBenchOptions): Promise<TreeBenchResult>
         const size: TreeSizeResult = {
           runs: count,
           rawSelect: median(await timeReps(reps, () => raw.all())),
-          coreListRuns: median(await timeReps(reps, () => store.listRuns())),
-          coreAgents: median(await timeReps(reps, () => agentsTreeData(store.listRuns()))),
+          coreListRuns: median(await timeReps(reps, () => agentsTreeData(store.listRuns()))),
+          coreAgents: median(await timeReps(o.reps, () => agentsTreePage(store, repo))),
           watch: { ours: [], raw: [], missed: 0 },
           open: median(await timeReps(reps, () => Store.open(stateDir).close())),
           rawOpen: median(
@@ -301,13 +313,13 @@ export async function measureTree(o: TreeBenchOptions): Promise<TreeBenchResult>
           result.worktrees.rawList = median(await timeReps(o.reps, () => execFileP('git', ['worktree', 'list', '--porcelain'], { cwd: repo })));
           result.worktrees.core = median(
             await timeReps(o.reps, async () => {
-              const runs = store.listRuns({ repo });
+              const list = await gitRepo.worktrees();
               const byPath = new Map<string, Run>();
-              for (const r of runs) {
+              for (const r of store.runsAtWorktrees(repo, list.map((w) => w.path))) {
                 const seen = byPath.get(r.worktree);
                 if (!seen || seen.attempt < r.attempt) byPath.set(r.worktree, r);
               }
-              return (await gitRepo.worktrees()).map((w) => ({ w, run: byPath.get(w.path) }));
+              return list.map((w) => ({ w, run: byPath.get(w.path) }));
             }),
           );
           if (typeof ui !== 'string' && o.uiWorktreeReps > 0) {

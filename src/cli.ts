@@ -12,7 +12,7 @@ import { holderAlive, LeaderLease } from './core/leaderLease';
 import { Orchestrator } from './core/orchestrator';
 import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap';
 import { requestSpawn, runArgument } from './core/spawnRequest';
-import { AlreadyActiveError, isActive, Run, Store } from './core/store';
+import { AlreadyActiveError, checkStateDir, explainStateDirError, isActive, Run, StateDirError, StateDirErrorCode, Store } from './core/store';
 import { UserError } from './core/userError';
 import { LoopConfig } from './core/workLoop';
 
@@ -64,11 +64,18 @@ Options:
   --agent-log-max-mib N        keep each agent.log to about N MiB, head + tail (default 50; 0: no cap)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
+
+Exit codes: 0 done, 1 refused (with a message), 2 usage, 3 the priority already has an
+active run, 4 the state folder is full or read-only (the message names it).
 `;
 
 const EXIT_USER = 1;
 const EXIT_USAGE = 2;
 const EXIT_ALREADY_ACTIVE = 3;
+const EXIT_STATE_DIR = 4;
+
+/** Set once the arguments are read: a failed write is explained against this folder. */
+let stateDirInUse: string | undefined;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -123,7 +130,8 @@ async function main(argv: string[]): Promise<number> {
     roadmapPath: values.roadmap,
   };
 
-  const store = Store.open(stateDir);
+  stateDirInUse = stateDir;
+  const store = openStore(stateDir, ['status', 'roadmap', 'agents'].includes(command) || (command === 'gc' && !!values['dry-run']));
   const lease = new LeaderLease(store, { label: `cli pid ${process.pid}` });
   const orchestrator = new Orchestrator({
     store,
@@ -161,6 +169,7 @@ async function main(argv: string[]): Promise<number> {
         if (!led && values.wait) await waitUntil(store, () => !['requested', 'provisioning'].includes(store.getRun(run.id)!.status));
         const now = store.getRun(run.id)!;
         console.log(describe(now));
+        if (now.status === 'requested' || now.status === 'provisioning') stillWaitingOnStateDir(stateDir, now);
         if (now.status === 'requested') {
           const leader = store.leader();
           console.log(holderAlive(leader) ? `Queued: the leader (pid ${leader.pid}) starts it when a slot frees.` : `Queued: ${store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length} run(s) are active (--max-parallel ${maxParallel}); it starts when a slot frees and an orchestrator runs (worktree-orchestrator start).`);
@@ -286,6 +295,28 @@ async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrato
   return 0;
 }
 
+/**
+ * Pure readers still read a folder that cannot be written (read-only, or full: SQLite cannot
+ * even make its -shm file there); everything else is told why it cannot write.
+ */
+function openStore(stateDir: string, reader: boolean): Store {
+  try {
+    return Store.open(stateDir);
+  } catch (e) {
+    if (!reader || !(e instanceof StateDirError)) throw e;
+    process.stderr.write(`note: ${e.code === 'STATE_DIR_FULL' ? `the state folder ${stateDir} is full` : `the state folder ${stateDir} is read-only`}: showing what it holds; nothing can change until it takes writes again.\n`);
+    return Store.open(stateDir, { readOnly: true });
+  }
+}
+
+/** A spawn whose run could not move on because the state folder takes no writes says so. */
+function stillWaitingOnStateDir(stateDir: string, run: Run): void {
+  const why = checkStateDir(stateDir);
+  if (!why) return;
+  const what = run.status === 'requested' ? 'is queued (requested); it starts' : `waits at its last recorded step (provisioning: ${run.step}); it resumes from there`;
+  throw new StateDirError(`${why.message} The run ${run.id} ${what} once the folder takes writes again and an orchestrator leads (worktree-orchestrator start, or any command that leads).`, why.code as StateDirErrorCode, stateDir);
+}
+
 /** --agent NAME; --agent-command alone means custom, and contradicts any other preset. */
 function agentFlag(name: string | undefined, hasCommand: boolean): string | undefined {
   if (name === undefined) return hasCommand ? 'custom' : undefined;
@@ -375,8 +406,13 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (e: unknown) => {
-    if (e instanceof AlreadyActiveError) {
+  (thrown: unknown) => {
+    // A write that failed on a full or read-only state folder, wherever it happened.
+    const e = (stateDirInUse && explainStateDirError(thrown, stateDirInUse)) || thrown;
+    if (e instanceof StateDirError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = EXIT_STATE_DIR;
+    } else if (e instanceof AlreadyActiveError) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = EXIT_ALREADY_ACTIVE;
     } else if (e instanceof UserError) {

@@ -1,92 +1,76 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { AgentLogProvider } from './ui/agentLog';
-import { AgentTerminals, registerAgentTerminalCommands } from './ui/agentTerminal';
-import { AgentsTreeProvider } from './ui/agentsTreeProvider';
-import { DisposableScope } from './ui/disposable';
-import { ExtensionApi, extensionApi } from './ui/extensionApi';
-import { LeaderStatusBar } from './ui/leaderStatusBar';
-import { Notifier } from './ui/notifier';
-import { registerOrchestratorCommands } from './ui/orchestratorCommands';
-import { OrchestratorHost } from './ui/orchestratorHost';
-import { RunDiff } from './ui/runDiff';
-import { RunEndNotices } from './ui/runEndNotices';
-import { registerRunCommands } from './ui/runCommands';
-import type { Services } from './ui/services';
-import * as settings from './ui/settings';
-import { registerUnavailable } from './ui/unavailable';
-import { setViewState, WindowRepositories } from './ui/windowRepositories';
-import { WorkspaceFolders } from './ui/workspaceFolders';
-import { WorkspaceTrust } from './ui/workspaceTrust';
-import { registerWorktreeCommands } from './ui/worktreeCommands';
-import { WorktreesTreeProvider } from './ui/worktreesTreeProvider';
+import type * as Main from './extensionMain';
+import type { ExtensionApi, StartupTimes } from './ui/extensionApi';
 
-// Everything this window owns, so deactivate can give leadership up at once.
-let scope: DisposableScope | undefined;
+// activate() is what VS Code times when a window starts (loading this file, calling
+// activate, awaiting it), so this entry is small and imports nothing but `vscode`: it
+// registers each contributed command and returns the API, and the extension's body
+// (dist/extensionMain.js: services, views, the database, git) is loaded right after it
+// returns — or at once, when a command or the API is used before that.
 
-export function activate(context: vscode.ExtensionContext): ExtensionApi | undefined {
-  const log = vscode.window.createOutputChannel('Worktree Orchestrator', { log: true });
-  context.subscriptions.push(log);
-  void setViewState('loading');
+let main: typeof Main | undefined;
+let api: ExtensionApi | undefined;
+let loaded = false;
+let stubs: vscode.Disposable[] = [];
+let deferred: NodeJS.Immediate | undefined;
 
-  const stateDir = settings.configuredStateDir() ?? context.globalStorageUri.fsPath;
-  let host: OrchestratorHost;
-  try {
-    host = new OrchestratorHost({
-      stateDir,
-      // Agents run under a supervisor in the bundled CLI, on this host's own runtime
-      // (Electron is told to behave as Node by the launcher).
-      nodePath: process.execPath,
-      cliPath: path.join(context.extensionPath, 'dist', 'cli.js'),
-      label: windowLabel(),
-      log,
-    });
-  } catch (e) {
-    registerUnavailable(context, log, e);
-    return undefined;
-  }
-
-  scope = new DisposableScope();
-  context.subscriptions.push(scope);
-  scope.add(host);
-  const repos = scope.add(new WindowRepositories(log));
-  const notifier = scope.add(new Notifier(log));
-  const agentsTree = scope.add(new AgentsTreeProvider(host, repos));
-  const worktreesTree = scope.add(new WorktreesTreeProvider(host, repos, log));
-  const s: Services = {
-    host,
-    repos,
-    notifier,
-    log,
-    folders: new WorkspaceFolders(path.join(context.globalStorageUri.fsPath, 'workspaces')),
-    trust: new WorkspaceTrust(),
-    agentsTree,
-    agentsView: scope.add(vscode.window.createTreeView('worktreeOrchestrator.agents', { treeDataProvider: agentsTree, showCollapseAll: true })),
-    worktreesTree,
-    logs: scope.add(new AgentLogProvider(host)),
-    diff: scope.add(new RunDiff()),
-    statusBar: scope.add(new LeaderStatusBar(host)),
-    windowLabel: windowLabel(),
-    startRunEndNotices: () => new RunEndNotices(host, repos, notifier, s.windowLabel, context.globalState),
+export function activate(context: vscode.ExtensionContext): ExtensionApi {
+  const times: StartupTimes = {};
+  const load = () => {
+    if (loaded) return api;
+    loaded = true;
+    if (deferred) clearImmediate(deferred);
+    // The body registers the real commands: the stand-ins go first, in the same turn.
+    for (const d of stubs) d.dispose();
+    stubs = [];
+    // A computed path: esbuild leaves it to Node, so the body stays its own bundle.
+    const t0 = performance.now();
+    main = require(path.join(__dirname, 'extensionMain.js')) as typeof Main;
+    api = main.start(context, times);
+    times.bodyMs = performance.now() - t0;
+    return api;
   };
-  scope.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: worktreesTree }));
-  for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) scope.add(d);
-  const terminals = scope.add(new AgentTerminals(s, context.workspaceState));
-  for (const d of registerAgentTerminalCommands(s, terminals)) scope.add(d);
-  scope.add(settings.onRestartSettingChanged(notifier));
-  scope.add(s.startRunEndNotices());
-
-  host.start();
-  void repos.refresh();
-  void terminals.restore(); // the agent terminals this window had open before a reload
-  return extensionApi(s);
+  const contributed = ((context.extension?.packageJSON ?? require(path.join(context.extensionPath, 'package.json'))) as { contributes?: { commands?: Array<{ command: string }> } }).contributes?.commands ?? [];
+  // A command run before the body is loaded loads it, then runs as registered there.
+  stubs = contributed.map(({ command }) => vscode.commands.registerCommand(command, (...args: unknown[]) => (load(), vscode.commands.executeCommand(command, ...args))));
+  deferred = setImmediate(load);
+  return lazyApi(() => {
+    const loadedApi = load();
+    if (!loadedApi) throw new Error('Worktree Orchestrator is unavailable: its database could not be opened (see its log).');
+    return loadedApi;
+  }, times);
 }
 
 export function deactivate(): void {
-  scope?.dispose();
-  scope = undefined;
+  if (deferred) clearImmediate(deferred);
+  for (const d of stubs) d.dispose();
+  stubs = [];
+  main?.deactivate();
+  main = undefined;
+  api = undefined;
+  loaded = false;
 }
 
-function windowLabel(): string {
-  return `${vscode.env.appName} window "${vscode.workspace.name ?? 'no folder'}" (pid ${process.pid})`;
+/** The API object returned at once; each member loads the body on first use. */
+function lazyApi(get: () => ExtensionApi, times: StartupTimes): ExtensionApi {
+  return {
+    get store() {
+      return get().store;
+    },
+    get stateDir() {
+      return get().stateDir;
+    },
+    isLeader: () => get().isLeader(),
+    statusBarText: () => get().statusBarText(),
+    get agentsTree() {
+      return get().agentsTree;
+    },
+    get worktreesTree() {
+      return get().worktreesTree;
+    },
+    get testing() {
+      return { ...get().testing, startup: times };
+    },
+  };
 }

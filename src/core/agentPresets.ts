@@ -13,7 +13,7 @@ import { UserError } from './userError';
  * Agent presets: the argument arrays that run today's coding-agent CLIs headless in a run's
  * worktree, so that they can edit files and commit on the run's branch, and nothing more.
  * Each element is one argument (no shell); placeholders are expanded by expandCommand.
- * `custom` is the user's own `codeDeveloper.command` array.
+ * `custom` is the user's own command array (the codeDeveloper.command setting, read by ui/settings.ts).
  */
 export const AGENT_NAMES = ['claude', 'codex', 'gemini', 'aider', 'custom'] as const;
 export type AgentName = (typeof AGENT_NAMES)[number];

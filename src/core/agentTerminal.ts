@@ -24,6 +24,8 @@ export interface StartedAgent {
   session: number | undefined;
   /** Forwards a stop signal to the agent's process group (the terminal's foreground). */
   signal(sig: NodeJS.Signals): void;
+  /** Whether the agent has exited (its exit may still be being recorded). */
+  ended(): boolean;
   exit: Promise<ExitRecord>;
   /** Resolves once no more output will come. */
   drained: Promise<void>;
@@ -60,14 +62,14 @@ export function startInTerminal(pty: PtyModule, o: TerminalOptions): StartedAgen
   const missing = missingProgram(o.argv[0], o.cwd);
   if (missing) {
     const exit: ExitRecord = { code: null, signal: null, error: `could not start ${o.argv[0]}: ${missing}`, at: Date.now() };
-    return { pid: undefined, session: undefined, signal: () => undefined, exit: Promise.resolve(exit), drained: Promise.resolve(), finish: () => undefined };
+    return { pid: undefined, session: undefined, signal: () => undefined, ended: () => true, exit: Promise.resolve(exit), drained: Promise.resolve(), finish: () => undefined };
   }
   let child: IPty;
   try {
     child = pty.spawn(o.argv[0], o.argv.slice(1), { name: 'xterm-256color', cols: DEFAULT_COLS, rows: DEFAULT_ROWS, cwd: o.cwd, env: process.env as Record<string, string> });
   } catch (e) {
     const exit: ExitRecord = { code: null, signal: null, error: `could not start ${o.argv[0]}: ${(e as Error).message}`, at: Date.now() };
-    return { pid: undefined, session: undefined, signal: () => undefined, exit: Promise.resolve(exit), drained: Promise.resolve(), finish: () => undefined };
+    return { pid: undefined, session: undefined, signal: () => undefined, ended: () => true, exit: Promise.resolve(exit), drained: Promise.resolve(), finish: () => undefined };
   }
   const screen = new Terminal({ cols: DEFAULT_COLS, rows: DEFAULT_ROWS, scrollback: SCROLLBACK_LINES, allowProposedApi: true });
   const serializer = new SerializeAddon();
@@ -79,8 +81,10 @@ export function startInTerminal(pty: PtyModule, o: TerminalOptions): StartedAgen
     screen.write(data);
     server.broadcast(data);
   });
+  let exited = false;
   const exit = new Promise<ExitRecord>((resolve) => {
     child.onExit(({ exitCode, signal }) => {
+      exited = true;
       const name = signal ? (Object.entries(os.constants.signals).find(([, n]) => n === signal)?.[0] ?? String(signal)) : null;
       resolve({ code: name ? null : exitCode, signal: name, error: null, at: Date.now() });
     });
@@ -100,6 +104,7 @@ export function startInTerminal(pty: PtyModule, o: TerminalOptions): StartedAgen
         }
       }
     },
+    ended: () => exited,
     exit,
     // node-pty reports the exit only once the terminal's output is read to the end (or 200 ms on).
     drained: exit.then(() => o.log(plain.flush())),

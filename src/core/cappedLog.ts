@@ -27,6 +27,8 @@ export class CappedLog {
   private headEnd = -1;
   private tailStart = -1;
   private cut = 0;
+  /** Output a full disk refused since the last write that landed. */
+  private dropped = 0;
 
   constructor(
     private readonly fd: number,
@@ -36,8 +38,17 @@ export class CappedLog {
   }
 
   write(data: string | Buffer): void {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    this.writeAt(buf, this.size);
+    let buf = typeof data === 'string' ? Buffer.from(data) : data;
+    if (this.dropped) buf = Buffer.concat([Buffer.from(`[orchestrator] ${new Date().toISOString()} … ${this.dropped} bytes of output lost here: the disk was full …\n`), buf]);
+    try {
+      this.writeAt(buf, this.size);
+    } catch (e) {
+      // A full disk must not end the supervisor (it would lose the exit code): drop, say so later.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC' && (e as NodeJS.ErrnoException).code !== 'EDQUOT') throw e;
+      this.dropped += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+      return;
+    }
+    this.dropped = 0;
     this.size += buf.length;
     if (this.maxBytes > 0 && this.size > this.maxBytes) this.compact();
   }

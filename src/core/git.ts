@@ -6,6 +6,12 @@ import { simpleGit, SimpleGit } from 'simple-git';
 import type { Acts } from './leaderLease';
 import { UserError } from './userError';
 import { loadExeca } from './loadExeca';
+import { prepareWorktreeTarget } from './worktreePaths';
+
+export interface AddOptions {
+  /** The run's log: what git and its hooks print while adding goes there. */
+  logPath?: string;
+}
 
 export interface WorktreeInfo {
   path: string;
@@ -29,6 +35,8 @@ export interface WorktreeHoldings {
 export const holdsNothing = (h: WorktreeHoldings): boolean => !h.changed.length && !h.untracked.length && !h.unmerged.length;
 
 const LOCK_RETRIES = 6;
+/** What git says when another git process holds a lock it needs (worth a retry). */
+const LOCK_HELD = /\.lock'?: File exists|Unable to create .*\.lock|index\.lock|failed to read .*commondir/;
 const serialByRoot = new Map<string, Promise<unknown>>();
 
 /**
@@ -104,6 +112,22 @@ export class GitRepo {
     return askGit(this.root, args);
   }
 
+  /** A question to git in the main checkout, answered with its exit code (changes nothing). */
+  ask(args: string[]): Promise<GitAnswer> {
+    return askGit(this.root, args);
+  }
+
+  /**
+   * A changing command in the main checkout whose failure is an answer, not an error (a
+   * merge that conflicts): in the queue of changing commands, fenced like them.
+   */
+  change(args: string[]): Promise<GitAnswer> {
+    return this.serially(async () => {
+      this.confirm(`git ${args.join(' ')}`);
+      return askGit(this.root, args);
+    });
+  }
+
   async worktrees(): Promise<WorktreeInfo[]> {
     return parseWorktreeList(await this.raw(['worktree', 'list', '--porcelain']));
   }
@@ -117,10 +141,15 @@ export class GitRepo {
    * `git worktree add --lock -b <branch> <path> <commit>` — one git call on the happy path;
    * on failure, adopts an identical worktree left by a crash or explains what is in the way.
    */
-  async addWorktree(worktree: string, branch: string, commit: string, lockReason: string): Promise<'added' | 'existing'> {
-    fs.mkdirSync(path.dirname(worktree), { recursive: true });
+  async addWorktree(worktree: string, branch: string, commit: string, lockReason: string, options: AddOptions = {}): Promise<'added' | 'existing'> {
+    // The last point before git runs: a link or someone's folder planted at the path since
+    // the request is refused here, before git makes a branch or follows the link.
+    if (prepareWorktreeTarget(worktree) === 'non-empty' && !(await this.isOwnHalfMadeWorktree(worktree))) {
+      throw new UserError(`${worktree} already exists and is not a worktree of this run; move it away or remove it.`, 'PATH_EXISTS');
+    }
+    const add = (args: string[]) => this.addCommand(['worktree', 'add', '--lock', '--reason', lockReason, ...args], options.logPath);
     try {
-      await this.worktreeCommand(['worktree', 'add', '--lock', '--reason', lockReason, '-b', branch, '--', worktree, commit]);
+      await add(['-b', branch, '--', worktree, commit]);
       return 'added';
     } catch (e) {
       // What an add killed half-way leaves (it creates the branch, registers the worktree
@@ -142,17 +171,58 @@ export class GitRepo {
         // Killed after creating the branch: at the base, nothing of its own, checked out
         // nowhere — using it loses nothing and shares nothing.
         if (!all.some((w) => w.branch === branch) && (await this.commitOf(`refs/heads/${branch}`)) === commit) {
-          await this.worktreeCommand(['worktree', 'add', '--lock', '--reason', lockReason, '--', worktree, branch]);
+          await add(['--', worktree, branch]);
           return 'existing';
         }
         throw new UserError(`The branch ${branch} already exists; delete or rename it, or start a new attempt.`, 'BRANCH_EXISTS');
       }
       if (cleared) {
-        await this.worktreeCommand(['worktree', 'add', '--lock', '--reason', lockReason, '-b', branch, '--', worktree, commit]);
+        await add(['-b', branch, '--', worktree, commit]);
         return 'added';
       }
       throw e;
     }
+  }
+
+  /**
+   * Whether a folder with something in it is a worktree of this repository, registered or
+   * left half made by a killed add (its `.git` file points into this repository's
+   * `worktrees` folder, or is the lone, still empty file git was writing): the failure path
+   * below completes or explains those. Anything else is someone else's folder.
+   */
+  private async isOwnHalfMadeWorktree(worktree: string): Promise<boolean> {
+    let gitFile: string;
+    try {
+      gitFile = fs.readFileSync(path.join(worktree, '.git'), 'utf8').trim();
+    } catch {
+      return false;
+    }
+    if (gitFile === '') return fs.readdirSync(worktree).length === 1;
+    const m = /^gitdir: (.+)$/.exec(gitFile);
+    const common = await this.run(['rev-parse', '--git-common-dir']);
+    if (!m || common.exitCode !== 0) return false;
+    return samePath(path.dirname(path.resolve(worktree, m[1])), path.join(path.resolve(this.root, common.stdout.trim()), 'worktrees'));
+  }
+
+  /**
+   * `git worktree add` in worktreeCommand's queue, fenced and retried like it, with what git printed
+   * kept: a post-checkout hook's output (and its failure, which git reports as the add's
+   * exit code though the worktree is complete) goes to the run's log, not nowhere.
+   */
+  private addCommand(args: string[], logPath?: string): Promise<void> {
+    return this.serially(async () => {
+      for (let attempt = 1; ; attempt++) {
+        this.confirm(`git ${args.join(' ')}`);
+        const r = await this.run(args);
+        if (r.exitCode !== 0 && attempt < LOCK_RETRIES && LOCK_HELD.test(r.stderr)) {
+          await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+          continue;
+        }
+        if (logPath) logGitOutput(logPath, 'git worktree add', r);
+        if (r.exitCode !== 0) throw explainGitError(new Error(r.stderr.trim() || `git exited with code ${r.exitCode}`), this.root);
+        return;
+      }
+    });
   }
 
   /**
@@ -276,6 +346,13 @@ export class GitRepo {
    * holds a lock.
    */
   worktreeCommand(args: string[]): Promise<string> {
+    if (args[0] === 'worktree' && args[1] === 'move') {
+      // git moves a worktree *into* a folder that exists (through a link, too): the
+      // destination must not exist at all.
+      const to = args[args.length - 1];
+      if (fs.lstatSync(to, { throwIfNoEntry: false })) return Promise.reject(new UserError(`${to} already exists${fs.lstatSync(to).isSymbolicLink() ? ` as a symlink (to ${fs.readlinkSync(to)})` : ''}; a worktree is not moved there. Nothing was changed.`, 'PATH_EXISTS'));
+      prepareWorktreeTarget(to);
+    }
     return this.serially(() => this.withLockRetry(this.git, args));
   }
 
@@ -287,7 +364,7 @@ export class GitRepo {
     return this.serially(() => this.withLockRetry(simpleGit({ baseDir: worktree }), args));
   }
 
-  private serially(command: () => Promise<string>): Promise<string> {
+  private serially<T>(command: () => Promise<T>): Promise<T> {
     const previous = serialByRoot.get(this.root) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(command);
     serialByRoot.set(this.root, next);
@@ -304,7 +381,7 @@ export class GitRepo {
         return await git.raw(args);
       } catch (e) {
         const msg = String((e as Error).message);
-        if (attempt < LOCK_RETRIES && /\.lock'?: File exists|Unable to create .*\.lock|index\.lock|failed to read .*commondir/.test(msg)) {
+        if (attempt < LOCK_RETRIES && LOCK_HELD.test(msg)) {
           await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
           continue;
         }
@@ -335,6 +412,18 @@ async function finishCheckout(worktree: string, confirm: (what: string) => void)
   fs.rmSync(lock, { force: true });
   const reset = await execa('git', ['reset', '--hard', '--quiet'], { cwd: worktree, reject: false, stdin: 'ignore' });
   if (reset.exitCode !== 0) throw new UserError(`Could not complete the half-made worktree ${worktree}: ${reset.stderr.trim().split('\n')[0]}`, 'GIT_FAILED');
+}
+
+/** git's own progress lines, not worth a line in a run's log. */
+const GIT_CHATTER = /^(Preparing worktree|HEAD is now at |Updating files:|branch '.*' set up to track)/;
+
+/** Appends what a git command printed to a run's log, unless it was only git's progress. */
+function logGitOutput(logPath: string, what: string, r: GitAnswer): void {
+  const lines = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() && !GIT_CHATTER.test(l));
+  if (!lines.length && r.exitCode === 0) return;
+  fs.mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o700 });
+  const status = r.exitCode === 0 ? '' : ` exited with code ${r.exitCode}`;
+  fs.appendFileSync(logPath, `[orchestrator] ${new Date().toISOString()} ${what}${status}:\n${lines.map((l) => `${l}\n`).join('')}`, { mode: 0o600 });
 }
 
 export function parseWorktreeList(porcelain: string): WorktreeInfo[] {

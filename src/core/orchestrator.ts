@@ -18,7 +18,7 @@ import { GitRepo, samePath, WorktreeInfo } from './git';
 import { LeaderLease } from './leaderLease';
 import { describePid, endProcesses, isAlive, ProcessIdentity, processesWithRunIds, runProcesses, signalGroup } from './processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
-import { FencedError, Run, StaleRunError, Store } from './store';
+import { explainStateDirError, FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
 import { findRoadmapPath } from './roadmap';
 import { mergeRun, removeRunWorktree } from './runResults';
@@ -131,6 +131,7 @@ export class Orchestrator {
 
   private onError(e: unknown): void {
     if (e instanceof FencedError) this.log('warn', 'No longer the leader: stopped acting.');
+    else if (e instanceof UserError) this.log('error', `Orchestrator pass stopped: ${e.message}`);
     else this.log('error', `Orchestrator pass failed: ${(e as Error).stack ?? e}`);
   }
 
@@ -155,7 +156,7 @@ export class Orchestrator {
       let status: 'done' | 'failed' = 'done';
       let result: string;
       try {
-        result = action.kind === 'merge' ? await this.o.lease.act(`merge ${run.priority}`, (fence) => mergeRun(store, fence, run)) : await removeRunWorktree(store, this.o.lease, run, action.force);
+        result = action.kind === 'merge' ? await mergeRun(store, this.o.lease, run) : await removeRunWorktree(store, this.o.lease, run, action.force);
         this.log('info', `${run.priority}: ${result}`);
       } catch (e) {
         if (e instanceof FencedError) throw e;
@@ -250,7 +251,7 @@ export class Orchestrator {
           // The supervisor starts once git is busy and waits for 'go': its start-up (and
           // the cost of forking this process) overlaps the checkout instead of delaying it.
           let settled = false;
-          const adding = repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason).finally(() => (settled = true)); // adopts an identical worktree left by a crash
+          const adding = repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath }).finally(() => (settled = true)); // adopts an identical worktree left by a crash
           setImmediate(() => settled || this.startSupervisorQuietly(run));
           await adding;
         } else {
@@ -258,18 +259,18 @@ export class Orchestrator {
           if ((await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
             // Resuming after a crash: finish a pool take, or adopt the identical worktree.
             await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
-            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath });
           } else if (await this.pool.take(run.id, repo, run.worktree, run.branch, baseCommit)) {
             await repo.lockWorktree(run.worktree, lockReason);
           } else {
-            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason);
+            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath });
           }
         }
         run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'setup', worktreeLocked: true }, 'worktree ready');
         crashPoint('after-worktree-add');
       }
       if (run.step === 'setup') {
-        const copied = await lease.act('copy the .worktreeinclude files', () => copyIncludedFiles(run.repo, run.worktree)).catch((e: NodeJS.ErrnoException) => {
+        const copied = await lease.act('copy the .worktreeinclude files', () => copyIncludedFiles(run.repo, run.worktree, run.logPath)).catch((e: NodeJS.ErrnoException) => {
           if (e.code === 'EEXIST') return []; // copied before a crash
           throw e;
         });
@@ -307,6 +308,10 @@ export class Orchestrator {
       }
     } catch (e) {
       if (e instanceof FencedError || e instanceof StaleRunError) throw e;
+      // A full or read-only state folder is not the run's fault: it waits at the step it
+      // recorded last, and this pass or the next leader's resumes it once writes succeed.
+      const stateDir = explainStateDirError(e, this.o.stateDir);
+      if (stateDir) throw stateDir;
       const message = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
       this.log('error', `${run.priority}: provisioning failed: ${message}`);
       this.dismissSupervisor(run);

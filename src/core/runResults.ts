@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describeHoldings, describeRemovalCost, removalCost, removalNote, worktreeUsers } from './gc';
 import { GitRepo, samePath } from './git';
-import type { Acts, Fence } from './leaderLease';
+import type { Acts } from './leaderLease';
 import { crashPoint } from './crashPoint';
 import { describeUses } from './processInfo';
-import { isActive, Run, Store } from './store';
+import { isActive, Run, RunEvent, Store } from './store';
 import { UserError } from './userError';
-import { loadExeca } from './loadExeca';
 
 /**
  * What a user does with a finished run: look at its changes, merge them into the base
@@ -15,48 +15,96 @@ import { loadExeca } from './loadExeca';
  * everything as it was.
  */
 
-export interface ChangedFile {
-  status: string;
-  path: string;
+/** How long a merge waits for an earlier leader's git, still running its hooks, to finish. */
+const ORPHANED_MERGE_WAIT_MS = 30_000;
+
+/** The intent of a merge of this run that never reported an outcome (its leader was killed), if any. */
+function unfinishedMerge(store: Store, runId: string): RunEvent | undefined {
+  const last = store.events(runId).filter((e) => e.kind === 'merge' || e.kind === 'merged' || e.kind === 'merge-failed').pop();
+  return last?.kind === 'merge' ? last : undefined;
 }
 
-/** Files the run changed against the commit it started from (committed and not). */
-export async function changedFiles(run: Run): Promise<ChangedFile[]> {
-  if (!run.baseCommit || !fs.existsSync(run.worktree)) return [];
-  const execa = await loadExeca();
-  const r = await execa('git', ['diff', '--name-status', '-z', '--no-renames', run.baseCommit, '--'], { cwd: run.worktree, reject: false });
-  const parts = r.stdout.split('\0').filter(Boolean);
-  const out: ChangedFile[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) out.push({ status: parts[i], path: parts[i + 1] });
-  const untracked = await execa('git', ['ls-files', '--others', '--exclude-standard', '-z'], { cwd: run.worktree, reject: false });
-  for (const p of untracked.stdout.split('\0').filter(Boolean)) out.push({ status: '?', path: p });
-  return out;
+/** `git merge` processes working in `root` (Linux: /proc), e.g. one orphaned by a killed leader. */
+function liveGitMerges(root: string): number[] {
+  if (process.platform !== 'linux') return [];
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${name}/cwd`) !== root) continue;
+      const argv = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (/^git(-merge)?$/.test(path.basename(argv[0])) && argv.includes('merge')) pids.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
 }
 
-/** `git merge --no-ff` of the run's branch into its base, in the main checkout. */
-export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<string> {
+/**
+ * `git merge --no-ff` of the run's branch into its base, in the main checkout. What an
+ * earlier merge left is told as it is: already merged (a killed leader's git went on and
+ * completed it: done), a merge in progress (MERGE_HEAD: nothing is done), that git still
+ * running its hooks (waited for), or killed before committing (its result left staged).
+ */
+export async function mergeRun(store: Store, acts: Acts, run: Run): Promise<string> {
   if (isActive(run.status)) throw new UserError(`${run.priority} is still ${run.status}; stop it or let it finish before merging.`, 'RUN_ACTIVE');
-  const repo = await GitRepo.open(run.repo);
+  const repo = (await GitRepo.open(run.repo)).fencedBy(acts);
+  const record = (kind: string, detail: string) => acts.act(kind, (fence) => store.fencedEvent(fence, run.id, kind, detail));
   const current = await repo.baseBranch().catch(() => null);
   if (current !== run.baseRef) {
     throw new UserError(`The main checkout ${repo.root} is on ${current ?? 'a detached HEAD'}, not ${run.baseRef}: check out ${run.baseRef} to merge. Nothing was changed.`, 'WRONG_BRANCH');
   }
-  const execa = await loadExeca();
-  const dirty = await execa('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repo.root });
-  // Porcelain lines start with a two-letter status that may begin with a space: no trim().
-  const files = dirty.stdout.split('\n').filter((l) => l.length > 3).map((l) => l.slice(3));
-  if (files.length) {
-    throw new UserError(`The main checkout has uncommitted changes (${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}): commit or stash them first. Nothing was changed.`, 'MAIN_DIRTY');
+  const git = (args: string[]) => repo.ask(args);
+  const begun = unfinishedMerge(store, run.id);
+  const earlier = begun ? `the merge of ${run.branch} into ${run.baseRef} begun at ${new Date(begun.at).toISOString()} (leader epoch ${begun.epoch})` : '';
+  for (const waitUntil = Date.now() + ORPHANED_MERGE_WAIT_MS; ; await new Promise((r) => setTimeout(r, 200))) {
+    const live = liveGitMerges(repo.root);
+    if (live.length && begun && Date.now() < waitUntil) continue; // the earlier leader's git, in its hooks: let it finish
+    const mergeHead = (await git(['rev-parse', '-q', '--verify', 'MERGE_HEAD'])).stdout.trim();
+    // A git killed after committing (SIGPIPE once its leader is gone) leaves MERGE_HEAD behind.
+    const leftover = !!mergeHead && (await git(['merge-base', '--is-ancestor', mergeHead, 'HEAD'])).exitCode === 0;
+    if (await repo.isMerged(run.branch, run.baseRef)) {
+      if (begun) record('merged', `${run.branch} -> ${run.baseRef} (completed by the git of ${earlier})`);
+      const note = leftover ? `; its git stopped before clearing MERGE_HEAD in ${repo.root}: "git merge --quit" clears it` : '';
+      return `${run.branch} is already merged into ${run.baseRef}${begun ? ` (${earlier} completed after its leader stopped${note})` : note}.`;
+    }
+    if (live.length) {
+      throw new UserError(`git merge (pid ${live.join(', ')}) is running in the main checkout ${repo.root}${begun ? ` (${earlier}, still in its hooks)` : ''}; ask again once it has finished. Nothing was done.`, 'MERGE_IN_PROGRESS');
+    }
+    if (mergeHead) {
+      const names = (await git(['for-each-ref', '--points-at', mergeHead, '--format=%(refname:short)', 'refs/heads/'])).stdout.split('\n').filter(Boolean);
+      const what = names.length ? names.map((n) => (n === run.branch ? `${n}, this run's branch${begun ? `, as ${earlier}` : ''}` : n)).join(', ') : `commit ${mergeHead.slice(0, 12)}`;
+      throw new UserError(
+        leftover
+          ? `A finished merge left MERGE_HEAD behind in the main checkout ${repo.root} (merging ${what}, already in HEAD): "git merge --quit" clears it. Nothing was done.`
+          : `A merge is in progress in the main checkout ${repo.root} (merging ${what}): finish it with "git commit" or abandon it with "git merge --abort". Nothing was done.`,
+        'MERGE_IN_PROGRESS',
+      );
+    }
+    const dirty = await git(['status', '--porcelain', '--untracked-files=no']);
+    // Porcelain lines start with a two-letter status that may begin with a space: no trim().
+    const files = dirty.stdout.split('\n').filter((l) => l.length > 3).map((l) => l.slice(3));
+    if (!files.length) break;
+    const listed = `${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}`;
+    if (begun) {
+      // git stages the merged result before its pre-merge-commit hook, and records it as AUTO_MERGE.
+      const isItsResult = (await git(['diff', '--cached', '--quiet', 'AUTO_MERGE', '--'])).exitCode === 0;
+      throw new UserError(
+        `The merge of ${run.branch} into ${run.baseRef} begun at ${new Date(begun.at).toISOString()} was interrupted before it committed (its git was killed with leader epoch ${begun.epoch}): the main checkout holds ${isItsResult ? 'its result, uncommitted' : 'uncommitted changes, probably its result'} (${listed}). Nothing was done now: look at them, and "git reset --merge" discards them before merging again.`,
+        'MERGE_INTERRUPTED',
+      );
+    }
+    throw new UserError(`The main checkout has uncommitted changes (${listed}): commit or stash them first. Nothing was changed.`, 'MAIN_DIRTY');
   }
-  if (await repo.isMerged(run.branch, run.baseRef)) return `${run.branch} is already merged into ${run.baseRef}.`;
-  store.fencedEvent(fence, run.id, 'merge', `${run.branch} -> ${run.baseRef}`);
+  record('merge', `${run.branch} -> ${run.baseRef}`);
   crashPoint('before-merge');
   const message = `Merge ${run.branch} (${run.priority}${run.title ? `: ${run.title}` : ''})`;
-  const merged = await execa('git', ['merge', '--no-ff', '--no-edit', '-m', message, `refs/heads/${run.branch}`], { cwd: repo.root, reject: false });
+  const merged = await repo.change(['merge', '--no-ff', '--no-edit', '-m', message, `refs/heads/${run.branch}`]);
   if (merged.exitCode !== 0) {
-    const conflicts = (await execa('git', ['diff', '--name-only', '--diff-filter=U'], { cwd: repo.root, reject: false })).stdout.split('\n').filter(Boolean);
-    await execa('git', ['merge', '--abort'], { cwd: repo.root, reject: false });
-    store.fencedEvent(fence, run.id, 'merge-failed', conflicts.join(', ') || merged.stderr.trim());
+    const conflicts = (await git(['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean);
+    await repo.change(['merge', '--abort']);
+    record('merge-failed', conflicts.join(', ') || merged.stderr.trim());
     throw new UserError(
       conflicts.length
         ? `Merging ${run.branch} into ${run.baseRef} conflicts in ${conflicts.join(', ')}. The merge was aborted; nothing was changed.`
@@ -64,7 +112,7 @@ export async function mergeRun(store: Store, fence: Fence, run: Run): Promise<st
       'MERGE_CONFLICT',
     );
   }
-  store.fencedEvent(fence, run.id, 'merged', `${run.branch} -> ${run.baseRef}`);
+  record('merged', `${run.branch} -> ${run.baseRef}`);
   return `Merged ${run.branch} into ${run.baseRef}.`;
 }
 

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
 import { UserError } from './userError';
@@ -113,7 +114,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -229,6 +230,18 @@ const MIGRATIONS: string[] = [
     BEGIN DELETE FROM port_leases WHERE run_id = NEW.id; END;
   CREATE TRIGGER runs_del_ports AFTER DELETE ON runs BEGIN DELETE FROM port_leases WHERE run_id = OLD.id; END;
   `,
+  // 4: the views read a page of a repository's newest runs (activeRunsPage, latestEndedRuns),
+  // the runs that ended recently and the runs of listed worktrees, whatever the length of the history.
+  `
+  -- Partial, so that only queries naming the same conditions use them (the planner would
+  -- otherwise prefer repo_id over runs_by_status for a repository's active runs).
+  CREATE INDEX runs_ended_by_repo_created ON runs (repo_id, created_at, id)
+    WHERE status NOT IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_active_by_repo_created ON runs (repo_id, created_at, id)
+    WHERE status IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_by_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
+  CREATE INDEX runs_by_worktree ON runs (repo_id, worktree);
+  `,
 ];
 
 export type ActionKind = 'merge' | 'remove';
@@ -341,6 +354,11 @@ const PATCH_COLUMNS: Record<keyof RunPatch, string> = {
 export interface StoreOptions {
   /** How long a write waits for another writer before failing with a clear message. */
   busyTimeoutMs?: number;
+  /**
+   * For pure readers (status) when the folder cannot be written (read-only or full): opens
+   * nothing for writing, creates nothing there, and refuses every write. See openForReading.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -360,12 +378,26 @@ export class Store {
   }
 
   static open(stateDir: string, options: StoreOptions = {}): Store {
-    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const file = path.join(stateDir, DB_FILE);
-    if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
+    const timeout = options.busyTimeoutMs ?? Number(process.env.WTO_BUSY_TIMEOUT_MS ?? 5000);
+    if (options.readOnly) {
+      const { db, empty } = openForReading(file, timeout);
+      try {
+        const store = new Store(db, file);
+        if (empty) store.migrate(); // no database yet: an empty one, in memory
+        else store.readableVersion();
+        db.pragma('query_only = ON');
+        return store;
+      } catch (e) {
+        db.close();
+        throw explainOpenError(e, file);
+      }
+    }
     let db: Database.Database | undefined;
     try {
-      db = new Database(file, { timeout: options.busyTimeoutMs ?? Number(process.env.WTO_BUSY_TIMEOUT_MS ?? 5000) });
+      fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
+      db = new Database(file, { timeout });
       assertSound(db, file); // before anything can write to it
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
@@ -383,11 +415,17 @@ export class Store {
     if (this.db.open) this.db.close();
   }
 
-  private migrate(): void {
+  /** A reader cannot migrate: it reads an older schema as it is, and refuses a newer one. */
+  private readableVersion(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       throw new UserError(`The orchestrator database ${this.file} was written by a newer version (schema ${version}); update the extension.`, 'DB_NEWER');
     }
+  }
+
+  private migrate(): void {
+    this.readableVersion();
+    const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version === SCHEMA_VERSION) {
       this.db.prepare('SELECT count(*) FROM runs').get(); // fail early on a damaged file
       return;
@@ -532,6 +570,70 @@ export class Store {
     }
     const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY runs.created_at, runs.attempt`;
     return (this.db.prepare(sql).all(...args) as RunRow[]).map(toRun);
+  }
+
+  /**
+   * One page of the priorities of `repo` whose latest attempt has ended, as that attempt,
+   * newest first, strictly after `after` (the last run of the previous page). Costs the
+   * page, not the history: it walks runs_ended_by_repo_created backwards and skips superseded
+   * attempts through the unique (repo, agent type, priority, attempt) index.
+   */
+  latestEndedRuns(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
+    const rows = this.db
+      .prepare(
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status NOT IN ('requested','provisioning','running','stopping')
+          ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
+          AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.repo_id = runs.repo_id AND later.agent_type = runs.agent_type
+            AND later.priority = runs.priority AND later.attempt > runs.attempt)
+        ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
+      )
+      .all(...(after ? [repo, after.createdAt, after.id, limit] : [repo, limit])) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** One page of the active runs of `repo`, newest first, strictly after `after` (runs_active_by_repo_created serves it). */
+  activeRunsPage(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
+    const rows = this.db
+      .prepare(
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status IN ('requested','provisioning','running','stopping')
+          ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
+        ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
+      )
+      .all(...(after ? [repo, after.createdAt, after.id, limit] : [repo, limit])) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** Attempts of a priority below `belowAttempt`, highest first, at most `limit` (the unique index serves it). */
+  earlierAttempts(repo: string, priority: string, belowAttempt: number, limit: number, agentType = 'code_developer'): Run[] {
+    const rows = this.db
+      .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`)
+      .all(repo, agentType, priority, belowAttempt, limit) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** The runs of `repo` recorded at these worktree paths (exactly as given), through runs_by_worktree. */
+  runsAtWorktrees(repo: string, worktrees: readonly string[]): Run[] {
+    const out: Run[] = [];
+    // In chunks: SQLite caps the number of parameters of one statement.
+    for (let i = 0; i < worktrees.length; i += 500) {
+      const chunk = worktrees.slice(i, i + 500);
+      const rows = this.db
+        .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND runs.worktree IN (${chunk.map(() => '?').join(',')})`)
+        .all(repo, ...chunk) as RunRow[];
+      out.push(...rows.map(toRun));
+    }
+    return out;
+  }
+
+  /** Runs of `repo` that ended at or after `since` (runs_by_ended serves it). */
+  endedSince(repo: string, since: number): Run[] {
+    const rows = this.db
+      .prepare(
+        `SELECT runs.*, repositories.path AS repo FROM runs INDEXED BY runs_by_ended JOIN repositories ON repositories.id = runs.repo_id
+        WHERE runs.ended_at >= ? AND repositories.path = ? AND status NOT IN ('requested','provisioning','running','stopping') ORDER BY runs.ended_at`,
+      )
+      .all(since, repo) as RunRow[];
+    return rows.map(toRun);
   }
 
   /** Finds a run by id, or the latest run of a priority. */
@@ -778,7 +880,151 @@ function explainBusy(e: unknown, file: string): unknown {
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
     return new UserError(`The orchestrator database ${file} is locked by another process; nothing was changed. Try again in a moment.`, 'DB_LOCKED');
   }
-  return e;
+  return explainStateDirError(e, path.dirname(file)) ?? e;
+}
+
+export type StateDirErrorCode = 'STATE_DIR_FULL' | 'STATE_DIR_READONLY';
+
+/** The state folder cannot take a write: it is full (STATE_DIR_FULL) or read-only (STATE_DIR_READONLY). */
+export class StateDirError extends UserError {
+  constructor(
+    message: string,
+    code: StateDirErrorCode,
+    readonly stateDir: string,
+  ) {
+    super(message, code);
+    this.name = 'StateDirError';
+  }
+}
+
+/**
+ * Turns a failed write into the state folder (SQLite's FULL, READONLY, or the I/O and
+ * can't-open errors it gives when the -shm file cannot be made or grown; ENOSPC, EDQUOT,
+ * EROFS from a run record) into a message that names the folder and says what is wrong,
+ * by trying a one-byte file there. Undefined for anything else, and for a file error about
+ * another folder (a worktree on a full disk is not the state folder's problem).
+ */
+export function explainStateDirError(e: unknown, stateDir: string): StateDirError | undefined {
+  if (e instanceof StateDirError) return e;
+  const code = String((e as { code?: unknown } | null)?.code ?? '');
+  const errPath = (e as { path?: unknown } | null)?.path;
+  if (typeof errPath === 'string' && !isInside(path.resolve(errPath), path.resolve(stateDir))) return undefined;
+  const said = ['ENOSPC', 'EDQUOT', 'SQLITE_FULL'].includes(code) ? 'full' : code === 'EROFS' || code.startsWith('SQLITE_READONLY') ? 'read-only' : undefined;
+  // (A recursive mkdir on a read-only file system says ENOENT.)
+  const mkdirRefused = code === 'ENOENT' && (e as { syscall?: unknown }).syscall === 'mkdir';
+  if (!said && !mkdirRefused && !/^(SQLITE_IOERR|SQLITE_CANTOPEN|EACCES$|EPERM$)/.test(code)) return undefined;
+  const probed = probeStateDir(stateDir);
+  return stateDirError(stateDir, probed.kind ?? said, probed.why ?? code); // no kind: the folder takes writes, some other failure
+}
+
+/** The state folder's problem now, if it has one (a one-byte file there is refused). */
+export function checkStateDir(stateDir: string): StateDirError | undefined {
+  const probed = probeStateDir(stateDir);
+  return stateDirError(stateDir, probed.kind, probed.why);
+}
+
+function stateDirError(stateDir: string, kind: 'full' | 'read-only' | undefined, why: string | undefined): StateDirError | undefined {
+  if (kind === 'full') {
+    return new StateDirError(`The state folder ${stateDir} is full (${freeSpace(stateDir)}): the orchestrator cannot write its database or run records there. Free some space there, or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_FULL', stateDir);
+  }
+  if (kind === 'read-only') {
+    return new StateDirError(`The state folder ${stateDir} is read-only (${why ?? 'writes refused'}): the orchestrator cannot record anything there ("worktree-orchestrator status" still shows what it holds). Make it writable (remount it read-write) or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_READONLY', stateDir);
+  }
+  return undefined;
+}
+
+const isInside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
+
+/** Writes, and removes, a one-byte file in the folder (or its nearest existing parent). */
+function probeStateDir(stateDir: string): { kind?: 'full' | 'read-only'; why?: string } {
+  let dir = path.resolve(stateDir);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  const probe = path.join(dir, `.wto-probe-${process.pid}-${crypto.randomBytes(3).toString('hex')}`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(probe, 'wx', 0o600);
+    fs.writeSync(fd, 'x');
+    return {};
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return { kind: 'full' };
+    if (code === 'EROFS') return { kind: 'read-only', why: 'a read-only file system' };
+    if (code === 'EACCES' || code === 'EPERM') return { kind: 'read-only', why: 'this user may not write there' };
+    return {};
+  } finally {
+    if (fd !== undefined) {
+      fs.closeSync(fd);
+      fs.rmSync(probe, { force: true });
+    }
+  }
+}
+
+/** "12 KiB free of 2.0 MiB", from statfs (what an unprivileged user may still use). */
+export function freeSpace(dir: string): string {
+  try {
+    const s = fs.statfsSync(dir);
+    return `${bytes(s.bavail * s.bsize)} free of ${bytes(s.blocks * s.bsize)}`;
+  } catch {
+    return 'free space unknown';
+  }
+}
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/**
+ * A reader's connection that writes nothing into the state folder. SQLite reads a WAL
+ * database read-only only when its -shm file exists or can be made; on a read-only or full
+ * folder it often cannot (a cleanly closed database has none). Then the database and its
+ * -wal are copied to a private temp folder, opened there (which replays the WAL), and read
+ * from memory: a snapshot, which is what a status needs. No database yet: an empty one.
+ */
+function openForReading(file: string, timeout: number): { db: Database.Database; empty: boolean } {
+  const size = (f: string) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
+  // A new database's first pages may live only in its -wal: empty means both are.
+  if (size(file) === 0 && size(`${file}-wal`) === 0) return { db: new Database(':memory:'), empty: true };
+  // With a -wal but no -shm, a read-only connection does not fail: it silently reads the
+  // main file without the WAL's pages (seen with SQLite 3.54). So in place only with a -shm, or no WAL.
+  const inPlace = size(`${file}-wal`) === 0 || fs.existsSync(`${file}-shm`) ? openInPlace(file, timeout) : undefined;
+  if (inPlace) return { db: inPlace, empty: false };
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wto-read-'));
+  try {
+    const copy = path.join(tmp, DB_FILE);
+    fs.copyFileSync(file, copy);
+    if (fs.existsSync(`${file}-wal`)) fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
+    const replay = new Database(copy, { fileMustExist: true });
+    try {
+      replay.pragma('wal_checkpoint(TRUNCATE)'); // the WAL's pages, into the copy
+    } finally {
+      replay.close();
+    }
+    const image = fs.readFileSync(copy);
+    image[18] = image[19] = 1; // an in-memory database has no WAL: mark it a rollback-journal one
+    return { db: new Database(image, { readonly: true }), empty: false };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** A read-only connection to the file itself; undefined when SQLite cannot make its -shm there. */
+function openInPlace(file: string, timeout: number): Database.Database | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout });
+    db.prepare('SELECT count(*) FROM sqlite_master').get(); // the WAL index is made (or not) here
+    return db;
+  } catch (e) {
+    db?.close();
+    if (/^(SQLITE_CANTOPEN|SQLITE_IOERR|SQLITE_READONLY)/.test(String((e as { code?: string }).code))) return undefined;
+    throw e;
+  }
 }
 
 /**
@@ -787,6 +1033,8 @@ function explainBusy(e: unknown, file: string): unknown {
  */
 function explainOpenError(e: unknown, file: string): unknown {
   const code = (e as { code?: string }).code;
+  const stateDir = explainStateDirError(e, path.dirname(file));
+  if (stateDir) return new StateDirError(`${stateDir.message} Nothing was changed.`, stateDir.code as StateDirErrorCode, stateDir.stateDir);
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     try {

@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { crashPoint } from './crashPoint';
 import { ExitRecord, runDir, writeJson } from './agents';
 import type { StartedAgent } from './agentTerminal';
 import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
+import { recordAgentExit, reserveExitSlot } from './exitRecord';
 import { currentIdentity, describePid, endProcesses, ownSession, ProcessIdentity, processStart, runProcesses } from './processInfo';
 
 export interface SupervisorArgs {
@@ -18,6 +20,8 @@ export interface SupervisorArgs {
 
 /** Exit code of a supervisor that found another supervisor already running for its run. */
 export const SUPERVISOR_DUPLICATE = 75;
+/** Exit code of a supervisor that could not write its claim (a full disk): it gave it back. */
+export const SUPERVISOR_NO_CLAIM = 74;
 /** Long enough for a new leader to take over (< 2 s) and resume a provisioning. */
 const GO_TIMEOUT_MS = 120_000;
 /** SIGTERM -> SIGKILL for what the agent left behind once it has ended. */
@@ -59,9 +63,13 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   try {
     // 'wx': created only if absent — a second supervisor for the same run stops here.
     fs.writeFileSync(path.join(dir, 'supervisor.json'), JSON.stringify(currentIdentity()), { flag: 'wx', mode: 0o600 });
-  } catch {
-    return SUPERVISOR_DUPLICATE;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return SUPERVISOR_DUPLICATE;
+    // Created but not written (a full disk): give the claim back, or no supervisor ever starts again.
+    fs.rmSync(path.join(dir, 'supervisor.json'), { force: true });
+    return SUPERVISOR_NO_CLAIM;
   }
+  reserveExitSlot(dir);
   // Started while the worktree is still being made, to take our own start-up off the
   // spawn's critical path: the agent starts only once the leader writes 'go'.
   // Never told to go (the run failed or was stopped, or no leader resumed it in time): give
@@ -83,7 +91,11 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => agent.signal(sig));
   if (agent.pid) {
-    writeJson(path.join(dir, 'agent.json'), { pid: agent.pid, start: processStart(agent.pid) ?? null, supervisorPid: process.pid });
+    crashPoint('supervisor-before-agent-record');
+    const record = { pid: agent.pid, start: processStart(agent.pid) ?? null, supervisorPid: process.pid };
+    // On a full state folder this write fails; throwing would end the supervisor with the agent
+    // running unwatched (and the run read as lost). Retry until it lands or the agent has ended.
+    retryUntil(() => writeJson(path.join(dir, 'agent.json'), record), () => agent.ended());
   }
   const exit = await agent.exit;
   agent.finish(exit);
@@ -91,22 +103,9 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([agent.drained, new Promise((r) => (timer = setTimeout(r, 1000)))]); // what we could not end may hold them
   clearTimeout(timer);
-  log.write(`[orchestrator] ${new Date().toISOString()} ended: ${exit.error ?? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`)}\n`);
-  fs.closeSync(logFd);
   exit.leftovers = leftovers.map((p) => p.pid);
-  writeJson(path.join(dir, 'exit.json'), exit);
-  // Loaded only now: SQLite is not needed to start the agent.
-  let store: import('./store').Store | undefined;
-  try {
-    const { Store } = await import('./store');
-    store = Store.open(a.stateDir);
-    store.recordExit(a.runId, exit);
-  } catch {
-    // exit.json holds the fact; the leader's reconcile records it.
-  } finally {
-    store?.close();
-  }
-  return 0;
+  // exit.json first, then the log's last line and the database, retried while the state folder takes no writes.
+  return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, exit, log: { write: (text) => log.write(text), close: () => fs.closeSync(logFd) } });
 }
 
 type LoadedTerminal = { module?: typeof import('./agentTerminal'); pty: ReturnType<typeof import('./agentTerminal').loadPty> };
@@ -157,7 +156,7 @@ function startWithPipes(a: SupervisorArgs, log: CappedLog, sharedLogFd: number |
     child.once('error', (e) => resolve({ code: null, signal: null, error: `could not start ${a.argv[0]}: ${e.message}`, at: Date.now() }));
     child.once('exit', (code, signal) => resolve({ code, signal, error: null, at: Date.now() }));
   });
-  return { pid: child.pid, session: undefined, signal: (sig) => child.kill(sig), exit, drained, finish: () => undefined };
+  return { pid: child.pid, session: undefined, signal: (sig) => child.kill(sig), ended: () => child.exitCode !== null || child.signalCode !== null, exit, drained, finish: () => undefined };
 }
 
 /**
@@ -183,4 +182,14 @@ async function endLeftovers(a: SupervisorArgs, log: CappedLog, agentSession: num
   if (ended.length) log.write(`[orchestrator] ${when} ended ${ended.length} process${ended.length === 1 ? '' : 'es'} the agent left behind: ${ended.join(', ')}\n`);
   if (left.length) log.write(`[orchestrator] ${when} could not end ${left.map((p) => describePid(p.pid)).join(', ')}: still running after SIGKILL\n`);
   return left;
+}
+
+/** Runs `write` now, and again with a growing delay while it throws, until it succeeds or `over()`. */
+function retryUntil(write: () => void, over: () => boolean, delayMs = 100): void {
+  try {
+    write();
+  } catch {
+    if (over()) return;
+    setTimeout(() => retryUntil(write, over, Math.min(delayMs * 2, 5000)), delayMs);
+  }
 }

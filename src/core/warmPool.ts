@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { GitRepo, readGit, samePath, WorktreeInfo } from './git';
 import type { Acts } from './leaderLease';
 import { Store } from './store';
+import { prepareWorktreeTarget } from './worktreePaths';
 
 /**
  * Worktrees checked out at the base ahead of time, so that a spawn only renames one and
@@ -45,6 +46,9 @@ export class WarmPool {
    */
   async take(runId: string, repo: GitRepo, worktree: string, branch: string, baseCommit: string): Promise<boolean> {
     if (!this.enabled) return false;
+    // Checked before a pool worktree is unlocked: a path planted since the request is refused
+    // (a link) or left to the plain add (an empty folder), with the pool worktree untouched.
+    if (prepareWorktreeTarget(worktree) !== 'absent') return false;
     const root = path.dirname(worktree);
     const candidates = WarmPool.ready(await repo.worktrees(), root).sort((a, b) => Number(b.head === baseCommit) - Number(a.head === baseCommit));
     for (const pool of candidates) {

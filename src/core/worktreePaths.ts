@@ -34,3 +34,31 @@ export function worktreePath(root: string, dirName: string): string {
   }
   return p;
 }
+
+/**
+ * Checked right before git makes a run's worktree (the request may be old: a queue, the
+ * loop): the root is still reached without symlinks, and the path itself is not a symlink
+ * or a file — git follows a planted link and registers the worktree wherever it points.
+ * Makes the root if missing. Says whether the path is absent, an empty folder, or a
+ * folder with something in it (the caller decides whether that is its own half-made add).
+ */
+export function prepareWorktreeTarget(worktree: string): 'absent' | 'empty' | 'non-empty' {
+  const root = path.dirname(worktree);
+  let probe = root;
+  while (!fs.lstatSync(probe, { throwIfNoEntry: false })) probe = path.dirname(probe);
+  let real: string;
+  try {
+    real = fs.realpathSync(probe);
+  } catch {
+    real = `${fs.readlinkSync(probe)}, which does not exist`;
+  }
+  if (real !== probe) throw new UserError(`The worktree root ${root} goes through a symlink (${probe} -> ${real}); nothing was created.`, 'BAD_WORKTREE_ROOT');
+  fs.mkdirSync(root, { recursive: true });
+  const there = fs.lstatSync(worktree, { throwIfNoEntry: false });
+  if (!there) return 'absent';
+  if (there.isSymbolicLink()) {
+    throw new UserError(`${worktree} is a symlink (to ${fs.readlinkSync(worktree)}); a run's worktree must be a real folder inside ${root}. Remove the link; nothing was created.`, 'PATH_SYMLINK');
+  }
+  if (!there.isDirectory()) throw new UserError(`${worktree} already exists and is not a folder; move it away or remove it.`, 'PATH_EXISTS');
+  return fs.readdirSync(worktree).length ? 'non-empty' : 'empty';
+}

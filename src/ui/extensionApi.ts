@@ -40,13 +40,25 @@ export interface ExtensionApi {
      * a reloaded window would (fresh memory, same profile): it must not repeat what was shown.
      */
     startRunEndNotices(): vscode.Disposable;
+    /** What activation deferred, and how long it took when it ran: for the activation bench. */
+    startup?: StartupTimes;
   };
+}
+
+export interface StartupTimes {
+  /** Loading the body (dist/extensionMain.js), opening the database, building the views and commands: right after activate() returned (ms). */
+  bodyMs?: number;
+  /** Then, on a later turn: joining the election, the first status and run-end reads, starting the folder scan (ms). */
+  startMs?: number;
 }
 
 export function extensionApi(s: Services): ExtensionApi {
   const realOpener = s.folders.opener;
   return {
-    store: s.host.store,
+    // A getter: the database opens after activate() returns, or here on first use.
+    get store() {
+      return s.host.store;
+    },
     stateDir: s.host.stateDir,
     isLeader: () => s.host.isLeader,
     statusBarText: () => s.statusBar.text,

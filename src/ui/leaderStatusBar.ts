@@ -5,7 +5,8 @@ import { describeLeader, OrchestratorHost } from './orchestratorHost';
 
 /**
  * The singleton indicator: whether this window leads or stands by (and who leads), and how
- * many agents run. Updated from the host's change events only.
+ * many agents run. Updated from the host's change events only; the first update() is the
+ * caller's, once the database is open (it reads the database: not during activation).
  */
 export class LeaderStatusBar extends Disposable {
   private readonly item = this.register(createOrchestratorStatusItem());
@@ -14,7 +15,7 @@ export class LeaderStatusBar extends Disposable {
     super();
     this.register(host.onDidChangeLeader(() => this.update()));
     this.register(host.onDidChangeRuns(() => this.update()));
-    this.update();
+    this.item.text = '$(server-process) Orchestrator';
     this.item.show();
   }
 

@@ -25,9 +25,7 @@ export interface OrchestratorHostOptions {
  * lease to expire.
  */
 export class OrchestratorHost extends Disposable {
-  readonly store: Store;
-  readonly lease: LeaderLease;
-  private readonly watcher: ChangeWatcher;
+  private parts: { store: Store; lease: LeaderLease; watcher: ChangeWatcher } | undefined;
   private orchestrator: Orchestrator | undefined;
   private replacing: Promise<void> | undefined;
   private readonly runsChanged = this.register(new vscode.EventEmitter<void>());
@@ -37,31 +35,12 @@ export class OrchestratorHost extends Disposable {
   /** This window became leader or standby, or another process took the lead. */
   readonly onDidChangeLeader = this.leaderChanged.event;
 
-  /** Opens the database (creating the state folder); throws a UserError when it cannot. */
+  /**
+   * Opens nothing: the database is opened by open(), or by the first use of `store` or
+   * `lease` — so that activation does not wait for SQLite (extension.ts opens it right after).
+   */
   constructor(private readonly o: OrchestratorHostOptions) {
     super();
-    this.store = Store.open(o.stateDir);
-    // Registered first, so disposed last: the lease must still reach the database to release.
-    this.register({ dispose: () => this.store.close() });
-    this.watcher = new ChangeWatcher(this.store);
-    this.register(this.watcher);
-    this.lease = new LeaderLease(this.store, { label: o.label });
-    this.register(this.lease);
-    this.register({ dispose: () => this.dropOrchestrator() });
-
-    this.register(onNodeEvent(this.watcher, 'runs', () => {
-      this.runsChanged.fire();
-      void this.orchestrator?.tick();
-    }));
-    this.register(onNodeEvent(this.watcher, 'leader', () => this.leaderChanged.fire()));
-    this.register(onNodeEvent(this.lease, 'leader', (fence: Fence) => this.becameLeader(fence)));
-    this.register(onNodeEvent(this.lease, 'standby', () => {
-      if (this.orchestrator) {
-        this.o.log.warn('This window is no longer the leader: stopped acting (another window or the CLI leads now).');
-        this.dropOrchestrator();
-      }
-      this.leaderChanged.fire();
-    }));
     this.register(vscode.workspace.onDidChangeConfiguration((e) => {
       if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize', 'agentLogMaxMiB'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
         void this.replaceOrchestrator();
@@ -69,20 +48,58 @@ export class OrchestratorHost extends Disposable {
     }));
   }
 
+  /** The database; opened on first use. Throws a UserError when it cannot be opened. */
+  get store(): Store {
+    return this.open().store;
+  }
+
+  get lease(): LeaderLease {
+    return this.open().lease;
+  }
+
+  /** Opens the database (creating the state folder) once; throws a UserError when it cannot. */
+  open(): { store: Store; lease: LeaderLease; watcher: ChangeWatcher } {
+    if (this.parts) return this.parts;
+    if (this.isDisposed) throw new Error('This window has stopped its orchestrator (the extension was deactivated).');
+    const store = Store.open(this.o.stateDir);
+    // Registered before the lease, so closed after it: the lease must still reach the database to release.
+    this.register({ dispose: () => store.close() });
+    const watcher = this.register(new ChangeWatcher(store));
+    const lease = this.register(new LeaderLease(store, { label: this.o.label }));
+    this.parts = { store, lease, watcher };
+    this.register({ dispose: () => this.dropOrchestrator() });
+
+    this.register(onNodeEvent(watcher, 'runs', () => {
+      this.runsChanged.fire();
+      void this.orchestrator?.tick();
+    }));
+    this.register(onNodeEvent(watcher, 'leader', () => this.leaderChanged.fire()));
+    this.register(onNodeEvent(lease, 'leader', (fence: Fence) => this.becameLeader(fence)));
+    this.register(onNodeEvent(lease, 'standby', () => {
+      if (this.orchestrator) {
+        this.o.log.warn('This window is no longer the leader: stopped acting (another window or the CLI leads now).');
+        this.dropOrchestrator();
+      }
+      this.leaderChanged.fire();
+    }));
+    return this.parts;
+  }
+
   get stateDir(): string {
     return this.o.stateDir;
   }
 
-  /** Joins the election (and, if nobody leads, leads at once) and starts watching the database. */
+  /** Opens the database if need be, joins the election (and, if nobody leads, leads at once) and starts watching the database. */
   start(): this {
-    this.watcher.start();
-    this.lease.start();
-    if (!this.lease.isLeader) this.o.log.info(`Standby: ${describeLeader(this.leader())} leads.`);
+    const { watcher, lease } = this.open();
+    watcher.start();
+    lease.start();
+    if (!lease.isLeader) this.o.log.info(`Standby: ${describeLeader(this.leader())} leads.`);
     return this;
   }
 
   get isLeader(): boolean {
-    return this.lease.isLeader;
+    return this.parts?.lease.isLeader ?? false;
   }
 
   leader(): LeaderRow {

@@ -1,13 +1,12 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { ACTIVE_STATUSES, isActive, Run, RunStatus } from '../core/store';
+import { ACTIVE_STATUSES, isActive, Run } from '../core/store';
 import { Disposable } from './disposable';
 import type { MessageAction, Notifier } from './notifier';
 import type { OrchestratorHost } from './orchestratorHost';
 import { STATUS_LABEL } from './runPresentation';
 import type { WindowRepositories } from './windowRepositories';
 
-const ENDED: readonly RunStatus[] = ['succeeded', 'failed', 'stopped', 'lost'];
 /** Where the ids of runs whose end was shown are kept (shared by the profile's windows). */
 export const NOTIFIED_KEY = 'worktreeOrchestrator.notifiedRunEnds';
 /** A run that ended this long before the window started is still announced (a reload in between). */
@@ -72,9 +71,7 @@ export class RunEndNotices extends Disposable {
     if (this.scanned || this.isDisposed || !this.repos.repositories.length) return;
     this.scanned = true;
     for (const repo of this.repos.repositories) {
-      for (const run of this.host.store.listRuns({ repo: repo.root, statuses: ENDED })) {
-        if ((run.endedAt ?? 0) >= this.since) this.consider(run);
-      }
+      for (const run of this.host.store.endedSince(repo.root, this.since)) this.consider(run);
     }
   }
 

@@ -32,6 +32,7 @@ export function setViewState(state: ViewState): Thenable<unknown> {
 export class WindowRepositories extends Disposable {
   private current: WindowRepository[] = [];
   private scanning: Promise<WindowRepository[]> | undefined;
+  private scanned = false;
   private rescan = false;
   private roadmapWatchers: vscode.Disposable[] = [];
   private readonly changed = this.register(new vscode.EventEmitter<void>());
@@ -50,9 +51,9 @@ export class WindowRepositories extends Disposable {
     return this.current;
   }
 
-  /** Resolves once the first scan is done (commands may run before it finished). */
+  /** Resolves once the first scan is done (commands may run before it finished); starts it if none has (activation defers it). */
   async ready(): Promise<readonly WindowRepository[]> {
-    return this.scanning ?? this.current;
+    return this.scanning ?? (this.scanned ? this.current : this.refresh());
   }
 
   find(root: string): WindowRepository | undefined {
@@ -74,6 +75,7 @@ export class WindowRepositories extends Disposable {
       return found;
     })().then((found) => {
       this.scanning = undefined;
+      this.scanned = true;
       if (this.isDisposed) return found;
       this.current = found;
       this.watchRoadmaps(found);

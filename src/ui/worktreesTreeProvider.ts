@@ -109,8 +109,8 @@ export class WorktreesTreeProvider extends Disposable implements vscode.TreeData
     });
     for (const [i, repo] of repos.entries()) {
       try {
-        const runs = this.runsByPath(repo.root);
-        const nodes = worktreeNodes(repo, await lists[i], runs);
+        const list = await lists[i];
+        const nodes = worktreeNodes(repo, list, this.runsByPath(repo.root, list.map((w) => w.path)));
         for (const n of nodes) Object.assign(n, this.details.get(n.info.path));
         this.details.update(repo.root, nodes.map(detailsTarget));
         out.push(...nodes);
@@ -125,18 +125,20 @@ export class WorktreesTreeProvider extends Disposable implements vscode.TreeData
    * The latest run of each worktree path, read again only when the database's change
    * generation (bumped by a trigger on every run write, in any process) has moved.
    */
-  private runsByPath(repo: string): ReadonlyMap<string, Run> {
+  private runsByPath(repo: string, paths: readonly string[]): ReadonlyMap<string, Run> {
     const generation = this.host.store.changeGeneration();
     if (this.runs?.generation !== generation) this.runs = { generation, byRepo: new Map() };
-    const cached = this.runs.byRepo.get(repo);
+    const cacheKey = [repo, ...paths].join('\0');
+    const cached = this.runs.byRepo.get(cacheKey);
     if (cached) return cached;
     const byPath = new Map<string, Run>();
-    for (const r of this.host.store.listRuns({ repo })) {
+    // Only the runs of the listed worktrees (an index lookup each), not the whole history.
+    for (const r of this.host.store.runsAtWorktrees(repo, [...new Set(paths.flatMap((p) => [p, path.resolve(p)]))])) {
       const key = path.resolve(r.worktree);
       const seen = byPath.get(key);
       if (!seen || seen.attempt < r.attempt) byPath.set(key, r);
     }
-    this.runs.byRepo.set(repo, byPath);
+    this.runs.byRepo.set(cacheKey, byPath);
     return byPath;
   }
 

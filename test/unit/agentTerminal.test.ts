@@ -196,10 +196,13 @@ describe('the agent in a pseudo-terminal, attached through its socket (issue 16)
   });
 
   it('where node-pty cannot load, the run falls back to pipes and says so in agent.log', async () => {
-    // The supervisor bundle alone, far from any node_modules: its require of node-pty fails.
+    // The supervisor bundle far from the project's node_modules: its require of node-pty fails.
     const lone = path.join(s.dir, 'lone');
     fs.mkdirSync(lone);
     fs.copyFileSync(path.join(ROOT, 'dist', 'supervisor.js'), path.join(lone, 'supervisor.js'));
+    // SQLite it can still load (for recording the exit); node-pty it cannot.
+    fs.mkdirSync(path.join(lone, 'node_modules'));
+    fs.symlinkSync(path.join(ROOT, 'node_modules', 'better-sqlite3'), path.join(lone, 'node_modules', 'better-sqlite3'));
     const state = path.join(s.dir, 'state-lone');
     const runFolder = path.join(state, 'runs', 'r-pipes');
     fs.mkdirSync(runFolder, { recursive: true, mode: 0o700 });

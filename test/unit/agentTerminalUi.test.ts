@@ -1,29 +1,15 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import Module from 'node:module';
 import * as path from 'node:path';
 import { cli, liveAgents, makeSandbox, NODE, ROOT, Sandbox, sleep, until, withStore } from './helpers';
 import { Store } from '../../src/core/store';
 
 // Issue 16, VS Code side: the Open Agent Terminal bridge (src/ui/agentTerminal.ts) against a
-// real supervisor, socket and agent. Only `vscode` itself is a stand-in: the few parts the
-// bridge touches (EventEmitter, createTerminal, onDidCloseTerminal, registerCommand), so that
-// this runs without an extension host; the in-host and browser tests are for code-server.
+// real supervisor, socket and agent. Only `vscode` itself is a stand-in (the bench's fake,
+// bench/fakeVscode.cjs, plus createTerminal and onDidCloseTerminal), so that this runs
+// without an extension host; the in-host and browser tests are for code-server.
 const TTY_AGENT = path.join(ROOT, 'test', 'fixtures', 'ttyAgent.mjs');
 
-class EventEmitter<T> {
-  private listeners: Array<(e: T) => void> = [];
-  event = (l: (e: T) => void) => {
-    this.listeners.push(l);
-    return { dispose: () => (this.listeners = this.listeners.filter((x) => x !== l)) };
-  };
-  fire(e: T) {
-    for (const l of this.listeners) l(e);
-  }
-  dispose() {
-    this.listeners = [];
-  }
-}
 interface FakeTerminal {
   name: string;
   pty: { onDidWrite: (l: (s: string) => void) => unknown; open(size?: { columns: number; rows: number }): void; handleInput(d: string): void; setDimensions(d: { columns: number; rows: number }): void; close(): void };
@@ -33,33 +19,32 @@ interface FakeTerminal {
 }
 const created: FakeTerminal[] = [];
 const closeListeners: Array<(t: FakeTerminal) => void> = [];
-const commands = new Map<string, (...a: unknown[]) => unknown>();
-const fakeVscode = {
-  EventEmitter,
-  window: {
-    createTerminal: (o: { name: string; pty: FakeTerminal['pty'] }) => {
-      const t: FakeTerminal = {
-        name: o.name,
-        pty: o.pty,
-        shown: 0,
-        show: () => void t.shown++,
-        dispose: () => {
-          o.pty.close();
-          for (const l of closeListeners) l(t);
-        },
-      };
-      created.push(t);
-      return t;
-    },
-    onDidCloseTerminal: (l: (t: FakeTerminal) => void) => {
-      closeListeners.push(l);
-      return { dispose: () => undefined };
-    },
-    showQuickPick: async () => undefined,
+/** The terminal API the bridge uses, added to the bench's fake `vscode` for these tests. */
+const terminalApi = {
+  createTerminal: (o: { name: string; pty: FakeTerminal['pty'] }) => {
+    const t: FakeTerminal = {
+      name: o.name,
+      pty: o.pty,
+      shown: 0,
+      show: () => void t.shown++,
+      dispose: () => {
+        o.pty.close();
+        for (const l of closeListeners) l(t);
+      },
+    };
+    created.push(t);
+    return t;
   },
-  commands: { registerCommand: (id: string, fn: (...a: unknown[]) => unknown) => (commands.set(id, fn), { dispose: () => commands.delete(id) }) },
+  onDidCloseTerminal: (l: (t: FakeTerminal) => void) => {
+    closeListeners.push(l);
+    return { dispose: () => undefined };
+  },
 };
-const load = (Module as unknown as { _load: (req: string, ...rest: unknown[]) => unknown })._load;
+interface Fake {
+  __install(): () => void;
+  window: Record<string, unknown>;
+  commands: { registered: Map<string, (...a: unknown[]) => unknown> };
+}
 
 describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 16)', function () {
   this.timeout(60_000);
@@ -68,13 +53,20 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
   let ui: typeof import('../../src/ui/agentTerminal');
   const notes: string[] = [];
   const logsShown: string[] = [];
+  let restore: () => void;
+  let fake: Fake;
+  const command = (id: string) => fake.commands.registered.get(id)!;
   before(() => {
-    (Module as unknown as { _load: unknown })._load = (req: string, ...rest: unknown[]) => (req === 'vscode' ? fakeVscode : load(req, ...rest));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    fake = require('../../bench/fakeVscode.cjs') as Fake;
+    restore = fake.__install();
+    Object.assign(fake.window, terminalApi);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     ui = require('../../src/ui/agentTerminal');
   });
   after(() => {
-    (Module as unknown as { _load: unknown })._load = load;
+    for (const k of Object.keys(terminalApi)) delete fake.window[k];
+    restore();
   });
   beforeEach(function () {
     if (process.platform === 'win32') this.skip();
@@ -115,7 +107,7 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
     const state = memento();
     const terminals = new ui.AgentTerminals(svc, state as never);
     for (const d of ui.registerAgentTerminalCommands(svc, terminals)) void d;
-    await commands.get('worktreeOrchestrator.openAgentTerminal')!('US-036');
+    await command('worktreeOrchestrator.openAgentTerminal')('US-036');
     assert.equal(created.length, 1, notes.join('; '));
     const t = created[0];
     assert.equal(t.name, 'US-036 #1');
@@ -127,7 +119,7 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
     t.pty.setDimensions({ columns: 90, rows: 20 });
     await until(() => /resized cols=90 rows=20/.test(screen()));
     // Opening it again shows the same terminal, not a second connection.
-    await commands.get('worktreeOrchestrator.openAgentTerminal')!(run.id);
+    await command('worktreeOrchestrator.openAgentTerminal')(run.id);
     assert.equal(created.length, 1);
     assert.deepEqual(state.get('worktreeOrchestrator.agentTerminals', []), [run.id]);
     // A reload: the extension host goes (the terminal with it), the agent stays, the new host reopens it.
@@ -152,7 +144,7 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
     const svc = services();
     const terminals = new ui.AgentTerminals(svc, memento() as never);
     ui.registerAgentTerminalCommands(svc, terminals);
-    await commands.get('worktreeOrchestrator.openAgentTerminal')!('US-036');
+    await command('worktreeOrchestrator.openAgentTerminal')('US-036');
     const screen = screenOf(created[0]);
     created[0].pty.open(undefined);
     await until(() => /What is your name\?/.test(screen()));
@@ -160,10 +152,10 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
     await until(() => /the agent of US-036 ended: exit code 5/.test(screen()));
     await until(() => store.listRuns()[0].status === 'failed', 10_000);
     // The ended agent's last screen stays until the user closes the terminal; then there is none to open.
-    await commands.get('worktreeOrchestrator.openAgentTerminal')!('US-036');
+    await command('worktreeOrchestrator.openAgentTerminal')('US-036');
     assert.equal(created[0].shown, 2, 'the same terminal, shown again');
     created[0].dispose();
-    await commands.get('worktreeOrchestrator.openAgentTerminal')!('US-036');
+    await command('worktreeOrchestrator.openAgentTerminal')('US-036');
     assert.equal(created.length, 1, 'no terminal for an ended run');
     assert.match(notes.join('; '), /has ended \(failed, exit code 5\)/);
     assert.deepEqual(logsShown, [store.listRuns()[0].id], 'its log instead');

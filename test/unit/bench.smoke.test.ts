@@ -45,7 +45,7 @@ describe('bench smoke (correctness only, no timing)', function () {
     assert.ok(Number.isFinite(s.coreAgents) && Number.isFinite(s.rawSelect));
     assert.ok(Number.isFinite(t.worktrees.core));
     if (t.uiMissing === undefined) {
-      assert.equal(s.uiAgentNodes, 20 + 2 * 5, 'roots plus the runs of the expanded (active) priorities');
+      assert.equal(s.uiAgentNodes, 20 + 2 * 2, 'roots plus, under each expanded (active) priority, its latest run and "Older runs"');
       assert.equal(t.worktrees.uiNodes, 4, 'three worktrees and the main checkout');
     }
   });

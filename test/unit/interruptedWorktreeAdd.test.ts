@@ -127,10 +127,11 @@ describe('addWorktree after git worktree add was killed', function () {
     fs.writeFileSync(path.join(wt, 'notes.txt'), 'mine');
     await assert.rejects(r.addWorktree(wt, 'code-developer/us-10', base, reasonOf(10)), /already exists and is not a worktree of this run/);
     assert.deepEqual(fs.readdirSync(wt), ['notes.txt']);
-    // git made the branch before it looked at the folder; once the folder is moved away,
-    // the next attempt uses that branch (at the base, checked out nowhere).
+    // Refused before git ran, so git did not make the branch either; once the folder is
+    // moved away, the next attempt adds the worktree afresh.
+    assert.equal(git(repo, 'branch', '--list', 'code-developer/us-10'), '');
     fs.renameSync(wt, `${wt}.moved`);
-    assert.equal(await r.addWorktree(wt, 'code-developer/us-10', base, reasonOf(10)), 'existing');
+    assert.equal(await r.addWorktree(wt, 'code-developer/us-10', base, reasonOf(10)), 'added');
     assertComplete(wt, 'code-developer/us-10', reasonOf(10));
   });
 });

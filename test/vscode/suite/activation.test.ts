@@ -85,7 +85,7 @@ describe('activation in the real extension host', () => {
     const out = process.env.WTO_BENCH_ACTIVATION_OUT;
     if (out) {
       const git = rows.find((r) => r.extension === 'vscode.git');
-      fs.appendFileSync(out, JSON.stringify({ ours, git, treeMs, extensions: rows.length }) + '\n');
+      fs.appendFileSync(out, JSON.stringify({ ours, git, treeMs, extensions: rows.length, deferred: api.testing.startup }) + '\n');
     }
   });
 });

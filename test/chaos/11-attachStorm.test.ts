@@ -9,7 +9,7 @@ import { attachClient, TestClient } from '../unit/attachClient';
 import { cli, liveAgents, makeSandbox, NODE, ROOT, Sandbox, sleep } from '../unit/helpers';
 import { killAgents, record, rngFor, scaled, waitUntil, withStore } from './lib';
 
-// Scenario 9 (issue 16): a storm of clients on one agent's attach socket, several at a time —
+// Scenario 11 (issue 16): a storm of clients on one agent's attach socket, several at a time —
 // well-behaved ones that answer the agent and detach or vanish, garbage, oversized and half
 // frames, bad control messages and resizes, rapid connect/close, client processes killed -9
 // mid-frame — while one watcher stays attached throughout. The agent must never notice: the
@@ -18,7 +18,7 @@ import { killAgents, record, rngFor, scaled, waitUntil, withStore } from './lib'
 const TTY_AGENT = path.join(ROOT, 'test', 'fixtures', 'ttyAgent.mjs');
 const KINDS = ['answer+detach', 'answer+vanish', 'garbage', 'oversized', 'half frame', 'bad control', 'resize', 'connect/close', 'killed -9 mid-frame'] as const;
 
-describe('chaos 9: an attach storm never disturbs the agent', function () {
+describe('chaos 11: an attach storm never disturbs the agent', function () {
   this.timeout(600_000);
   let s: Sandbox;
   let watcher: TestClient | undefined;
@@ -32,7 +32,7 @@ describe('chaos 9: an attach storm never disturbs the agent', function () {
     watcher?.socket.destroy();
     const disturbances = stats.missing + stats.duplicated + stats.watcherCut + stats.agentChanged;
     record({
-      scenario: '9. attach storm (one agent; garbage, oversized and half frames, bad control, resizes, connect/close, clients killed -9, answers from many clients at once)',
+      scenario: '11. attach storm (one agent; garbage, oversized and half frames, bad control, resizes, connect/close, clients killed -9, answers from many clients at once)',
       runs: 1,
       faults: KINDS.map((k) => `${done.get(k) ?? 0} ${k}`).join(', '),
       duplicates: 0,

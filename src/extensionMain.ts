@@ -1,0 +1,109 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { AgentLogProvider } from './ui/agentLog';
+import { AgentTerminals, registerAgentTerminalCommands } from './ui/agentTerminal';
+import { AgentsTreeProvider } from './ui/agentsTreeProvider';
+import { DisposableScope } from './ui/disposable';
+import { ExtensionApi, extensionApi, StartupTimes } from './ui/extensionApi';
+import { LeaderStatusBar } from './ui/leaderStatusBar';
+import { Notifier } from './ui/notifier';
+import { registerOrchestratorCommands } from './ui/orchestratorCommands';
+import { OrchestratorHost } from './ui/orchestratorHost';
+import { RunDiff } from './ui/runDiff';
+import { RunEndNotices } from './ui/runEndNotices';
+import { registerRunCommands } from './ui/runCommands';
+import type { Services } from './ui/services';
+import * as settings from './ui/settings';
+import { registerUnavailable } from './ui/unavailable';
+import { setViewState, WindowRepositories } from './ui/windowRepositories';
+import { WorkspaceFolders } from './ui/workspaceFolders';
+import { WorkspaceTrust } from './ui/workspaceTrust';
+import { registerWorktreeCommands } from './ui/worktreeCommands';
+import { WorktreesTreeProvider } from './ui/worktreesTreeProvider';
+
+// The extension's body, loaded by src/extension.ts right after activate() has returned
+// (its own bundle, dist/extensionMain.js): what VS Code times at start-up is only that
+// small entry.
+
+// Everything this window owns, so deactivate can give leadership up at once.
+let scope: DisposableScope | undefined;
+
+/** What activate() did before it was split: builds this window's services, views and commands. */
+export function start(context: vscode.ExtensionContext, times: StartupTimes = {}): ExtensionApi | undefined {
+  const log = vscode.window.createOutputChannel('Worktree Orchestrator', { log: true });
+  context.subscriptions.push(log);
+  void setViewState('loading');
+
+  const stateDir = settings.configuredStateDir() ?? context.globalStorageUri.fsPath;
+  const host = new OrchestratorHost({
+    stateDir,
+    // Agents run under a supervisor in the bundled CLI, on this host's own runtime
+    // (Electron is told to behave as Node by the launcher).
+    nodePath: process.execPath,
+    cliPath: path.join(context.extensionPath, 'dist', 'cli.js'),
+    label: windowLabel(),
+    log,
+  });
+  // The database first (this runs after activate() has returned): when it cannot be
+  // opened, this window offers only the reason, with no views or commands of its own.
+  try {
+    host.open();
+  } catch (e) {
+    host.dispose();
+    registerUnavailable(context, log, e);
+    return undefined;
+  }
+
+  const here = (scope = new DisposableScope());
+  context.subscriptions.push(here);
+  here.add(host);
+  const repos = here.add(new WindowRepositories(log));
+  const notifier = here.add(new Notifier(log));
+  const agentsTree = here.add(new AgentsTreeProvider(host, repos));
+  const worktreesTree = here.add(new WorktreesTreeProvider(host, repos, log));
+  const s: Services = {
+    host,
+    repos,
+    notifier,
+    log,
+    folders: new WorkspaceFolders(path.join(context.globalStorageUri.fsPath, 'workspaces')),
+    trust: new WorkspaceTrust(),
+    agentsTree,
+    agentsView: here.add(vscode.window.createTreeView('worktreeOrchestrator.agents', { treeDataProvider: agentsTree, showCollapseAll: true })),
+    worktreesTree,
+    logs: here.add(new AgentLogProvider(host)),
+    diff: here.add(new RunDiff()),
+    statusBar: here.add(new LeaderStatusBar(host)),
+    windowLabel: windowLabel(),
+    startRunEndNotices: () => new RunEndNotices(host, repos, notifier, s.windowLabel, context.globalState),
+  };
+  here.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: worktreesTree }));
+  for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) here.add(d);
+  const terminals = here.add(new AgentTerminals(s, context.workspaceState));
+  for (const d of registerAgentTerminalCommands(s, terminals)) here.add(d);
+  here.add(settings.onRestartSettingChanged(notifier));
+
+  // The election, the first reads and the folder scan (the first git process) on the next
+  // turn, so that the views and commands exist first.
+  const started = setImmediate(() => {
+    if (scope !== here) return; // deactivated meanwhile
+    const t1 = performance.now();
+    host.start();
+    s.statusBar.update();
+    here.add(s.startRunEndNotices());
+    void repos.ready(); // the first scan, unless a command already started it
+    void terminals.restore(); // the agent terminals this window had open before a reload
+    times.startMs = performance.now() - t1;
+  });
+  here.add({ dispose: () => clearImmediate(started) });
+  return extensionApi(s);
+}
+
+export function deactivate(): void {
+  scope?.dispose();
+  scope = undefined;
+}
+
+function windowLabel(): string {
+  return `${vscode.env.appName} window "${vscode.workspace.name ?? 'no folder'}" (pid ${process.pid})`;
+}
