@@ -78,8 +78,13 @@ export function startInTerminal(pty: PtyModule, o: TerminalOptions): StartedAgen
   const server = new AttachServer(o.runId, o.runFolder, child, screen, serializer);
   child.onData((data) => {
     o.log(plain.push(data));
-    screen.write(data);
-    server.broadcast(data);
+    // The replay and the clients are extras: whatever goes wrong there, the agent's host stays.
+    try {
+      screen.write(data);
+      server.broadcast(data);
+    } catch {
+      // a client is dropped on its own socket's error; nothing else is expected here
+    }
   });
   let exited = false;
   const exit = new Promise<ExitRecord>((resolve) => {

@@ -55,17 +55,19 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
   const logsShown: string[] = [];
   let restore: () => void;
   let fake: Fake;
+  let saved: Record<string, unknown>;
   const command = (id: string) => fake.commands.registered.get(id)!;
   before(() => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     fake = require('../../bench/fakeVscode.cjs') as Fake;
     restore = fake.__install();
+    saved = Object.fromEntries(Object.keys(terminalApi).map((k) => [k, fake.window[k]]));
     Object.assign(fake.window, terminalApi);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     ui = require('../../src/ui/agentTerminal');
   });
   after(() => {
-    for (const k of Object.keys(terminalApi)) delete fake.window[k];
+    Object.assign(fake.window, saved);
     restore();
   });
   beforeEach(function () {
