@@ -1,5 +1,5 @@
 // Bundles the extension and the CLI into dist/. `vscode` is provided by the host;
-// better-sqlite3 stays external because it loads a prebuilt native binary at run time.
+// better-sqlite3 and @lydell/node-pty stay external: they load prebuilt native binaries at run time.
 import * as esbuild from 'esbuild';
 
 const watch = process.argv.includes('--watch');
@@ -12,7 +12,7 @@ const common = {
   format: 'cjs',
   sourcemap: !production,
   minify: production,
-  external: ['vscode', 'better-sqlite3'],
+  external: ['vscode', 'better-sqlite3', '@lydell/node-pty'],
   logLevel: 'warning',
 };
 

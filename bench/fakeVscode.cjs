@@ -233,6 +233,8 @@ const window = {
   onDidChangeVisibleTextEditors: noEvent,
   onDidChangeActiveTextEditor: noEvent,
   registerTreeDataProvider: () => new Disposable(() => undefined),
+  createTerminal: () => stub('Terminal'),
+  onDidCloseTerminal: noEvent,
 };
 
 const commands = {

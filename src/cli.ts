@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAgentCommand } from './core/agents';
 import { parseAgentName, previewAgents } from './core/agentPresets';
+import { attachCli } from './core/attachSession';
 import { agentLogMaxBytes } from './core/cappedLog';
 import { ChangeWatcher } from './core/changeWatcher';
 import { collectGarbage } from './core/gc';
@@ -28,6 +29,8 @@ Commands:
   roadmap [--json]             show the roadmap's priorities as read (ids, aliases, titles,
                                statuses and where they came from) and its warnings
   stop <priority|run-id>       stop a run (TERM, then KILL after a grace period)
+  attach <priority|run-id>     this terminal becomes the running agent's terminal (others may
+                               be attached too); Ctrl-] detaches, the agent keeps running
   merge <priority|run-id>      merge an ended run's branch into its base (--no-ff), in the
                                main checkout; refused when that is dirty or conflicts
   remove <priority|run-id>     remove an ended run's worktree; refused while it holds
@@ -154,7 +157,7 @@ async function main(argv: string[]): Promise<number> {
 
   try {
     // 'stop US-104', 'merge priority 20': the run recorded under the canonical id.
-    if ((command === 'stop' || command === 'merge' || command === 'remove') && args[0]) args[0] = runArgument(store, repo, args[0], settings.roadmapPath);
+    if ((command === 'stop' || command === 'merge' || command === 'remove' || command === 'attach') && args[0]) args[0] = runArgument(store, repo, args[0], settings.roadmapPath);
     switch (command) {
       case 'start':
         return await start(store, lease, orchestrator, { loop: !!values.loop, repo, settings });
@@ -245,6 +248,8 @@ async function main(argv: string[]): Promise<number> {
         if (refused.length) process.stderr.write(`error: git refused to remove ${refused.length} worktree(s); the others were collected.\n`);
         return refused.length ? EXIT_USER : 0;
       }
+      case 'attach':
+        return await attachCli(store, stateDir, need(args, 1, 'attach <priority|run-id>')[0], values.repo ? await realRepo(repo) : undefined);
       case 'agents':
         return await agents(store, stateDir, repo, settings, { json: !!values.json, priority: values.priority });
       default:

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { AgentLogProvider } from './ui/agentLog';
+import { AgentTerminals, registerAgentTerminalCommands } from './ui/agentTerminal';
 import { AgentsTreeProvider } from './ui/agentsTreeProvider';
 import { DisposableScope } from './ui/disposable';
 import { ExtensionApi, extensionApi, StartupTimes } from './ui/extensionApi';
@@ -78,6 +79,8 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
   };
   here.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: worktreesTree }));
   for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) here.add(d);
+  const terminals = here.add(new AgentTerminals(s, context.workspaceState));
+  for (const d of registerAgentTerminalCommands(s, terminals)) here.add(d);
   here.add(settings.onRestartSettingChanged(notifier));
 
   // The election, the first reads and the folder scan (the first git process) on the next
@@ -89,6 +92,7 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
     s.statusBar.update();
     here.add(s.startRunEndNotices());
     void repos.ready(); // the first scan, unless a command already started it
+    void terminals.restore(); // the agent terminals this window had open before a reload
     times.startMs = performance.now() - t1;
   });
   here.add({ dispose: () => clearImmediate(started) });

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crashPoint } from './crashPoint';
 import { ExitRecord, runDir, writeJson } from './agents';
+import type { StartedAgent } from './agentTerminal';
 import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
 import { recordAgentExit, reserveExitSlot } from './exitRecord';
 import { currentIdentity, describePid, endProcesses, ownSession, ProcessIdentity, processStart, runProcesses } from './processInfo';
@@ -73,21 +74,72 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   // spawn's critical path: the agent starts only once the leader writes 'go'.
   // Never told to go (the run failed or was stopped, or no leader resumed it in time): give
   // the claim back, so a leader that resumes the run later can start a supervisor again.
+  // The terminal (node-pty, the headless screen) loads meanwhile: it takes longer than the spawn.
+  const terminal = loadTerminal();
   if ((await waitForGo(dir, GO_TIMEOUT_MS)) !== 'go') {
     fs.rmSync(path.join(dir, 'supervisor.json'), { force: true });
     return 0;
   }
   const maxBytes = a.logMaxBytes ?? DEFAULT_AGENT_LOG_MAX_MIB * 1024 * 1024;
   fs.closeSync(fs.openSync(a.logPath, 'a', 0o600));
-  // Capped: not 'a', the cap rewrites the file in place. Uncapped: the child gets the file
-  // itself, and keeps writing to it even if this supervisor is killed.
+  // Capped: not 'a', the cap rewrites the file in place. Uncapped, with pipes: the child gets
+  // the file itself, and keeps writing to it even if this supervisor is killed.
   const logFd = fs.openSync(a.logPath, maxBytes ? 'r+' : 'a');
   const log = new CappedLog(logFd, maxBytes);
   log.write(`[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
-  // node's spawn rather than execa: this file is the supervisor bundle, on every spawn's
-  // critical path, so it stays small. Still an argument array, never a shell. The output
-  // comes through pipes so that the log can be capped (a file handed to the child could not).
-  const out = maxBytes ? 'pipe' : logFd;
+  const agent = startAgent(a, dir, log, maxBytes ? undefined : logFd, await terminal);
+  // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => agent.signal(sig));
+  if (agent.pid) {
+    crashPoint('supervisor-before-agent-record');
+    const record = { pid: agent.pid, start: processStart(agent.pid) ?? null, supervisorPid: process.pid };
+    // On a full state folder this write fails; throwing would end the supervisor with the agent
+    // running unwatched (and the run read as lost). Retry until it lands or the agent has ended.
+    retryUntil(() => writeJson(path.join(dir, 'agent.json'), record), () => agent.ended());
+  }
+  const exit = await agent.exit;
+  agent.finish(exit);
+  const leftovers = await endLeftovers(a, log, agent.session);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([agent.drained, new Promise((r) => (timer = setTimeout(r, 1000)))]); // what we could not end may hold them
+  clearTimeout(timer);
+  exit.leftovers = leftovers.map((p) => p.pid);
+  // exit.json first, then the log's last line and the database, retried while the state folder takes no writes.
+  return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, exit, log: { write: (text) => log.write(text), close: () => fs.closeSync(logFd) } });
+}
+
+type LoadedTerminal = { module?: typeof import('./agentTerminal'); pty: ReturnType<typeof import('./agentTerminal').loadPty> };
+
+/** Loaded apart from the supervisor's start (nothing of it is needed before 'go'); never rejects. */
+async function loadTerminal(): Promise<LoadedTerminal> {
+  await new Promise((r) => setImmediate(r)); // after supervisor.json and the watch for 'go'
+  try {
+    const module = await import('./agentTerminal');
+    return { module, pty: module.loadPty() };
+  } catch (e) {
+    return { pty: (e as Error).message };
+  }
+}
+
+/**
+ * Starts the agent in a pseudo-terminal (agentTerminal.ts), or — where node-pty's binary
+ * cannot load — with pipes, as before terminals, saying so in agent.log.
+ */
+function startAgent(a: SupervisorArgs, dir: string, log: CappedLog, sharedLogFd: number | undefined, terminal: LoadedTerminal): StartedAgent {
+  const { module: t, pty } = terminal;
+  if (t && typeof pty !== 'string') return t.startInTerminal(pty, { runId: a.runId, runFolder: dir, argv: a.argv, cwd: a.cwd, log: (text) => text && log.write(text) });
+  log.write(`[orchestrator] ${new Date().toISOString()} no pseudo-terminal (${pty}): the agent runs with pipes, and cannot be attached to\n`);
+  return startWithPipes(a, log, sharedLogFd);
+}
+
+/**
+ * node's spawn rather than execa: this file is the supervisor bundle, on every spawn's
+ * critical path, so it stays small. Still an argument array, never a shell. The output comes
+ * through pipes so that the log can be capped; uncapped, the child gets the log file itself
+ * (`sharedLogFd`), and keeps writing to it even if this supervisor is killed.
+ */
+function startWithPipes(a: SupervisorArgs, log: CappedLog, sharedLogFd: number | undefined): StartedAgent {
+  const out = sharedLogFd ?? 'pipe';
   const child = spawn(a.argv[0], a.argv.slice(1), { cwd: a.cwd, stdio: ['ignore', out, out], windowsHide: true });
   // Closed once every process holding the pipes has ended (a background child may hold them).
   const drained = Promise.all(
@@ -99,27 +151,12 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
           stream.once('error', () => resolve());
         }),
     ),
-  );
-  // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
-  if (child.pid) {
-    crashPoint('supervisor-before-agent-record');
-    const record = { pid: child.pid, start: processStart(child.pid) ?? null, supervisorPid: process.pid };
-    // On a full state folder this write fails; throwing would end the supervisor with the agent
-    // running unwatched (and the run read as lost). Retry until it lands or the agent has ended.
-    retryUntil(() => writeJson(path.join(dir, 'agent.json'), record), () => child.exitCode !== null || child.signalCode !== null);
-  }
-  const exit = await new Promise<ExitRecord>((resolve) => {
+  ).then(() => undefined);
+  const exit = new Promise<ExitRecord>((resolve) => {
     child.once('error', (e) => resolve({ code: null, signal: null, error: `could not start ${a.argv[0]}: ${e.message}`, at: Date.now() }));
     child.once('exit', (code, signal) => resolve({ code, signal, error: null, at: Date.now() }));
   });
-  const leftovers = await endLeftovers(a, log);
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, 1000)))]); // what we could not end may hold them
-  clearTimeout(timer);
-  exit.leftovers = leftovers.map((p) => p.pid);
-  // exit.json first, then the log's last line and the database, retried while the state folder takes no writes.
-  return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, exit, log: { write: (text) => log.write(text), close: () => fs.closeSync(logFd) } });
+  return { pid: child.pid, session: undefined, signal: (sig) => child.kill(sig), ended: () => child.exitCode !== null || child.signalCode !== null, exit, drained, finish: () => undefined };
 }
 
 /**
@@ -128,11 +165,13 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
  * this supervisor's session, by the run's WTO_RUN_ID (with this state dir) in the
  * environment, and by parent pid from those. Returns, and logs, what could not be ended.
  */
-async function endLeftovers(a: SupervisorArgs, log: CappedLog): Promise<ProcessIdentity[]> {
-  const session = ownSession();
+async function endLeftovers(a: SupervisorArgs, log: CappedLog, agentSession: number | undefined): Promise<ProcessIdentity[]> {
+  // In a pseudo-terminal the agent leads a session of its own; with pipes it shares ours.
+  const own = ownSession();
+  const session = agentSession ?? (own === process.pid ? own : undefined);
   const seen = new Map<number, string>();
   const scan = () => {
-    const found = runProcesses(a.stateDir, a.runId, { session: session === process.pid ? session : undefined });
+    const found = runProcesses(a.stateDir, a.runId, { session });
     for (const p of found) if (!seen.has(p.pid)) seen.set(p.pid, describePid(p.pid));
     return found;
   };

@@ -224,7 +224,8 @@ function runItem(run: Run): vscode.TreeItem {
   item.tooltip = runTooltip(run);
   item.iconPath = statusIcon(run.status);
   item.contextValue = runContextValue(run);
-  item.command = { command: 'worktreeOrchestrator.showLog', title: 'Show Log', arguments: [run.id] };
+  // A live agent opens its terminal (which falls back to the log when it has none).
+  item.command = run.status === 'running' ? { command: 'worktreeOrchestrator.openAgentTerminal', title: 'Open Agent Terminal', arguments: [run.id] } : { command: 'worktreeOrchestrator.showLog', title: 'Show Log', arguments: [run.id] };
   return item;
 }
 
