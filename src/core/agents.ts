@@ -93,8 +93,18 @@ export const agentRecord = (stateDir: string, runId: string) => readJson<AgentRe
 export const exitRecord = (stateDir: string, runId: string) => readJson<ExitRecord>(path.join(runDir(stateDir, runId), 'exit.json'));
 export const hasSupervisor = (stateDir: string, runId: string) => fs.existsSync(path.join(runDir(stateDir, runId), 'supervisor.json'));
 
-/** Lets the run's supervisor start the agent: written once the worktree is ready. */
-export const sendGo = (stateDir: string, runId: string) => writeJson(path.join(runDir(stateDir, runId), 'go'), { at: Date.now() });
+/**
+ * Lets the run's supervisor start the agent: written once the worktree is ready. `argv`, when
+ * given, replaces the one the supervisor was started with (values only known once the
+ * worktree exists, such as its real git folder).
+ */
+export const sendGo = (stateDir: string, runId: string, argv?: string[]) => writeJson(path.join(runDir(stateDir, runId), 'go'), { at: Date.now(), ...(argv ? { argv } : {}) });
+
+/** The argv a 'go' file carries, if any (a supervisor started early gets the final one here). */
+export function goArgv(stateDir: string, runId: string): string[] | undefined {
+  const go = readJson<{ argv?: unknown }>(path.join(runDir(stateDir, runId), 'go'));
+  return Array.isArray(go?.argv) && go.argv.length && go.argv.every((x) => typeof x === 'string') ? (go.argv as string[]) : undefined;
+}
 
 export interface LaunchOptions {
   stateDir: string;

@@ -13,6 +13,7 @@ import {
   stopGroup,
   waitForAgent,
 } from './agents';
+import { gitDirsFor } from './agentPresets';
 import { crashPoint } from './crashPoint';
 import { GitRepo, samePath, WorktreeInfo } from './git';
 import { LeaderLease } from './leaderLease';
@@ -287,7 +288,8 @@ export class Orchestrator {
       // the agent, from before a crash — it starts the agent only once, whoever says 'go'.
       this.assertIsolated(run);
       this.startSupervisor(run);
-      lease.act(`start the agent of ${run.id}`, () => sendGo(this.o.stateDir, run.id));
+      const argv = withRealGitDir(run);
+      lease.act(`start the agent of ${run.id}`, () => sendGo(this.o.stateDir, run.id, argv));
       crashPoint('after-spawn');
       const supervisor = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
       const started = supervisor && !isAlive(supervisor) ? exitRecord(this.o.stateDir, run.id) ?? agentRecord(this.o.stateDir, run.id) : await waitForAgent(this.o.stateDir, run.id);
@@ -484,4 +486,24 @@ export class Orchestrator {
     store.immediate(() => store.addEvent(null, 'reconcile', null, null, this.o.lease.isLeader ? this.o.lease.currentFence().epoch : null, JSON.stringify({ ...report, orphanProcesses: report.orphanProcesses.length })));
     return report;
   }
+}
+
+/**
+ * The run's argv with `${gitDir}` as git really named it. It was expanded at request time as
+ * `<common>/worktrees/<folder name>`, which git uses unless that name is taken; a pool worktree
+ * moved into place keeps its `.pool-…` admin folder. Read from the worktree's `.git` file;
+ * undefined when the prediction holds (the supervisor keeps the argv it has).
+ */
+export function withRealGitDir(run: Run): string[] | undefined {
+  const predicted = gitDirsFor(run.repo, run.worktree).gitDir;
+  let real: string;
+  try {
+    const m = /^gitdir:\s*(.+?)\s*$/m.exec(fs.readFileSync(path.join(run.worktree, '.git'), 'utf8'));
+    if (!m) return undefined;
+    real = path.resolve(run.worktree, m[1]);
+  } catch {
+    return undefined;
+  }
+  if (real === predicted || !run.command.some((arg) => arg.includes(predicted))) return undefined;
+  return run.command.map((arg) => arg.split(predicted).join(real));
 }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crashPoint } from './crashPoint';
-import { ExitRecord, runDir, writeJson } from './agents';
+import { ExitRecord, goArgv, runDir, writeJson } from './agents';
 import type { StartedAgent } from './agentTerminal';
 import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
 import { recordAgentExit, reserveExitSlot } from './exitRecord';
@@ -80,6 +80,7 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
     fs.rmSync(path.join(dir, 'supervisor.json'), { force: true });
     return 0;
   }
+  a = { ...a, argv: goArgv(a.stateDir, a.runId) ?? a.argv };
   const maxBytes = a.logMaxBytes ?? DEFAULT_AGENT_LOG_MAX_MIB * 1024 * 1024;
   fs.closeSync(fs.openSync(a.logPath, 'a', 0o600));
   // Capped: not 'a', the cap rewrites the file in place. Uncapped, with pipes: the child gets

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { expandCommand } from '../../src/core/agents';
 import { agentTemplate, AGENT_NAMES, DEFAULT_PROMPT, PRESETS, prioritySection, runValues } from '../../src/core/agentPresets';
 import { agentCommandProblem } from '../../src/ui/agentCommandCheck';
-import { cli, git, makeSandbox, NODE, Sandbox, until, withStore } from './helpers';
+import { agentCommand, cli, git, makeSandbox, NODE, Sandbox, startOrchestrator, until, withStore } from './helpers';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -125,6 +125,28 @@ describe('agent placeholders in a real run', function () {
     assert.match(sessionId, UUID);
     assert.equal(prompt, `Build US-036 from ${specFile}`);
     assert.deepEqual(run.command.slice(4), argv, 'the database holds the exact argv that ran');
+  });
+
+  it('a run that takes a warm-pool worktree gets the git dir git really uses (its admin folder keeps the pool name)', async () => {
+    const orch = startOrchestrator(s, ['--warm-pool', '1', '--max-parallel', '3']);
+    try {
+      await orch.waitFor(/^leader/);
+      assert.equal((await cli(s, ['spawn', 'US-036', '--wait', '--agent-command', agentCommand('sleep:60000')])).exitCode, 0);
+      const pool = () => git(s.repo, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree ') && l.includes('.pool-'));
+      await until(() => pool().length === 1, 20_000);
+      const out = path.join(s.dir, 'argv.json');
+      const script = 'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.argv.slice(2)))';
+      const r = await cli(s, ['--agent-command', JSON.stringify([NODE, '-e', script, out, '--add-dir', '${gitDir}']), 'spawn', 'US-037', '--wait']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      await until(() => fs.existsSync(out), 20_000);
+      const run = withStore(s, (st) => st.listRuns({}).find((x) => x.priority === 'US-037')!);
+      assert.equal(withStore(s, (st) => st.events(run.id).filter((e) => e.kind === 'take-pool-worktree').length), 1, 'the pool worktree was taken');
+      const real = git(run.worktree, 'rev-parse', '--absolute-git-dir');
+      assert.match(real, /worktrees\/[.-]pool-/, 'git keeps the pool admin folder');
+      assert.deepEqual(JSON.parse(fs.readFileSync(out, 'utf8')), ['--add-dir', real]);
+    } finally {
+      await orch.kill();
+    }
   });
 
   it('--agent codex: the run records the preset argv, with the real worktree git dir and the spec written', async () => {
