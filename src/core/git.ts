@@ -408,8 +408,14 @@ async function finishCheckout(worktree: string, confirm: (what: string) => void)
   }
   const lock = path.join(gitDir.stdout.trim(), 'index.lock');
   for (let waited = 0; fs.existsSync(lock) && waited < 5000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  // The add's own checkout moves HEAD too: killed then, it leaves HEAD.lock, which a live git
+  // holds for milliseconds; one older than 2 s is the killed add's (and would fail the reset).
+  const headLock = path.join(gitDir.stdout.trim(), 'HEAD.lock');
+  const age = (): number => Date.now() - (fs.statSync(headLock, { throwIfNoEntry: false })?.mtimeMs ?? -Infinity);
+  for (const until = Date.now() + 2500; age() < 2000 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
   confirm(`complete the half-made worktree ${worktree}`);
   fs.rmSync(lock, { force: true });
+  if (age() !== Infinity) fs.rmSync(headLock, { force: true });
   const reset = await execa('git', ['reset', '--hard', '--quiet'], { cwd: worktree, reject: false, stdin: 'ignore' });
   if (reset.exitCode !== 0) throw new UserError(`Could not complete the half-made worktree ${worktree}: ${reset.stderr.trim().split('\n')[0]}`, 'GIT_FAILED');
 }

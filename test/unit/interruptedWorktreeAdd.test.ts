@@ -101,6 +101,22 @@ describe('addWorktree after git worktree add was killed', function () {
     });
   }
 
+  it('killed during its checkout while moving HEAD (a stale HEAD.lock in the admin folder): completed', async () => {
+    // Seen in CI: a random kill left .git/worktrees/<name>/HEAD.lock, and the completing
+    // reset failed with "cannot lock ref 'HEAD'". Made here as that kill leaves it.
+    const wt = path.join(dir, 'wt', 'us-11');
+    const branch = 'code-developer/us-11';
+    git(repo, 'worktree', 'add', '-q', '--lock', '--reason', reasonOf(11), '-b', branch, '--', wt, base);
+    for (const f of fs.readdirSync(wt).filter((n) => n.endsWith('.txt')).slice(0, 50)) fs.rmSync(path.join(wt, f)); // a partial checkout
+    const headLock = path.join(repo, '.git', 'worktrees', 'us-11', 'HEAD.lock');
+    fs.writeFileSync(headLock, `${base}\n`);
+    const old = new Date(Date.now() - 10_000);
+    fs.utimesSync(headLock, old, old);
+    assert.equal(await (await GitRepo.open(repo)).addWorktree(wt, branch, base, reasonOf(11)), 'existing');
+    assertComplete(wt, branch, reasonOf(11));
+    assert.ok(!fs.existsSync(headLock), 'the stale lock is gone');
+  });
+
   it('a stale lock on the branch\'s ref (killed while creating the branch): cleared once it is older than a live git would hold it', async () => {
     const wt = path.join(dir, 'wt', 'us-8');
     const lock = path.join(repo, '.git', 'refs', 'heads', 'code-developer', 'us-8.lock');
