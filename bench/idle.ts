@@ -20,6 +20,10 @@ export interface IdleResult {
   /** The same, in ns precision from /proc/<pid>/task/<tid>/schedstat (live threads only), ms. */
   leaderRunMs: number;
   baselineRunMs: number;
+  /** The same figures for a standby `start` on the same state folder. */
+  standbyCpuMs: number;
+  standbyRunMs: number;
+  standbyWakeups: number;
 }
 
 let clkTck: number | undefined;
@@ -71,12 +75,18 @@ export async function measureIdle(seconds: number): Promise<IdleResult> {
     children.push(baseline);
     await leader.waitFor(/^leader/, 30_000);
     await leader.waitFor(/^reconciled/, 30_000);
+    const standby = spawnLines(NODE, [CLI, '--repo', repo, '--state-dir', path.join(dir, 'state'), 'start']);
+    children.push(standby);
+    await standby.waitFor(/^standby/, 30_000);
     await sleep(1000); // start-up work (JIT, first reconcile) is not idle
     const l0 = cpuMs(leader.child.pid!);
     const b0 = cpuMs(baseline.child.pid!);
     const lr0 = runMs(leader.child.pid!);
     const br0 = runMs(baseline.child.pid!);
     const lw0 = wakeups(leader.child.pid!);
+    const s0 = cpuMs(standby.child.pid!);
+    const sr0 = runMs(standby.child.pid!);
+    const sw0 = wakeups(standby.child.pid!);
     const bw0 = wakeups(baseline.child.pid!);
     await sleep(seconds * 1000);
     return {
@@ -88,6 +98,9 @@ export async function measureIdle(seconds: number): Promise<IdleResult> {
       tickMs: 1000 / ticksPerSecond(),
       leaderRunMs: runMs(leader.child.pid!) - lr0,
       baselineRunMs: runMs(baseline.child.pid!) - br0,
+      standbyCpuMs: cpuMs(standby.child.pid!) - s0,
+      standbyRunMs: runMs(standby.child.pid!) - sr0,
+      standbyWakeups: (wakeups(standby.child.pid!) - sw0) / seconds,
     };
   } finally {
     await Promise.all(children.map((c) => c.kill('SIGKILL')));

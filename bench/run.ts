@@ -229,6 +229,17 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
       met: share < 0.01,
       note: `utime+stime (${i.tickMs} ms ticks); schedstat ${fmt(i.leaderRunMs, 'ms')} vs ${fmt(i.baselineRunMs, 'ms')} (ratio from these); wake-ups ${i.leaderWakeups.toFixed(1)}/s vs ${i.baselineWakeups.toFixed(1)}/s; baseline: node setInterval 1 s`,
     });
+    rows.push({
+      measure: 'idle standby CPU (same state folder)',
+      size: `${i.seconds} s`,
+      baseline: i.baselineCpuMs,
+      ours: i.standbyCpuMs,
+      unit: 'ms CPU',
+      ratio: i.baselineRunMs > 0 ? i.standbyRunMs / i.baselineRunMs : undefined,
+      goal: '≤ 2×, ≤ 1 wake-up/s',
+      met: i.baselineRunMs > 0 && i.standbyRunMs / i.baselineRunMs <= 2 && i.standbyWakeups <= 1,
+      note: `schedstat ${fmt(i.standbyRunMs, 'ms')} vs ${fmt(i.baselineRunMs, 'ms')}; wake-ups ${i.standbyWakeups.toFixed(1)}/s vs ${i.baselineWakeups.toFixed(1)}/s; connected to the leader's socket`,
+    });
   });
 
   await section('roadmap', async () => {
