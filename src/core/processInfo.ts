@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 
 /**
  * A process identity that survives pid reuse: the pid plus the kernel's start time of
@@ -15,19 +16,7 @@ export const hostName = os.hostname();
 /** Start time of a live, non-zombie process, or null if it is gone. */
 export function processStart(pid: number): string | null | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return null;
-  if (process.platform === 'linux') {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return null;
-    }
-    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const state = fields[0];
-    if (state === 'Z' || state === 'X') return null; // a zombie has exited already
-    return fields[19] ?? null; // field 22: starttime in clock ticks since boot
-  }
+  if (process.platform === 'linux') return procStat(pid)?.start ?? null;
   // Elsewhere: liveness only; the start time is unknown (undefined, not null).
   try {
     process.kill(pid, 0);
@@ -69,6 +58,7 @@ interface ProcStat extends ProcessIdentity {
   session: number;
 }
 
+/** Null when it is gone or a zombie (it has exited already). */
 function procStat(pid: number): ProcStat | null {
   let stat: string;
   try {
@@ -76,8 +66,10 @@ function procStat(pid: number): ProcStat | null {
   } catch {
     return null;
   }
+  // comm (field 2) may contain spaces and parentheses: split after the last ')'.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (f[0] === 'Z' || f[0] === 'X') return null;
+  if (f[0] === 'Z' || f[0] === 'X' || f[19] === undefined) return null;
+  // Field 22, starttime in clock ticks since boot, tells a reused pid apart.
   return { pid, start: f[19], ppid: Number(f[1]), pgrp: Number(f[2]), session: Number(f[3]) };
 }
 
@@ -252,4 +244,17 @@ export async function endProcesses(scan: () => ProcessIdentity[], graceMs: numbe
     await waitGone(targets, 1000);
   }
   return targets.filter(isAlive);
+}
+
+/** Pids of the `git merge` processes working in `root` itself, e.g. one orphaned by a killed leader (Linux; elsewhere none are found). */
+export function gitMergesIn(root: string): number[] {
+  return allPids().filter((pid) => {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/cwd`) !== root) return false;
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return /^git(-merge)?$/.test(path.basename(argv[0])) && argv.includes('merge');
+    } catch {
+      return false; // gone, or not ours to read
+    }
+  });
 }

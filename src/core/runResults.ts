@@ -1,10 +1,8 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { describeHoldings, describeRemovalCost, removalCost, removalNote, worktreeUsers } from './gc';
 import { GitRepo, samePath } from './git';
 import type { Acts } from './leaderLease';
 import { crashPoint } from './crashPoint';
-import { describeUses } from './processInfo';
+import { describeUses, gitMergesIn } from './processInfo';
 import { isActive, Run, RunEvent, Store } from './store';
 import { UserError } from './userError';
 
@@ -24,22 +22,6 @@ function unfinishedMerge(store: Store, runId: string): RunEvent | undefined {
   return last?.kind === 'merge' ? last : undefined;
 }
 
-/** `git merge` processes working in `root` (Linux: /proc), e.g. one orphaned by a killed leader. */
-function liveGitMerges(root: string): number[] {
-  if (process.platform !== 'linux') return [];
-  const pids: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (fs.readlinkSync(`/proc/${name}/cwd`) !== root) continue;
-      const argv = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (/^git(-merge)?$/.test(path.basename(argv[0])) && argv.includes('merge')) pids.push(Number(name));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return pids;
-}
 
 /**
  * `git merge --no-ff` of the run's branch into its base, in the main checkout. What an
@@ -59,7 +41,7 @@ export async function mergeRun(store: Store, acts: Acts, run: Run): Promise<stri
   const begun = unfinishedMerge(store, run.id);
   const earlier = begun ? `the merge of ${run.branch} into ${run.baseRef} begun at ${new Date(begun.at).toISOString()} (leader epoch ${begun.epoch})` : '';
   for (const waitUntil = Date.now() + ORPHANED_MERGE_WAIT_MS; ; await new Promise((r) => setTimeout(r, 200))) {
-    const live = liveGitMerges(repo.root);
+    const live = gitMergesIn(repo.root);
     if (live.length && begun && Date.now() < waitUntil) continue; // the earlier leader's git, in its hooks: let it finish
     const mergeHead = (await git(['rev-parse', '-q', '--verify', 'MERGE_HEAD'])).stdout.trim();
     // A git killed after committing (SIGPIPE once its leader is gone) leaves MERGE_HEAD behind.
@@ -134,7 +116,7 @@ export async function removeRunWorktree(store: Store, acts: Acts, run: Run, forc
   if (why && !force) {
     throw new UserError(describeHoldings(cost.lost) ? `${why}. Confirm to remove it anyway (CLI: --force).` : `${why}. Confirm removing the worktree (CLI: --force).`, describeHoldings(cost.lost) ? 'WOULD_LOSE_WORK' : 'UNMERGED_COMMITS');
   }
-  acts.act('remove-worktree', (fence) => store.fencedEvent(fence, run.id, 'remove-worktree', `${run.worktree}${removalNote(cost, force)}`));
+  acts.act('remove-worktree', (fence) => store.fencedEvent(fence, run.id, 'remove-worktree', `${run.worktree}${removalNote(cost)}`));
   crashPoint('before-remove');
   const result = await repo.removeWorktree(run.worktree, run.baseRef, { force });
   return `Removed ${run.worktree}${result.branchDeleted ? ` and its merged branch ${result.branchDeleted}` : `; branch ${run.branch} kept${holdings.unmerged.length ? ' (not merged)' : ''}`}.`;
