@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CommandValues, expandCommand, runDir } from './agents';
-import { GitRepo } from './git';
+import { GitRepo, linkedGitDir } from './git';
 import { branchName, validatePriorityId, worktreeDirName } from './priorityId';
 import { findPriority, loadRoadmap } from './roadmap';
 import type { Store } from './store';
@@ -143,20 +143,30 @@ export function usesPlaceholder(t: AgentTemplate, name: string): boolean {
  * `git worktree add` names it; the common dir is the repository's `.git`.
  */
 export function gitDirsFor(repoRoot: string, worktree: string): { gitDir: string; gitCommonDir: string } {
-  const dotGit = path.join(repoRoot, '.git');
-  let common = dotGit;
-  try {
-    if (fs.statSync(dotGit).isFile()) {
-      // The repository's root is itself a linked worktree: follow it to the common dir.
-      const m = /^gitdir:\s*(.+?)\s*$/m.exec(fs.readFileSync(dotGit, 'utf8'));
-      const own = m ? path.resolve(repoRoot, m[1]) : dotGit;
-      const commondir = path.join(own, 'commondir');
-      common = fs.existsSync(commondir) ? path.resolve(own, fs.readFileSync(commondir, 'utf8').trim()) : own;
+  let common = path.join(repoRoot, '.git');
+  // The repository's root is itself a linked worktree: follow it to the common dir.
+  const own = linkedGitDir(repoRoot);
+  if (own) {
+    try {
+      common = path.resolve(own, fs.readFileSync(path.join(own, 'commondir'), 'utf8').trim());
+    } catch {
+      common = own; // no commondir: keep its own folder
     }
-  } catch {
-    // no .git entry readable: keep the plain layout
   }
   return { gitDir: path.join(common, 'worktrees', path.basename(worktree)), gitCommonDir: common };
+}
+
+/**
+ * `argv` with `${gitDir}` as git really named it, once the worktree exists. It was expanded
+ * at request time as gitDirsFor predicts, which git follows unless the name is taken; a pool
+ * worktree moved into place keeps its `-pool-…` admin folder. Undefined when the prediction
+ * holds or the argv does not use it.
+ */
+export function withRealGitDir(repoRoot: string, worktree: string, argv: readonly string[]): string[] | undefined {
+  const predicted = gitDirsFor(repoRoot, worktree).gitDir;
+  const real = linkedGitDir(worktree);
+  if (!real || real === predicted || !argv.some((arg) => arg.includes(predicted))) return undefined;
+  return argv.map((arg) => arg.split(predicted).join(real));
 }
 
 /** The values every template can use for one run. */

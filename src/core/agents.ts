@@ -197,6 +197,11 @@ export async function stopGroup(record: AgentRecord, graceMs: number, acts: Acts
   if (!run) return [];
   // What the group did not hold (a grandchild that called setsid, and its own children), or
   // what a supervisor killed before it could end them left: found by the run's id.
+  return endRunProcesses(run, graceMs, acts);
+}
+
+/** Ends every process still carrying the run's id (and their descendants), each signal an act; resolves with those it could not end. */
+export function endRunProcesses(run: { stateDir: string; runId: string }, graceMs: number, acts: Acts): Promise<ProcessIdentity[]> {
   return endProcesses(() => runProcesses(run.stateDir, run.runId), graceMs, (p, sig) =>
     acts.act(`${sig} to pid ${p.pid}, left behind by run ${run.runId}`, () => process.kill(p.pid, sig)),
   );

@@ -198,10 +198,10 @@ export class GitRepo {
       return false;
     }
     if (gitFile === '') return fs.readdirSync(worktree).length === 1;
-    const m = /^gitdir: (.+)$/.exec(gitFile);
+    const gitDir = linkedGitDir(worktree);
     const common = await this.run(['rev-parse', '--git-common-dir']);
-    if (!m || common.exitCode !== 0) return false;
-    return samePath(path.dirname(path.resolve(worktree, m[1])), path.join(path.resolve(this.root, common.stdout.trim()), 'worktrees'));
+    if (!gitDir || common.exitCode !== 0) return false;
+    return samePath(path.dirname(gitDir), path.join(path.resolve(this.root, common.stdout.trim()), 'worktrees'));
   }
 
   /**
@@ -473,6 +473,19 @@ interface GitAnswer {
  * or execa: these are on every spawn's path, and each of those costs 0.6–1.2 ms more a
  * call (bench: `git rev-parse` 2.9 ms, 3.4 through simple-git, 4.0 through execa).
  */
+/**
+ * The git folder a linked worktree's `.git` file points at (resolved), read from the file
+ * itself without starting git; undefined when `dir/.git` is not such a file.
+ */
+export function linkedGitDir(dir: string): string | undefined {
+  try {
+    const m = /^gitdir:\s*(.+?)\s*$/m.exec(fs.readFileSync(path.join(dir, '.git'), 'utf8'));
+    return m ? path.resolve(dir, m[1]) : undefined;
+  } catch {
+    return undefined; // none, or a folder (a main checkout)
+  }
+}
+
 /** Niceness of background readers (the Worktrees view's counts): the view's own list goes first. */
 const BACKGROUND_PRIORITY = 10;
 

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import {
   AgentRecord,
   agentRecord,
+  endRunProcesses,
   exitRecord,
   hasSupervisor,
   isExit,
@@ -13,11 +14,11 @@ import {
   stopGroup,
   waitForAgent,
 } from './agents';
-import { gitDirsFor } from './agentPresets';
+import { withRealGitDir } from './agentPresets';
 import { crashPoint } from './crashPoint';
 import { GitRepo, samePath, WorktreeInfo } from './git';
 import { LeaderLease } from './leaderLease';
-import { describePid, endProcesses, isAlive, ProcessIdentity, processesWithRunIds, runProcesses, signalGroup } from './processInfo';
+import { describePid, isAlive, ProcessIdentity, processesWithRunIds, runProcesses, signalGroup } from './processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
 import { explainStateDirError, FencedError, Run, StaleRunError, Store } from './store';
 import { UserError } from './userError';
@@ -288,7 +289,7 @@ export class Orchestrator {
       // the agent, from before a crash — it starts the agent only once, whoever says 'go'.
       this.assertIsolated(run);
       this.startSupervisor(run);
-      const argv = withRealGitDir(run);
+      const argv = withRealGitDir(run.repo, run.worktree, run.command);
       lease.act(`start the agent of ${run.id}`, () => sendGo(this.o.stateDir, run.id, argv));
       crashPoint('after-spawn');
       const supervisor = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
@@ -396,11 +397,10 @@ export class Orchestrator {
 
   /** Ends the processes still carrying an ended run's id (and their descendants); every signal an act. */
   private async endLeftovers(run: Run): Promise<void> {
-    const scan = () => runProcesses(this.o.stateDir, run.id);
-    const found = scan().length;
+    const found = runProcesses(this.o.stateDir, run.id).length;
     if (!found) return;
     try {
-      const left = await endProcesses(scan, 2000, (p, sig) => this.o.lease.act(`${sig} to process ${p.pid}, left by run ${run.id}`, () => process.kill(p.pid, sig)));
+      const left = await endRunProcesses({ stateDir: this.o.stateDir, runId: run.id }, 2000, this.o.lease);
       this.log(left.length ? 'warn' : 'info', `${run.priority}: ended ${found - left.length} process${found - left.length === 1 ? '' : 'es'} the run left behind${left.length ? `; could not end ${left.map((p) => describePid(p.pid)).join(', ')}` : ''}.`);
     } catch (e) {
       if (!(e instanceof FencedError)) this.log('warn', `${run.priority}: could not end the processes the run left behind: ${(e as Error).message}`);
@@ -486,24 +486,4 @@ export class Orchestrator {
     store.immediate(() => store.addEvent(null, 'reconcile', null, null, this.o.lease.isLeader ? this.o.lease.currentFence().epoch : null, JSON.stringify({ ...report, orphanProcesses: report.orphanProcesses.length })));
     return report;
   }
-}
-
-/**
- * The run's argv with `${gitDir}` as git really named it. It was expanded at request time as
- * `<common>/worktrees/<folder name>`, which git uses unless that name is taken; a pool worktree
- * moved into place keeps its `.pool-…` admin folder. Read from the worktree's `.git` file;
- * undefined when the prediction holds (the supervisor keeps the argv it has).
- */
-export function withRealGitDir(run: Run): string[] | undefined {
-  const predicted = gitDirsFor(run.repo, run.worktree).gitDir;
-  let real: string;
-  try {
-    const m = /^gitdir:\s*(.+?)\s*$/m.exec(fs.readFileSync(path.join(run.worktree, '.git'), 'utf8'));
-    if (!m) return undefined;
-    real = path.resolve(run.worktree, m[1]);
-  } catch {
-    return undefined;
-  }
-  if (real === predicted || !run.command.some((arg) => arg.includes(predicted))) return undefined;
-  return run.command.map((arg) => arg.split(predicted).join(real));
 }
