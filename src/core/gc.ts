@@ -60,12 +60,12 @@ export function describeRemovalCost(worktree: string, c: RemovalCost): string | 
   return undefined;
 }
 
-/** For the event log: what a removal lost, and only that. */
-export function removalNote(c: RemovalCost, forced: boolean): string {
+/** For the event log: what a removal lost, and only that (anything held was confirmed first). */
+export function removalNote(c: RemovalCost): string {
   const lost = describeHoldings(c.lost);
   const kept = c.keptOnBranch ? `${c.branch} keeps ${commits(c.keptOnBranch)} not in ${c.base}` : '';
   if (lost) return ` (forced, losing ${lost}${kept ? `; ${kept}` : ''})`;
-  return kept ? ` (${forced ? 'confirmed' : 'kept'}; ${kept})` : '';
+  return kept ? ` (confirmed; ${kept})` : '';
 }
 
 /** "2 changed files, 1 untracked file, 3 unmerged commits" — what a worktree holds. */

@@ -111,14 +111,7 @@ export class LeaderLease extends EventEmitter implements Acts {
     const fence = this.currentFence();
     let row: LeaderRow;
     try {
-      if (Date.now() - this.lastRenew >= this.heartbeatMs) {
-        const now = Date.now();
-        const r = this.store.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND owner = ?').run(now, fence.epoch, fence.owner);
-        if (r.changes === 1) {
-          this.lastRenew = now;
-          return fence;
-        }
-      }
+      if (Date.now() - this.lastRenew >= this.heartbeatMs && this.renew(fence, Date.now())) return fence;
       row = this.store.leader();
     } catch {
       throw new FencedError(fence.epoch); // cannot confirm (busy, unreadable): do not act; the pass is retried
@@ -315,18 +308,19 @@ export class LeaderLease extends EventEmitter implements Acts {
       return;
     }
     try {
-      const r = this.store.db
-        .prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND owner = ?')
-        .run(now, fence.epoch, fence.owner);
-      if (r.changes === 1) {
-        this.lastRenew = now;
-        return;
-      }
+      if (this.renew(fence, now)) return;
       this.stepDown(this.store.leader());
     } catch {
       // Could not confirm the epoch: past the lease, stop acting rather than risk two leaders.
       if (now - this.lastRenew > this.leaseMs / 2) this.stepDown(undefined);
     }
+  }
+
+  /** The heartbeat, guarded by the epoch: false when another process holds the lease now. */
+  private renew(fence: Fence, now: number): boolean {
+    const r = this.store.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND owner = ?').run(now, fence.epoch, fence.owner);
+    if (r.changes === 1) this.lastRenew = now;
+    return r.changes === 1;
   }
 
   private stepDown(row: LeaderRow | undefined): void {

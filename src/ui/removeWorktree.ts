@@ -87,7 +87,7 @@ export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOp
   // A worktree no run owns has no action row to request through: this window removes it,
   // as the leader only (taking over if the user agrees), after a fenced intent record.
   if (!(await ensureLeading(s.host, 'removes worktrees'))) return false;
-  const result = await s.host.fenced('remove-worktree', null, `${t.worktree}${removalNote(cost, force)}`, (acts) =>
+  const result = await s.host.fenced('remove-worktree', null, `${t.worktree}${removalNote(cost)}`, (acts) =>
     repo.fencedBy(acts).removeWorktree(t.worktree, base, { force }),
   );
   if (!result.removed) {
