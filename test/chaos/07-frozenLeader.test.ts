@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cli, NODE, makeSandbox, Sandbox } from '../unit/helpers';
+import { stopped } from '../unit/procScan';
 import { chaosAgent, extraStartsPerRun, fencingViolations, killAgents, launch, liveAgentTraces, Proc, record, report, roadmapOf, waitUntil, withStore } from './lib';
 
 // Scenario 7: a leader frozen (SIGSTOP: a debugger, a suspended laptop, a starved VM) for
@@ -13,14 +14,6 @@ const P = 'US-701';
 /** The lease a standby waits out before taking over a live but silent leader. */
 const LEASE_MS = 10_000;
 
-function frozen(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
-  } catch {
-    return false;
-  }
-}
 
 /** `git <command>` lines of a GIT_TRACE file written after `since` (git stamps time of day). */
 function gitCommandsSince(traceFile: string, since: number, command: RegExp): string[] {
@@ -126,7 +119,7 @@ describe('chaos 7: a frozen leader, woken after a takeover, never acts', functio
     assert.ok(await b.waitFor(/^standby/), 'B stands by');
     const spawned = await cli(s, ['spawn', P, '--agent-command', agent]);
     assert.equal(spawned.exitCode, 0, spawned.stderr);
-    assert.ok(await waitUntil(() => frozen(a.pid), 10_000), 'A froze right after claiming the run');
+    assert.ok(await waitUntil(() => stopped(a.pid), 10_000), 'A froze right after claiming the run');
     const frozenAt = Date.now();
     assert.ok(await b.waitFor(/^leader/, LEASE_MS + 10_000), 'B takes over');
     assert.ok(await waitUntil(() => run()?.status === 'running', 20_000), `B resumed the run: ${JSON.stringify(run())}`);
@@ -163,7 +156,7 @@ describe('chaos 7: a frozen leader, woken after a takeover, never acts', functio
     assert.ok(await b.waitFor(/^standby/), 'B stands by');
     const spawned = await cli(s, ['spawn', P, '--agent-command', agent, '--setup-command', setup]);
     assert.equal(spawned.exitCode, 0, spawned.stderr);
-    assert.ok(await waitUntil(() => frozen(a.pid), 20_000), 'A froze with the worktree made, before setup');
+    assert.ok(await waitUntil(() => stopped(a.pid), 20_000), 'A froze with the worktree made, before setup');
     const frozenAt = Date.now();
     assert.ok(await b.waitFor(/^leader/, LEASE_MS + 10_000), 'B takes over');
     const setups = () => (fs.existsSync(setupTrace) ? fs.readFileSync(setupTrace, 'utf8').split('\n').filter(Boolean) : []);

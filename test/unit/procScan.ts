@@ -30,3 +30,12 @@ export const alive = (pid: number): boolean => {
 export function recordedPids(file: string): Array<{ pid: number; who: string }> {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 }
+
+/** Stopped by a signal (SIGSTOP: state T in /proc/<pid>/stat). */
+export const stopped = (pid: number): boolean => {
+  try {
+    return /\) T /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};

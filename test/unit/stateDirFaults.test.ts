@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { isAlive } from '../../src/core/processInfo';
 import { Run } from '../../src/core/store';
 import { NODE, Sandbox, agentCommand, cli, makeSandbox, traces, until, withStore } from './helpers';
+import { stopped } from './procScan';
 import { STACK_LINE, SmallDisk, mountSmallDisk, signalIfAlive, supervisorPids } from './stateDirMount';
 
 // Issue 12, items 5 and 6: a full and a read-only state folder, on a real small tmpfs.
@@ -119,14 +120,7 @@ describe('a full or read-only state folder (real tmpfs)', function () {
   it('the state folder fills the moment the agent starts: the supervisor keeps watching it and records its exit code, not lost', async () => {
     // WTO_PAUSE_AT freezes the supervisor right after it started the agent, before agent.json.
     const spawning = cli(s, ['--agent-command', agentCommand('sleep:2000', 'exit:5'), 'spawn', 'US-036'], { WTO_PAUSE_AT: 'supervisor-before-agent-record' });
-    const frozen = (pid: number) => {
-      try {
-        return /^\d+ \(.*\) T/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      } catch {
-        return false;
-      }
-    };
-    await until(() => supervisors().some(frozen), 15_000);
+    await until(() => supervisors().some(stopped), 15_000);
     const [sup] = supervisors();
     disk.fill();
     signal(sup, 'SIGCONT');
