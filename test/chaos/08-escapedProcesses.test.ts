@@ -66,7 +66,7 @@ describe('chaos 8: processes an agent leaves behind end with its run', function 
       const file = pidsFile(i);
       const agent = JSON.stringify([NODE, ESCAPING_AGENT, file, way === 'exits 0' ? 'exit' : 'wait']);
       const spawned = await cli(s, ['spawn', ids[i], '--agent-command', agent]);
-      assert.equal(spawned.exitCode, 0, spawned.stderr);
+      assert.equal(spawned.exitCode, 0, `${ids[i]} ${way}: spawn ${JSON.stringify(spawned)}`);
       const run = () => withStore(s, (st) => st.listRuns().find((r) => r.priority === ids[i])!);
       assert.ok(await waitUntil(() => ['running', 'succeeded'].includes(run().status), 20_000), `${ids[i]} started: ${run().status}`);
       if (way === 'stopped while forking') {
@@ -77,7 +77,7 @@ describe('chaos 8: processes an agent leaves behind end with its run', function 
       if (way === 'supervisor killed -9, then stopped') kill(run().supervisorPid!);
       if (way !== 'exits 0') {
         const stopped = await cli(s, ['stop', ids[i]]);
-        assert.equal(stopped.exitCode, 0, stopped.stderr);
+        assert.equal(stopped.exitCode, 0, `${ids[i]} ${way}: stop ${JSON.stringify(stopped)}`);
       }
       await waitUntil(() => !['requested', 'provisioning', 'running', 'stopping'].includes(run().status), 20_000);
       // Ended: give the last signals a moment to land, then count.

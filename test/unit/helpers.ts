@@ -86,6 +86,9 @@ export interface CliResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** Set when the process did not exit on its own: the signal that ended it, or the timeout. */
+  signal?: string;
+  timedOut?: boolean;
 }
 
 export async function cli(s: Sandbox, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
@@ -94,7 +97,7 @@ export async function cli(s: Sandbox, args: string[], env: Record<string, string
     env: { FAKE_AGENT_TRACE: s.trace, ...env },
     timeout: 60_000,
   });
-  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, signal: r.signal ?? undefined, timedOut: r.timedOut || undefined };
 }
 
 /** A long-running `start` process: leader or standby. Lines it prints are collected with their arrival time. */
