@@ -1,6 +1,6 @@
 // The layer rules, checked by `npm run lint:deps` (part of `npm test`). See docs/ARCHITECTURE.md.
-/** Files that may start processes: git through core/git only, agents and setup commands through their own files. */
-const PROCESS_STARTERS = '^src/core/(git|agents|supervisor|worktreeSetup|loadExeca)\\.ts$';
+/** Folders that may start processes: git only through core/git, agents and the setup command only through core/agent. */
+const PROCESS_STARTERS = '^src/core/(git|agent)/';
 
 module.exports = {
   forbidden: [
@@ -27,17 +27,17 @@ module.exports = {
     },
     {
       name: 'git-only-through-core-git',
-      comment: 'Every git process goes through src/core/git.ts (its queue, lock retry, fencing and error messages).',
+      comment: 'Every git process goes through src/core/git (its queue, lock retry, fencing and error messages).',
       severity: 'error',
-      from: { pathNot: '^src/core/git\\.ts$' },
+      from: { pathNot: '^src/core/git/' },
       to: { path: '(^|/)node_modules/simple-git/' },
     },
     {
       name: 'processes-only-from-their-owners',
-      comment: 'Only core/git starts git; only core/agents, core/supervisor and core/worktreeSetup start agents and setup commands.',
+      comment: 'Only core/git starts git; only core/agent starts agents and setup commands.',
       severity: 'error',
       from: { path: '^src/', pathNot: PROCESS_STARTERS },
-      to: { path: ['^(child_process|node:child_process)$', '(^|/)node_modules/execa/', '^src/core/loadExeca\\.ts$'] },
+      to: { path: ['^(child_process|node:child_process)$', '(^|/)node_modules/execa/', '^src/core/(git|agent)/loadExeca\\.ts$'] },
     },
     {
       name: 'no-cycles',

@@ -5,7 +5,7 @@
 // database and from the claimers' recorded active spans.
 import Database from 'better-sqlite3';
 import * as path from 'node:path';
-import { Store } from '../src/core/store';
+import { Store } from '../src/core/db/store';
 import type { ClaimWorkerResult } from './claimWorker';
 import { LineChild, rmrf, spawnWorker, tempDir } from './lib';
 

@@ -3,8 +3,8 @@
 //   claimWorker.ts claims <stateDir> <repo> <attempts> <priorities> <worker>
 //   claimWorker.ts inserts <dbFile> <count> <worker>
 import Database from 'better-sqlite3';
-import { AlreadyActiveError, Store } from '../src/core/store';
-import { UserError } from '../src/core/userError';
+import { AlreadyActiveError, Store } from '../src/core/db/store';
+import { UserError } from '../src/core/model/userError';
 
 const now = (): number => performance.timeOrigin + performance.now();
 

@@ -2,7 +2,8 @@
 // time until the standby prints `leader`. Each round starts a fresh standby, so every
 // round is a leader + standby pair that has settled.
 import * as path from 'node:path';
-import { CLI, LineChild, NODE, generateRepo, now, rmrf, sleep, spawnLines, tempDir } from './lib';
+import { CLI, LineChild, NODE, generateRepo, now, rmrf, spawnLines, tempDir } from './lib';
+import { sleep } from '../test/support/wait';
 
 export interface FailoverOptions {
   rounds: number;

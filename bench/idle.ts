@@ -4,7 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CLI, LineChild, NODE, generateRepo, rmrf, sleep, spawnLines, tempDir } from './lib';
+import { CLI, LineChild, NODE, generateRepo, rmrf, spawnLines, tempDir } from './lib';
+import { sleep } from '../test/support/wait';
 
 export interface IdleResult {
   seconds: number;

@@ -5,6 +5,8 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { sleep } from '../test/support/wait';
+import { git } from '../test/support/git';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -17,7 +19,6 @@ export const NODE = process.execPath;
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
 export const now = (): number => performance.timeOrigin + performance.now();
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function median(xs: readonly number[]): number {
   if (!xs.length) return NaN;
@@ -41,14 +42,6 @@ export async function timeReps(reps: number, fn: () => unknown): Promise<number[
   return out;
 }
 
-export function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@example.com', ...args], {
-    cwd,
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
-}
 
 /** A fresh, real-path temp folder. */
 export function tempDir(prefix: string): string {
@@ -134,14 +127,6 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-export async function until(cond: () => boolean, timeoutMs = 15_000, stepMs = 20): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await sleep(stepMs);
-  }
-  return true;
-}
 
 /** A child process whose stdout lines are collected with the time each arrived. */
 export interface LineChild {

@@ -3,7 +3,7 @@
 // line-based reader does. Interleaved, median of the repetitions.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadRoadmap } from '../src/core/roadmap';
+import { loadRoadmap } from '../src/core/roadmap/roadmap';
 import { generateBigRoadmap } from '../test/fixtures/bigRoadmap';
 import { median, now, rmrf, tempDir } from './lib';
 

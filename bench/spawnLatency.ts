@@ -6,13 +6,15 @@ import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { runDir } from '../src/core/agents';
-import { GitRepo } from '../src/core/git';
-import { LeaderLease } from '../src/core/leaderLease';
-import { Orchestrator } from '../src/core/orchestrator';
-import { requestSpawn } from '../src/core/spawnRequest';
-import { isActive, Store } from '../src/core/store';
-import { CLI, FAKE_AGENT, NODE, generateRepo, git, killPid, median, now, priorityId, rmrf, tempDir, until, waitTrace } from './lib';
+import { runDir } from '../src/core/agent/agents';
+import { GitRepo } from '../src/core/git/git';
+import { LeaderLease } from '../src/core/leader/leaderLease';
+import { Orchestrator } from '../src/core/leader/orchestrator';
+import { requestSpawn } from '../src/core/requests';
+import { isActive, Store } from '../src/core/db/store';
+import { CLI, FAKE_AGENT, NODE, generateRepo, killPid, median, now, priorityId, rmrf, tempDir, waitTrace } from './lib';
+import { waitUntil } from '../test/support/wait';
+import { git } from '../test/support/git';
 
 const execFileP = promisify(execFile);
 
@@ -177,7 +179,7 @@ async function removeWorktree(repo: string, worktree: string, branch: string): P
  */
 async function settle(store: Store, runId: string, agentPid: number, leaderTick: () => Promise<void>): Promise<void> {
   killPid(agentPid);
-  await until(() => {
+  await waitUntil(() => {
     const r = store.getRun(runId);
     return !r || !isActive(r.status);
   }, 10_000);

@@ -8,9 +8,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { GitRepo } from '../src/core/git';
-import { isActive, Run, Store } from '../src/core/store';
-import { generateRepo, git, median, now, rmrf, sleep, spawnWorker, tempDir, timeReps } from './lib';
+import { GitRepo } from '../src/core/git/git';
+import { isActive, Run, Store } from '../src/core/db/store';
+import { generateRepo, median, now, rmrf, spawnWorker, tempDir, timeReps } from './lib';
+import { sleep } from '../test/support/wait';
+import { git } from '../test/support/git';
 
 const execFileP = promisify(execFile);
 
@@ -165,8 +167,8 @@ export function loadUi(): UiModules | string {
   const fake = require('./fakeVscode.cjs') as UiModules['vscode'] & { __install(): () => void };
   const restore = fake.__install();
   try {
-    const agents = path.join(__dirname, '..', 'src', 'ui', 'agentsTreeProvider.ts');
-    const worktrees = path.join(__dirname, '..', 'src', 'ui', 'worktreesTreeProvider.ts');
+    const agents = path.join(__dirname, '..', 'src', 'ui', 'views', 'agentsTreeProvider.ts');
+    const worktrees = path.join(__dirname, '..', 'src', 'ui', 'views', 'worktreesTreeProvider.ts');
     if (!fs.existsSync(agents) || !fs.existsSync(worktrees)) {
       restore();
       return 'src/ui has no agentsTreeProvider.ts / worktreesTreeProvider.ts';

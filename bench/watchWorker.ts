@@ -3,8 +3,8 @@
 // the database files (the baseline: the earliest another process can know of a write).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ChangeWatcher } from '../src/core/changeWatcher';
-import { Store } from '../src/core/store';
+import { ChangeWatcher } from '../src/core/db/changeWatcher';
+import { Store } from '../src/core/db/store';
 
 const now = (): number => performance.timeOrigin + performance.now();
 const store = Store.open(process.argv[2]);

@@ -1,20 +1,20 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseAgentCommand } from './core/agents';
-import { parseAgentName, previewAgents } from './core/agentPresets';
-import { attachCli } from './core/attachSession';
-import { agentLogMaxBytes } from './core/cappedLog';
-import { ChangeWatcher } from './core/changeWatcher';
-import { collectGarbage } from './core/gc';
-import { GitRepo } from './core/git';
-import { holderAlive, LeaderLease } from './core/leaderLease';
-import { Orchestrator } from './core/orchestrator';
-import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap';
-import { requestSpawn, runArgument } from './core/spawnRequest';
-import { AlreadyActiveError, checkStateDir, explainStateDirError, isActive, Run, StateDirError, StateDirErrorCode, Store } from './core/store';
-import { UserError } from './core/userError';
-import { LoopConfig } from './core/workLoop';
+import { parseAgentCommand } from './core/agent/agents';
+import { parseAgentName, previewAgents } from './core/agent/agentPresets';
+import { attachCli } from './core/agent/attachSession';
+import { agentLogMaxBytes } from './core/agent/cappedLog';
+import { ChangeWatcher } from './core/db/changeWatcher';
+import { collectGarbage } from './core/leader/gc';
+import { GitRepo } from './core/git/git';
+import { holderAlive, LeaderLease } from './core/leader/leaderLease';
+import { Orchestrator } from './core/leader/orchestrator';
+import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap/roadmap';
+import { requestSpawn, runArgument } from './core/requests';
+import { AlreadyActiveError, checkStateDir, explainStateDirError, isActive, Run, StateDirError, StateDirErrorCode, Store } from './core/db/store';
+import { UserError } from './core/model/userError';
+import { LoopConfig } from './core/roadmap/workLoop';
 
 const USAGE = `Usage: worktree-orchestrator <command> [options]
 

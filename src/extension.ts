@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type * as Main from './extensionMain';
-import type { ExtensionApi, StartupTimes } from './ui/extensionApi';
+import type { ExtensionApi, StartupTimes } from './ui/host/extensionApi';
 
 // activate() is what VS Code times when a window starts (loading this file, calling
 // activate, awaiting it), so this entry is small and imports nothing but `vscode`: it

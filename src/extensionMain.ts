@@ -1,25 +1,25 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { AgentLogProvider } from './ui/agentLog';
-import { AgentTerminals, registerAgentTerminalCommands } from './ui/agentTerminal';
-import { AgentsTreeProvider } from './ui/agentsTreeProvider';
-import { DisposableScope } from './ui/disposable';
-import { ExtensionApi, extensionApi, StartupTimes } from './ui/extensionApi';
-import { LeaderStatusBar } from './ui/leaderStatusBar';
-import { Notifier } from './ui/notifier';
-import { registerOrchestratorCommands } from './ui/orchestratorCommands';
-import { OrchestratorHost } from './ui/orchestratorHost';
-import { RunDiff } from './ui/runDiff';
-import { RunEndNotices } from './ui/runEndNotices';
-import { registerRunCommands } from './ui/runCommands';
-import type { Services } from './ui/services';
-import * as settings from './ui/settings';
-import { registerUnavailable } from './ui/unavailable';
-import { setViewState, WindowRepositories } from './ui/windowRepositories';
-import { WorkspaceFolders } from './ui/workspaceFolders';
-import { WorkspaceTrust } from './ui/workspaceTrust';
-import { registerWorktreeCommands } from './ui/worktreeCommands';
-import { WorktreesTreeProvider } from './ui/worktreesTreeProvider';
+import { AgentLogProvider } from './ui/commands/agentLog';
+import { AgentTerminals, registerAgentTerminalCommands } from './ui/commands/agentTerminal';
+import { AgentsTreeProvider } from './ui/views/agentsTreeProvider';
+import { DisposableScope } from './ui/host/disposable';
+import { ExtensionApi, extensionApi, StartupTimes } from './ui/host/extensionApi';
+import { LeaderStatusBar } from './ui/views/leaderStatusBar';
+import { Notifier } from './ui/host/notifier';
+import { registerOrchestratorCommands } from './ui/commands/orchestratorCommands';
+import { OrchestratorHost } from './ui/host/orchestratorHost';
+import { RunDiff } from './ui/commands/runDiff';
+import { RunEndNotices } from './ui/views/runEndNotices';
+import { registerRunCommands } from './ui/commands/runCommands';
+import type { Services } from './ui/host/services';
+import * as settings from './ui/host/settings';
+import { registerUnavailable } from './ui/host/unavailable';
+import { setViewState, WindowRepositories } from './ui/host/windowRepositories';
+import { WorkspaceFolders } from './ui/host/workspaceFolders';
+import { WorkspaceTrust } from './ui/host/workspaceTrust';
+import { registerWorktreeCommands } from './ui/commands/worktreeCommands';
+import { WorktreesTreeProvider } from './ui/views/worktreesTreeProvider';
 
 // The extension's body, loaded by src/extension.ts right after activate() has returned
 // (its own bundle, dist/extensionMain.js): what VS Code times at start-up is only that

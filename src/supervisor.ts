@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { runSupervisor } from './core/supervisor';
+import { runSupervisor } from './core/agent/supervisor';
 
 // Entry of dist/supervisor.js: the small parent every agent runs under. It is its own
 // bundle, kept apart from the CLI, because it starts on every spawn's critical path.

@@ -8,8 +8,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { expandCommand } from '../../src/core/agents';
-import { agentTemplate, PresetName, prioritySection, runValues, writeSpecFile } from '../../src/core/agentPresets';
+import { expandCommand } from '../../src/core/agent/agents';
+import { agentTemplate, PresetName, prioritySection, runValues, writeSpecFile } from '../../src/core/agent/agentPresets';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CACHE = path.resolve(process.env.WTO_AGENTS_DIR ?? path.join(ROOT, '.agents-test'));

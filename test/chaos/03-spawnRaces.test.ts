@@ -1,9 +1,10 @@
 import * as assert from 'node:assert/strict';
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
-import { isActive, Store } from '../../src/core/store';
-import { cli, makeSandbox, NODE, ROOT, Sandbox } from '../unit/helpers';
-import { AgentSampler, chaosAgent, extraStartsPerRun, killAgents, overlappingClaims, record, report, rngFor, roadmapOf, scaled, waitUntil } from './lib';
+import { isActive, Store } from '../../src/core/db/store';
+import { cli, makeSandbox, NODE, ROOT, Sandbox } from '../support/sandbox';
+import { AgentSampler, chaosAgent, extraStartsPerRun, killAgents, overlappingClaims, record, report, rngFor, roadmapOf, scaled } from './lib';
+import { waitUntil } from '../support/wait';
 
 // Scenario 3: five processes ask for the same priorities at the same instant, round after
 // round. The database must hand each priority to exactly one of them per round.

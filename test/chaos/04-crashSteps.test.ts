@@ -1,28 +1,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store } from '../../src/core/store';
-import { cli, git, makeSandbox, Sandbox } from '../unit/helpers';
-import {
-  agentTraces,
-  chaosAgent,
-  finalReconcile,
-  killAgents,
-  launch,
-  ledger,
-  ledgerPath,
-  liveAgentTraces,
-  lostCommits,
-  repoDamage,
-  Proc,
-  record,
-  report,
-  rngFor,
-  roadmapOf,
-  scaled,
-  selfCrashed,
-  waitUntil,
-} from './lib';
+import { Store } from '../../src/core/db/store';
+import { cli, makeSandbox, Sandbox } from '../support/sandbox';
+import { agentTraces, chaosAgent, finalReconcile, killAgents, launch, ledger, ledgerPath, liveAgentTraces, lostCommits, repoDamage, Proc, record, report, rngFor, roadmapOf, scaled, selfCrashed } from './lib';
+import { waitUntil } from '../support/wait';
+import { git } from '../support/git';
 
 // Scenario 4: the orchestrator dies (SIGKILL from the WTO_CRASH_AT hook) at every named step
 // of spawn, stop, merge and remove. Two ways to come back:

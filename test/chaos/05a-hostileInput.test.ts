@@ -4,14 +4,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { expandCommand, PLACEHOLDERS } from '../../src/core/agents';
-import { branchName, prioritySlug, validatePriorityId, worktreeDirName } from '../../src/core/priorityId';
-import { parseRoadmap } from '../../src/core/roadmap';
-import { Store } from '../../src/core/store';
-import { UserError } from '../../src/core/userError';
-import { worktreePath } from '../../src/core/worktreePaths';
-import { cli, makeSandbox, NODE, Sandbox, until } from '../unit/helpers';
+import { expandCommand, PLACEHOLDERS } from '../../src/core/agent/agents';
+import { branchName, prioritySlug, validatePriorityId, worktreeDirName } from '../../src/core/roadmap/priorityId';
+import { parseRoadmap } from '../../src/core/roadmap/roadmap';
+import { Store } from '../../src/core/db/store';
+import { UserError } from '../../src/core/model/userError';
+import { worktreePath } from '../../src/core/git/worktreePaths';
+import { cli, makeSandbox, NODE, Sandbox } from '../support/sandbox';
 import { ARGV_AGENT, killAgents, record, report, scaled, SEED } from './lib';
+import { until } from '../support/wait';
 
 // Scenario 5a: hostile input. Ids, roadmap text and agent command values are generated
 // (fast-check, seeded from CHAOS_SEED) and pushed through the real code; a hostile title

@@ -1,10 +1,12 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { branchName } from '../../src/core/priorityId';
-import { Store } from '../../src/core/store';
-import { cli, git, makeSandbox, Sandbox, startOrchestrator, until } from '../unit/helpers';
+import { branchName } from '../../src/core/roadmap/priorityId';
+import { Store } from '../../src/core/db/store';
+import { cli, makeSandbox, Sandbox, startOrchestrator } from '../support/sandbox';
 import { agentTraces, chaosAgent, killAgents, record, report } from './lib';
+import { until } from '../support/wait';
+import { git } from '../support/git';
 
 // Scenario 5b: ids that once collided when turned into names. The naming is '<slug>' for a
 // first attempt and '<slug>-<n>' for attempt n; '.' used to become '-' in a slug, so a

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { LeaderLease } from '../../src/core/leaderLease';
-import { Store } from '../../src/core/store';
-import { UserError } from '../../src/core/userError';
+import { LeaderLease } from '../../src/core/leader/leaderLease';
+import { Store } from '../../src/core/db/store';
+import { UserError } from '../../src/core/model/userError';
 import { record, report, rngFor, scaled } from './lib';
 
 // Scenario 5c: a real state.db, truncated at random lengths or with random bytes

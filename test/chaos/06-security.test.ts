@@ -6,18 +6,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import fc from 'fast-check';
-import { requestSpawn } from '../../src/core/spawnRequest';
-import { Store } from '../../src/core/store';
-import { UserError } from '../../src/core/userError';
-import { resolveWorktreeRoot, worktreePath } from '../../src/core/worktreePaths';
-import { cli, CLI, git, makeSandbox, NODE, ROOT, Sandbox, until } from '../unit/helpers';
-import { chaosAgent, killAgents, record, report, scaled, SEED, waitUntil } from './lib';
+import { requestSpawn } from '../../src/core/requests';
+import { Store } from '../../src/core/db/store';
+import { UserError } from '../../src/core/model/userError';
+import { resolveWorktreeRoot, worktreePath } from '../../src/core/git/worktreePaths';
+import { cli, CLI, makeSandbox, NODE, ROOT, Sandbox } from '../support/sandbox';
+import { chaosAgent, killAgents, record, report, scaled, SEED } from './lib';
+import { until, waitUntil } from '../support/wait';
+import { git } from '../support/git';
 
 // Scenario 6: what a hostile repository or workspace could try. A workspace setting naming
 // the agent command; a worktree root through a symlink or '..' (also one swapped for a
 // symlink after the request); files of the state dir readable by others.
 
-/** src/ui/settings.ts under a fake `vscode` whose configuration has the given layers. */
+/** src/ui/host/settings.ts under a fake `vscode` whose configuration has the given layers. */
 function settingsWith(layers: Record<string, { defaultValue?: unknown; globalValue?: unknown; workspaceValue?: unknown; workspaceFolderValue?: unknown }>) {
   const effective = (key: string) => {
     const l = layers[key] ?? {};
@@ -34,7 +36,7 @@ function settingsWith(layers: Record<string, { defaultValue?: unknown; globalVal
     },
     commands: { executeCommand: async () => undefined },
   };
-  return requireWithFakeVscode<typeof import('../../src/ui/settings')>(require.resolve('../../src/ui/settings'), fake);
+  return requireWithFakeVscode<typeof import('../../src/ui/host/settings')>(require.resolve('../../src/ui/settings'), fake);
 }
 
 /** A fresh copy of a src/ui module whose `import 'vscode'` gets `fake`. */
@@ -102,7 +104,7 @@ describe('chaos 6: security', function () {
   });
 
   it('an untrusted workspace is refused before any request (the guard every spawn path calls)', () => {
-    const trust = requireWithFakeVscode<typeof import('../../src/ui/workspaceTrust')>(require.resolve('../../src/ui/workspaceTrust'), { workspace: { isTrusted: false } });
+    const trust = requireWithFakeVscode<typeof import('../../src/ui/host/workspaceTrust')>(require.resolve('../../src/ui/workspaceTrust'), { workspace: { isTrusted: false } });
     assert.match(trust.spawnRefusal(false) ?? '', /not trusted/);
     assert.equal(trust.spawnRefusal(true), undefined);
     assert.equal(new trust.WorkspaceTrust().trusted, false);

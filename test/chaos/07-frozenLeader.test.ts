@@ -1,9 +1,10 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cli, NODE, makeSandbox, Sandbox } from '../unit/helpers';
-import { stopped } from '../unit/procScan';
-import { chaosAgent, extraStartsPerRun, fencingViolations, killAgents, launch, liveAgentTraces, Proc, record, report, roadmapOf, waitUntil, withStore } from './lib';
+import { cli, NODE, makeSandbox, Sandbox } from '../support/sandbox';
+import { stopped } from '../support/procScan';
+import { chaosAgent, extraStartsPerRun, fencingViolations, killAgents, launch, liveAgentTraces, Proc, record, report, roadmapOf, withStore } from './lib';
+import { waitUntil } from '../support/wait';
 
 // Scenario 7: a leader frozen (SIGSTOP: a debugger, a suspended laptop, a starved VM) for
 // longer than its lease, while a standby takes over, then woken (SIGCONT). It wakes with

@@ -1,8 +1,9 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { cli, makeSandbox, NODE, ROOT, Sandbox } from '../unit/helpers';
-import { alive, carriersOf, recordedPids } from '../unit/procScan';
-import { killAgents, launch, Proc, record, report, rngFor, roadmapOf, scaled, waitUntil, withStore } from './lib';
+import { cli, makeSandbox, NODE, ROOT, Sandbox } from '../support/sandbox';
+import { alive, carriersOf, recordedPids } from '../support/procScan';
+import { killAgents, launch, Proc, record, report, rngFor, roadmapOf, scaled, withStore } from './lib';
+import { waitUntil } from '../support/wait';
 
 // Scenario 8: agents that leave processes behind — a background child deaf to SIGTERM, a
 // grandchild that calls setsid (its own session and group, reparented to init), and its

@@ -3,11 +3,12 @@ import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isAlive } from '../../src/core/processInfo';
-import { Run } from '../../src/core/store';
-import { CliResult, FAKE_AGENT, NODE, Sandbox, cli, makeSandbox, sleep } from '../unit/helpers';
-import { STACK_LINE, SmallDisk, mountSmallDisk, signalIfAlive, supervisorPids } from '../unit/stateDirMount';
-import { Proc, Rng, extraStartsPerRun, killAgents, launch, record, report, rngFor, roadmapOf, scaled, waitUntil, withStore } from './lib';
+import { isAlive } from '../../src/core/agent/processInfo';
+import { Run } from '../../src/core/db/store';
+import { CliResult, FAKE_AGENT, NODE, Sandbox, cli, makeSandbox } from '../support/sandbox';
+import { STACK_LINE, SmallDisk, mountSmallDisk, signalIfAlive, supervisorPids } from '../support/stateDirMount';
+import { Proc, Rng, extraStartsPerRun, killAgents, launch, record, report, rngFor, roadmapOf, scaled, withStore } from './lib';
+import { sleep, waitUntil } from '../support/wait';
 
 // Scenario 9 (issue 12, items 5 and 6): the state folder on a real 2 MiB tmpfs that fills up
 // at random moments (a few KiB left, or none) while a leader runs agents and the CLI keeps
@@ -278,7 +279,7 @@ describe('chaos 9: a full or read-only state folder (real tmpfs)', function () {
 
   /** A writer killed with -9 after a write: its -wal and -shm stay, the latest rows only there. */
   async function killedWriter(sb: Sandbox): Promise<void> {
-    const script = `const {Store}=require(${JSON.stringify(path.resolve(__dirname, '../../src/core/store'))});const st=Store.open(process.argv[1]);st.setLoop(process.argv[2],false,{});process.stdout.write('ready\\n');setInterval(()=>{},1000);`;
+    const script = `const {Store}=require(${JSON.stringify(path.resolve(__dirname, '../../src/core/db/store'))});const st=Store.open(process.argv[1]);st.setLoop(process.argv[2],false,{});process.stdout.write('ready\\n');setInterval(()=>{},1000);`;
     const child = spawn(NODE, ['-r', path.resolve(__dirname, '../register.cjs'), '-e', script, sb.state, sb.repo], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((res) => child.stdout!.once('data', () => res()));
     child.kill('SIGKILL');

@@ -1,9 +1,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store } from '../../src/core/store';
-import { cli, git, makeSandbox, Sandbox } from '../unit/helpers';
-import { agentTraces, chaosAgent, killAgents, launch, record, report, rngFor, scaled, waitUntil } from './lib';
+import { Store } from '../../src/core/db/store';
+import { cli, makeSandbox, Sandbox } from '../support/sandbox';
+import { agentTraces, chaosAgent, killAgents, launch, record, report, rngFor, scaled } from './lib';
+import { waitUntil } from '../support/wait';
+import { git } from '../support/git';
 
 // Scenario 10 (issue 12, items 8 and 9): what a hostile repository or a planted link could
 // use to make the orchestrator write outside a run's worktree. (a) Queued runs whose

@@ -3,11 +3,12 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { controlFrame, dataFrame, encodeFrame, FRAME_CONTROL, FRAME_DATA, MAX_FRAME_BYTES } from '../../src/core/attachProtocol';
-import { isAlive } from '../../src/core/processInfo';
-import { attachClient, TestClient } from '../unit/attachClient';
-import { cli, liveAgents, makeSandbox, NODE, ROOT, Sandbox, sleep } from '../unit/helpers';
-import { killAgents, record, rngFor, scaled, waitUntil, withStore } from './lib';
+import { controlFrame, dataFrame, encodeFrame, FRAME_CONTROL, FRAME_DATA, MAX_FRAME_BYTES } from '../../src/core/agent/attachProtocol';
+import { isAlive } from '../../src/core/agent/processInfo';
+import { attachClient, TestClient } from '../support/attachClient';
+import { cli, liveAgents, makeSandbox, NODE, ROOT, Sandbox } from '../support/sandbox';
+import { killAgents, record, rngFor, scaled, withStore } from './lib';
+import { sleep, waitUntil } from '../support/wait';
 
 // Scenario 11 (issue 16): a storm of clients on one agent's attach socket, several at a time —
 // well-behaved ones that answer the agent and detach or vanish, garbage, oversized and half

@@ -3,9 +3,9 @@
 // atomic step every spawn request (CLI, extension, loop) ends in — and reports what it
 // won and why it lost. No git work before the claim, so the five claims really collide.
 import * as path from 'node:path';
-import { logPathFor } from '../../src/core/spawnRequest';
-import { branchName, worktreeDirName } from '../../src/core/priorityId';
-import { Store } from '../../src/core/store';
+import { logPathFor } from '../../src/core/requests';
+import { branchName, worktreeDirName } from '../../src/core/roadmap/priorityId';
+import { Store } from '../../src/core/db/store';
 
 interface RoundMessage {
   type: 'round';

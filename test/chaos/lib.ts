@@ -4,10 +4,11 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ReconcileReport } from '../../src/core/orchestrator';
-import { isAlive } from '../../src/core/processInfo';
-import { RunEvent, Store } from '../../src/core/store';
-import { CLI, NODE, ROOT, Sandbox, TraceEntry, cli, sleep, traces } from '../unit/helpers';
+import type { ReconcileReport } from '../../src/core/leader/orchestrator';
+import { isAlive } from '../../src/core/agent/processInfo';
+import { RunEvent, Store } from '../../src/core/db/store';
+import { CLI, NODE, ROOT, Sandbox, TraceEntry, cli, traces } from '../support/sandbox';
+import { sleep } from '../support/wait';
 
 export const CHAOS_AGENT = path.join(__dirname, 'chaosAgent.mjs');
 export const ARGV_AGENT = path.join(__dirname, 'argvAgent.mjs');
@@ -394,14 +395,6 @@ export function roadmapOf(ids: string[], status = '📝 Planned'): string {
   return ['# Roadmap', '', ...ids.flatMap((id) => [`## ${id}: chaos work for ${id}`, '', `**Status**: ${status}`, ''])].join('\n');
 }
 
-export async function waitUntil(cond: () => boolean, timeoutMs: number, stepMs = 100): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await sleep(stepMs);
-  }
-  return true;
-}
 
 /** Kills whatever agents of the sandbox still run (cleanup beyond the shared helpers). */
 export function killAgents(s: Sandbox): void {

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { populate } from '../../bench/treeScale';
-import { isActive, Run, Store } from '../../src/core/store';
-import type * as Tree from '../../src/ui/agentsTreeProvider';
+import { isActive, Run, Store } from '../../src/core/db/store';
+import type * as Tree from '../../src/ui/views/agentsTreeProvider';
 
 // The Agents view's logic against a real database, through the fake `vscode` module of the
 // bench (bench/fakeVscode.cjs): what it lists, in which order, and that every read it
@@ -35,7 +35,7 @@ describe('Agents tree: history-independent', function () {
   before(() => {
     fake = require('../../bench/fakeVscode.cjs') as Fake;
     restore = fake.__install();
-    tree = require('../../src/ui/agentsTreeProvider') as typeof Tree;
+    tree = require('../../src/ui/views/agentsTreeProvider') as typeof Tree;
   });
   after(() => restore());
   beforeEach(() => {

@@ -2,9 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ChangeWatcher } from '../../src/core/changeWatcher';
-import { Store } from '../../src/core/store';
-import { sleep } from './helpers';
+import { ChangeWatcher } from '../../src/core/db/changeWatcher';
+import { Store } from '../../src/core/db/store';
+import { sleep } from '../support/wait';
 
 describe('ChangeWatcher', () => {
   let dir: string;

@@ -2,9 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { exitRecord, runDir } from '../../src/core/agents';
-import { recordAgentExit, reserveExitSlot, writeExitRecord } from '../../src/core/exitRecord';
-import { Store } from '../../src/core/store';
+import { exitRecord, runDir } from '../../src/core/agent/agents';
+import { recordAgentExit, reserveExitSlot, writeExitRecord } from '../../src/core/agent/exitRecord';
+import { Store } from '../../src/core/db/store';
 
 // The durable exit record, on an ordinary folder (the full-disk cases are in
 // stateDirFaults.test.ts, on a real tmpfs).

@@ -2,10 +2,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GitRepo } from '../../src/core/git';
-import { LeaderLease } from '../../src/core/leaderLease';
-import { FencedError, Store } from '../../src/core/store';
-import { git, makeSandbox, Sandbox } from './helpers';
+import { GitRepo } from '../../src/core/git/git';
+import { LeaderLease } from '../../src/core/leader/leaderLease';
+import { FencedError, Store } from '../../src/core/db/store';
+import { makeSandbox, Sandbox } from '../support/sandbox';
+import { git } from '../support/git';
 
 // Issue 12 #1: every act confirms the epoch in the database at the moment it happens, not
 // from the leadership a process remembers. A process frozen past its lease keeps its

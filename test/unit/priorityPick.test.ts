@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
-import { readRoadmap } from '../../src/core/roadmap';
-import type { Run, RunStatus } from '../../src/core/store';
-import { pickEntries } from '../../src/ui/priorityPickItems';
+import { readRoadmap } from '../../src/core/roadmap/roadmap';
+import type { Run, RunStatus } from '../../src/core/db/store';
+import { pickEntries } from '../../src/core/roadmap/priorityPickItems';
 
 // The Spawn quick pick's entries (plain data; priorityPick.ts only wraps them for vscode).
 describe('spawn quick pick entries: aliases and roadmap warnings', () => {

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { findPriority, parseRoadmap, PRIORITY_ID_RE, readRoadmap, type PriorityStatus, type StatusSource } from '../../src/core/roadmap';
+import { findPriority, parseRoadmap, PRIORITY_ID_RE, readRoadmap, type PriorityStatus, type StatusSource } from '../../src/core/roadmap/roadmap';
 
 /**
  * Property tests: the roadmap is user-controlled text, and ids flow into branch names and

@@ -10,7 +10,7 @@ import {
   PRIORITY_ID_RE,
   RoadmapError,
   type RoadmapPriority,
-} from '../../src/core/roadmap';
+} from '../../src/core/roadmap/roadmap';
 import { generateBigRoadmap } from '../fixtures/bigRoadmap';
 
 /** Lines joined with '\n', so tests read like the markdown they feed in. */

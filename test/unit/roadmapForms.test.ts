@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { findPriority, parseRoadmap, readRoadmap } from '../../src/core/roadmap';
+import { findPriority, parseRoadmap, readRoadmap } from '../../src/core/roadmap/roadmap';
 
 // Issue 14: read real roadmaps as their authors meant them. One test per heading form and
 // per rule; the lines are the shapes seen in the roadmap of the system this replaces.

@@ -1,9 +1,10 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { requestSpawn } from '../../src/core/spawnRequest';
-import { Store } from '../../src/core/store';
-import { git, makeSandbox, Sandbox, withStore } from './helpers';
+import { requestSpawn } from '../../src/core/requests';
+import { Store } from '../../src/core/db/store';
+import { makeSandbox, Sandbox, withStore } from '../support/sandbox';
+import { git } from '../support/git';
 
 // requestSpawn starts its checks on the folder it is given as if it were the repository's
 // root, beside git's own answer, and redoes them when git names another root: whichever

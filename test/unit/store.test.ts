@@ -2,8 +2,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LeaderLease } from '../../src/core/leaderLease';
-import { AlreadyActiveError, FencedError, PreviousRunError, Store } from '../../src/core/store';
+import { LeaderLease } from '../../src/core/leader/leaderLease';
+import { AlreadyActiveError, FencedError, PreviousRunError, Store } from '../../src/core/db/store';
 
 describe('Store (real SQLite file)', () => {
   let dir: string;

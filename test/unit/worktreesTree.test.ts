@@ -1,9 +1,10 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { populate } from '../../bench/treeScale';
-import { Run, Store } from '../../src/core/store';
-import type * as Tree from '../../src/ui/worktreesTreeProvider';
-import { git, makeSandbox, Sandbox } from './helpers';
+import { Run, Store } from '../../src/core/db/store';
+import type * as Tree from '../../src/ui/views/worktreesTreeProvider';
+import { makeSandbox, Sandbox } from '../support/sandbox';
+import { git } from '../support/git';
 
 // The Worktrees view matches each worktree `git worktree list` reports to the latest run
 // recorded there. It reads only the runs of the listed paths (an index lookup each), so
@@ -18,7 +19,7 @@ describe('Worktrees tree: history-independent', function () {
   before(() => {
     fake = require('../../bench/fakeVscode.cjs');
     restore = fake.__install();
-    tree = require('../../src/ui/worktreesTreeProvider') as typeof Tree;
+    tree = require('../../src/ui/views/worktreesTreeProvider') as typeof Tree;
   });
   after(() => restore());
   beforeEach(() => (s = makeSandbox()));

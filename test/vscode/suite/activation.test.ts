@@ -9,7 +9,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import type { ExtensionApi } from '../../../src/ui/extensionApi';
+import type { ExtensionApi } from '../../../src/ui/host/extensionApi';
 import { EXTENSION_ID } from './env';
 import { until } from './helpers';
 

@@ -4,17 +4,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { machineSettingsFile } from './env';
+import { poll } from '../../support/wait';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
+/** The probe's first truthy value; throws naming `what` when none comes within `timeoutMs`. */
 export async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
+  const v = await poll(probe, timeoutMs, 100);
+  if (!v) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  return v;
 }
 
 export function git(cwd: string, ...args: string[]): string {

@@ -5,12 +5,13 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import type { Run } from '../../../src/core/store';
-import type { ExtensionApi } from '../../../src/ui/extensionApi';
-import type { ShownMessage } from '../../../src/ui/notifier';
-import { announcesHere } from '../../../src/ui/runEndNotices';
+import type { Run } from '../../../src/core/db/store';
+import type { ExtensionApi } from '../../../src/ui/host/extensionApi';
+import type { ShownMessage } from '../../../src/ui/host/notifier';
+import { announcesHere } from '../../../src/ui/views/runEndNotices';
 import { EXTENSION_ID, testWorkspace } from './env';
-import { addPriorities, setAgentCommand, sleep, until } from './helpers';
+import { addPriorities, setAgentCommand, until } from './helpers';
+import { sleep } from '../../support/wait';
 
 const SPAWN = 'worktreeOrchestrator.spawnCodeDeveloper';
 /** Exits after a moment: 3 for US-102, 0 otherwise. */

@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Run } from '../../../src/core/store';
-import type { CleanUpResult } from '../../../src/ui/cleanUpWorktrees';
-import type { ExtensionApi } from '../../../src/ui/extensionApi';
-import type { ShownMessage } from '../../../src/ui/notifier';
+import type { Run } from '../../../src/core/db/store';
+import type { CleanUpResult } from '../../../src/ui/commands/cleanUpWorktrees';
+import type { ExtensionApi } from '../../../src/ui/host/extensionApi';
+import type { ShownMessage } from '../../../src/ui/host/notifier';
 import { EXTENSION_ID, testWorkspace } from './env';
 import { addPriorities, git, setAgentCommand, until } from './helpers';
 

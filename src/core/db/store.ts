@@ -1,0 +1,1049 @@
+import Database from 'better-sqlite3';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
+import { UserError } from '../model/userError';
+
+export type RunStatus =
+  | 'requested'
+  | 'provisioning'
+  | 'running'
+  | 'stopping'
+  | 'succeeded'
+  | 'failed'
+  | 'stopped'
+  | 'lost';
+
+export const ACTIVE_STATUSES: readonly RunStatus[] = ['requested', 'provisioning', 'running', 'stopping'];
+export const isActive = (s: RunStatus): boolean => ACTIVE_STATUSES.includes(s);
+
+export interface Run {
+  id: string;
+  repoId: number;
+  repo: string;
+  agentType: string;
+  priority: string;
+  title: string | null;
+  attempt: number;
+  status: RunStatus;
+  /** Last provisioning intent: claimed, worktree, spawn. */
+  step: string | null;
+  requestedBy: string | null;
+  pid: number | null;
+  pidStart: string | null;
+  supervisorPid: number | null;
+  command: string[];
+  worktree: string;
+  branch: string;
+  baseRef: string;
+  baseCommit: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  exitCode: number | null;
+  error: string | null;
+  logPath: string;
+  epoch: number | null;
+  stopRequested: boolean;
+  worktreeLocked: boolean;
+  /** Runs in the new worktree before the agent starts (machine-scoped setting). */
+  setupCommand: string[] | null;
+}
+
+export interface LeaderRow {
+  epoch: number;
+  owner: string | null;
+  pid: number | null;
+  pidStart: string | null;
+  host: string | null;
+  label: string | null;
+  heartbeatAt: number | null;
+}
+
+export interface RunEvent {
+  id: number;
+  runId: string | null;
+  at: number;
+  kind: string;
+  fromStatus: string | null;
+  toStatus: string | null;
+  epoch: number | null;
+  detail: string | null;
+}
+
+export interface ClaimRequest {
+  repo: string;
+  priority: string;
+  title?: string;
+  agentType?: string;
+  newAttempt?: boolean;
+  requestedBy?: string;
+  /** Everything that depends on the attempt number, computed inside the claim. */
+  plan: (attempt: number, runId: string) => { worktree: string; branch: string; baseRef: string; command: string[]; logPath: string; setupCommand?: string[] | null };
+}
+
+/** Thrown when the database itself refuses a second active run for a priority. */
+export class AlreadyActiveError extends UserError {
+  constructor(readonly run: Run) {
+    super(`${run.priority} already has an active run (#${run.attempt}, ${run.status}${run.pid ? `, pid ${run.pid}` : ''}); not starting another.`, 'ALREADY_ACTIVE');
+  }
+}
+
+export class PreviousRunError extends UserError {
+  constructor(readonly run: Run) {
+    super(`${run.priority} already ran (#${run.attempt}, ${run.status}). Use "New attempt" (CLI: --new-attempt) to run it again.`, 'PREVIOUS_RUN');
+  }
+}
+
+/** The caller's leadership epoch is no longer current: it must stop acting. */
+export class FencedError extends Error {
+  constructor(readonly epoch: number) {
+    super(`leadership epoch ${epoch} is no longer current`);
+    this.name = 'FencedError';
+  }
+}
+
+/** A transition whose precondition no longer holds (someone else moved the run). */
+export class StaleRunError extends Error {
+  constructor(runId: string, expected: readonly RunStatus[], actual: RunStatus | undefined) {
+    super(`run ${runId} is ${actual ?? 'missing'}, expected ${expected.join('|')}`);
+    this.name = 'StaleRunError';
+  }
+}
+
+const DB_FILE = 'state.db';
+const SCHEMA_VERSION = 4;
+
+// Each entry migrates from version i to i+1; never edit a released entry, append.
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE repositories (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    repo_id INTEGER NOT NULL REFERENCES repositories(id),
+    agent_type TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    title TEXT,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('requested','provisioning','running','stopping','succeeded','failed','stopped','lost')),
+    step TEXT,
+    requested_by TEXT,
+    pid INTEGER,
+    pid_start TEXT,
+    supervisor_pid INTEGER,
+    command TEXT NOT NULL,
+    worktree TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    base_ref TEXT NOT NULL,
+    base_commit TEXT,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    ended_at INTEGER,
+    exit_code INTEGER,
+    error TEXT,
+    log_path TEXT NOT NULL,
+    epoch INTEGER,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    worktree_locked INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (repo_id, agent_type, priority, attempt)
+  );
+  -- Invariant 1 lives here: the database refuses a second active run per priority.
+  CREATE UNIQUE INDEX runs_one_active ON runs (repo_id, agent_type, priority)
+    WHERE status IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_by_status ON runs (status);
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT,
+    epoch INTEGER,
+    detail TEXT
+  );
+  CREATE INDEX events_by_run ON events (run_id);
+  CREATE TABLE leader (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch INTEGER NOT NULL,
+    owner TEXT,
+    pid INTEGER,
+    pid_start TEXT,
+    host TEXT,
+    label TEXT,
+    heartbeat_at INTEGER,
+    acquired_at INTEGER
+  );
+  INSERT INTO leader (id, epoch) VALUES (1, 0);
+  CREATE TABLE loop_state (
+    repo_id INTEGER PRIMARY KEY REFERENCES repositories(id),
+    enabled INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  -- Bumped by triggers on what the views show, so watchers can tell a view-relevant
+  -- change from a leader heartbeat without re-reading everything.
+  CREATE TABLE change_gen (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL);
+  INSERT INTO change_gen VALUES (1, 0);
+  CREATE TRIGGER runs_ins AFTER INSERT ON runs BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER runs_upd AFTER UPDATE ON runs BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER runs_del AFTER DELETE ON runs BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER loop_ins AFTER INSERT ON loop_state BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER loop_upd AFTER UPDATE ON loop_state BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  `,
+  // 2: requests for the leader to act on a run (merge, remove), and a run's setup command.
+  `
+  CREATE TABLE actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('merge','remove')),
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    force INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('pending','done','failed')),
+    requested_by TEXT,
+    result TEXT,
+    created_at INTEGER NOT NULL,
+    done_at INTEGER
+  );
+  CREATE TRIGGER actions_ins AFTER INSERT ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER actions_upd AFTER UPDATE ON actions BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  ALTER TABLE runs ADD COLUMN setup_command TEXT;
+  `,
+  // 3: port blocks leased to runs (see ports.ts). The port is the key: at most one lease per
+  // port whoever asks; a run that ends (or is deleted) gives its ports back in the same write.
+  // No foreign key: the lease is written inside the claim, just before the run's own row.
+  `
+  CREATE TABLE port_leases (
+    port INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    first_port INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    leased_at INTEGER NOT NULL
+  );
+  CREATE INDEX port_leases_run ON port_leases(run_id);
+  CREATE TRIGGER runs_release_ports AFTER UPDATE OF status ON runs
+    WHEN NEW.status NOT IN ('requested','provisioning','running','stopping')
+    BEGIN DELETE FROM port_leases WHERE run_id = NEW.id; END;
+  CREATE TRIGGER runs_del_ports AFTER DELETE ON runs BEGIN DELETE FROM port_leases WHERE run_id = OLD.id; END;
+  `,
+  // 4: the views read a page of a repository's newest runs (activeRunsPage, latestEndedRuns),
+  // the runs that ended recently and the runs of listed worktrees, whatever the length of the history.
+  `
+  -- Partial, so that only queries naming the same conditions use them (the planner would
+  -- otherwise prefer repo_id over runs_by_status for a repository's active runs).
+  CREATE INDEX runs_ended_by_repo_created ON runs (repo_id, created_at, id)
+    WHERE status NOT IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_active_by_repo_created ON runs (repo_id, created_at, id)
+    WHERE status IN ('requested','provisioning','running','stopping');
+  CREATE INDEX runs_by_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
+  CREATE INDEX runs_by_worktree ON runs (repo_id, worktree);
+  `,
+];
+
+export type ActionKind = 'merge' | 'remove';
+export interface Action {
+  id: number;
+  kind: ActionKind;
+  runId: string;
+  force: boolean;
+  status: 'pending' | 'done' | 'failed';
+  requestedBy: string | null;
+  result: string | null;
+  createdAt: number;
+  doneAt: number | null;
+}
+
+interface RunRow {
+  id: string;
+  repo_id: number;
+  repo: string;
+  agent_type: string;
+  priority: string;
+  title: string | null;
+  attempt: number;
+  status: RunStatus;
+  step: string | null;
+  requested_by: string | null;
+  pid: number | null;
+  pid_start: string | null;
+  supervisor_pid: number | null;
+  command: string;
+  worktree: string;
+  branch: string;
+  base_ref: string;
+  base_commit: string | null;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  exit_code: number | null;
+  error: string | null;
+  log_path: string;
+  epoch: number | null;
+  stop_requested: number;
+  worktree_locked: number;
+  setup_command: string | null;
+}
+
+const RUN_SELECT = `SELECT runs.*, repositories.path AS repo FROM runs JOIN repositories ON repositories.id = runs.repo_id`;
+
+function toRun(r: RunRow): Run {
+  return {
+    id: r.id,
+    repoId: r.repo_id,
+    repo: r.repo,
+    agentType: r.agent_type,
+    priority: r.priority,
+    title: r.title,
+    attempt: r.attempt,
+    status: r.status,
+    step: r.step,
+    requestedBy: r.requested_by,
+    pid: r.pid,
+    pidStart: r.pid_start,
+    supervisorPid: r.supervisor_pid,
+    command: JSON.parse(r.command) as string[],
+    worktree: r.worktree,
+    branch: r.branch,
+    baseRef: r.base_ref,
+    baseCommit: r.base_commit,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    exitCode: r.exit_code,
+    error: r.error,
+    logPath: r.log_path,
+    epoch: r.epoch,
+    stopRequested: r.stop_requested !== 0,
+    worktreeLocked: r.worktree_locked !== 0,
+    setupCommand: r.setup_command ? (JSON.parse(r.setup_command) as string[]) : null,
+  };
+}
+
+export type RunPatch = Partial<{
+  step: string | null;
+  pid: number | null;
+  pidStart: string | null;
+  supervisorPid: number | null;
+  baseCommit: string | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  exitCode: number | null;
+  error: string | null;
+  stopRequested: boolean;
+  worktreeLocked: boolean;
+}>;
+
+const PATCH_COLUMNS: Record<keyof RunPatch, string> = {
+  step: 'step',
+  pid: 'pid',
+  pidStart: 'pid_start',
+  supervisorPid: 'supervisor_pid',
+  baseCommit: 'base_commit',
+  startedAt: 'started_at',
+  endedAt: 'ended_at',
+  exitCode: 'exit_code',
+  error: 'error',
+  stopRequested: 'stop_requested',
+  worktreeLocked: 'worktree_locked',
+};
+
+export interface StoreOptions {
+  /** How long a write waits for another writer before failing with a clear message. */
+  busyTimeoutMs?: number;
+  /**
+   * For pure readers (status) when the folder cannot be written (read-only or full): opens
+   * nothing for writing, creates nothing there, and refuses every write. See openForReading.
+   */
+  readOnly?: boolean;
+}
+
+/**
+ * The one source of truth: every run, every transition, the leader lease. All writes
+ * go through short IMMEDIATE transactions so that concurrent processes serialise on
+ * the database, never on memory.
+ */
+export class Store {
+  readonly db: Database.Database;
+  readonly file: string;
+  // SQLite's data_version does not change for a connection's own writes: tell our own watchers.
+  private readonly writeListeners = new Set<() => void>();
+
+  private constructor(db: Database.Database, file: string) {
+    this.db = db;
+    this.file = file;
+  }
+
+  static open(stateDir: string, options: StoreOptions = {}): Store {
+    const file = path.join(stateDir, DB_FILE);
+    const timeout = options.busyTimeoutMs ?? Number(process.env.WTO_BUSY_TIMEOUT_MS ?? 5000);
+    if (options.readOnly) {
+      const { db, empty } = openForReading(file, timeout);
+      try {
+        const store = new Store(db, file);
+        if (empty) store.migrate(); // no database yet: an empty one, in memory
+        else store.readableVersion();
+        db.pragma('query_only = ON');
+        return store;
+      } catch (e) {
+        db.close();
+        throw explainOpenError(e, file);
+      }
+    }
+    let db: Database.Database | undefined;
+    try {
+      fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
+      db = new Database(file, { timeout });
+      assertSound(db, file); // before anything can write to it
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      const store = new Store(db, file);
+      store.migrate();
+      return store;
+    } catch (e) {
+      db?.close();
+      throw explainOpenError(e, file);
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** A reader cannot migrate: it reads an older schema as it is, and refuses a newer one. */
+  private readableVersion(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new UserError(`The orchestrator database ${this.file} was written by a newer version (schema ${version}); update the extension.`, 'DB_NEWER');
+    }
+  }
+
+  private migrate(): void {
+    this.readableVersion();
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version === SCHEMA_VERSION) {
+      this.db.prepare('SELECT count(*) FROM runs').get(); // fail early on a damaged file
+      return;
+    }
+    this.immediate(() => {
+      const current = this.db.pragma('user_version', { simple: true }) as number;
+      for (let v = current; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    });
+  }
+
+  /** Runs fn in a BEGIN IMMEDIATE transaction: the write lock is taken before any read. */
+  immediate<T>(fn: () => T): T {
+    let result: T;
+    try {
+      result = this.db.transaction(fn).immediate();
+    } catch (e) {
+      throw explainBusy(e, this.file);
+    }
+    for (const listener of this.writeListeners) listener();
+    return result;
+  }
+
+  onDidWrite(listener: () => void): { dispose(): void } {
+    this.writeListeners.add(listener);
+    return { dispose: () => this.writeListeners.delete(listener) };
+  }
+
+  repoId(repoPath: string): number {
+    const found = this.db.prepare('SELECT id FROM repositories WHERE path = ?').get(repoPath) as { id: number } | undefined;
+    if (found) return found.id;
+    return this.immediate(() => {
+      this.db.prepare('INSERT OR IGNORE INTO repositories (path, created_at) VALUES (?, ?)').run(repoPath, Date.now());
+      return (this.db.prepare('SELECT id FROM repositories WHERE path = ?').get(repoPath) as { id: number }).id;
+    });
+  }
+
+  /**
+   * Claims a priority: inserts a 'requested' run. The unique partial index makes a
+   * second active run impossible whatever process tries; a previous ended run needs
+   * an explicit new attempt.
+   */
+  claimRun(req: ClaimRequest): Run {
+    const repoId = this.repoId(req.repo);
+    const agentType = req.agentType ?? 'code_developer';
+    return this.immediate(() => {
+      const last = this.latestRun(req.repo, req.priority, agentType);
+      if (last && !isActive(last.status) && !req.newAttempt) throw new PreviousRunError(last);
+      const attempt = (last?.attempt ?? 0) + 1;
+      const id = newRunId();
+      const plan = req.plan(attempt, id);
+      const now = Date.now();
+      try {
+        this.db
+          .prepare(
+            `INSERT INTO runs (id, repo_id, agent_type, priority, title, attempt, status, step, requested_by,
+               command, worktree, branch, base_ref, log_path, created_at, setup_command)
+             VALUES (?, ?, ?, ?, ?, ?, 'requested', 'claimed', ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(id, repoId, agentType, req.priority, req.title ?? null, attempt, req.requestedBy ?? null,
+            JSON.stringify(plan.command), plan.worktree, plan.branch, plan.baseRef, plan.logPath, now,
+            plan.setupCommand?.length ? JSON.stringify(plan.setupCommand) : null);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+          const active = this.activeRun(req.repo, req.priority, agentType);
+          if (active) throw new AlreadyActiveError(active);
+        }
+        throw e;
+      }
+      this.addEvent(id, 'claimed', null, 'requested', null, `attempt ${attempt}`);
+      return this.getRun(id)!;
+    });
+  }
+
+  /**
+   * Leases the lowest block of `count` consecutive ports that no active run holds and nothing
+   * on this machine uses, to a run; returns its first port. Called inside the claim's
+   * transaction, so the lease and the run are written together (or not at all).
+   */
+  leasePorts(runId: string, count: number, inUse: () => Set<number> = portsInUse): number {
+    if (!Number.isInteger(count) || count < 1 || count > MAX_PORTS_PER_RUN) throw new UserError(`portsPerRun must be a whole number from 0 to ${MAX_PORTS_PER_RUN}, got ${count}.`, 'BAD_PORTS');
+    const lease = () => {
+      const held = this.portBlock(runId);
+      if (held) return held.first;
+      const leased = new Set((this.db.prepare('SELECT port FROM port_leases').all() as Array<{ port: number }>).map((r) => r.port));
+      const used = inUse();
+      const insert = this.db.prepare('INSERT INTO port_leases (port, run_id, first_port, count, leased_at) VALUES (?, ?, ?, ?, ?)');
+      for (let first = PORT_RANGE_START; first + count <= PORT_RANGE_END; first += count) {
+        let free = true;
+        for (let p = first; p < first + count && free; p++) free = !leased.has(p) && !used.has(p);
+        if (!free) continue;
+        const now = Date.now();
+        for (let p = first; p < first + count; p++) insert.run(p, runId, first, count, now);
+        return first;
+      }
+      throw new UserError(`No block of ${count} free ports is left between ${PORT_RANGE_START} and ${PORT_RANGE_END - 1} (${leased.size} leased to active runs); lower portsPerRun or end some runs.`, 'NO_PORTS');
+    };
+    return this.db.inTransaction ? lease() : this.immediate(lease);
+  }
+
+  /** The ports an active run holds, if any. */
+  portBlock(runId: string): { first: number; count: number } | undefined {
+    const row = this.db.prepare('SELECT first_port AS first, count FROM port_leases WHERE run_id = ? LIMIT 1').get(runId) as { first: number; count: number } | undefined;
+    return row && { first: row.first, count: row.count };
+  }
+
+  /** The highest attempt of a priority, whatever its status. */
+  latestRun(repo: string, priority: string, agentType = 'code_developer'): Run | undefined {
+    const row = this.db
+      .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? ORDER BY attempt DESC LIMIT 1`)
+      .get(repo, agentType, priority) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  getRun(id: string): Run | undefined {
+    const row = this.db.prepare(`${RUN_SELECT} WHERE runs.id = ?`).get(id) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  activeRun(repo: string, priority: string, agentType = 'code_developer'): Run | undefined {
+    const row = this.db
+      .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ?
+        AND status IN ('requested','provisioning','running','stopping')`)
+      .get(repo, agentType, priority) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  listRuns(filter: { repo?: string; statuses?: readonly RunStatus[]; worktreeLocked?: boolean } = {}): Run[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.worktreeLocked !== undefined) {
+      where.push('worktree_locked = ?');
+      args.push(Number(filter.worktreeLocked));
+    }
+    if (filter.repo) {
+      where.push('repositories.path = ?');
+      args.push(filter.repo);
+    }
+    if (filter.statuses) {
+      where.push(`status IN (${filter.statuses.map(() => '?').join(',')})`);
+      args.push(...filter.statuses);
+    }
+    const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY runs.created_at, runs.attempt`;
+    return (this.db.prepare(sql).all(...args) as RunRow[]).map(toRun);
+  }
+
+  /**
+   * One page of the priorities of `repo` whose latest attempt has ended, as that attempt,
+   * newest first, strictly after `after` (the last run of the previous page). Costs the
+   * page, not the history: it walks runs_ended_by_repo_created backwards and skips superseded
+   * attempts through the unique (repo, agent type, priority, attempt) index.
+   */
+  latestEndedRuns(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
+    const rows = this.db
+      .prepare(
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status NOT IN ('requested','provisioning','running','stopping')
+          ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
+          AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.repo_id = runs.repo_id AND later.agent_type = runs.agent_type
+            AND later.priority = runs.priority AND later.attempt > runs.attempt)
+        ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
+      )
+      .all(...(after ? [repo, after.createdAt, after.id, limit] : [repo, limit])) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** One page of the active runs of `repo`, newest first, strictly after `after` (runs_active_by_repo_created serves it). */
+  activeRunsPage(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
+    const rows = this.db
+      .prepare(
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status IN ('requested','provisioning','running','stopping')
+          ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
+        ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
+      )
+      .all(...(after ? [repo, after.createdAt, after.id, limit] : [repo, limit])) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** Attempts of a priority below `belowAttempt`, highest first, at most `limit` (the unique index serves it). */
+  earlierAttempts(repo: string, priority: string, belowAttempt: number, limit: number, agentType = 'code_developer'): Run[] {
+    const rows = this.db
+      .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`)
+      .all(repo, agentType, priority, belowAttempt, limit) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** The runs of `repo` recorded at these worktree paths (exactly as given), through runs_by_worktree. */
+  runsAtWorktrees(repo: string, worktrees: readonly string[]): Run[] {
+    const out: Run[] = [];
+    // In chunks: SQLite caps the number of parameters of one statement.
+    for (let i = 0; i < worktrees.length; i += 500) {
+      const chunk = worktrees.slice(i, i + 500);
+      const rows = this.db
+        .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND runs.worktree IN (${chunk.map(() => '?').join(',')})`)
+        .all(repo, ...chunk) as RunRow[];
+      out.push(...rows.map(toRun));
+    }
+    return out;
+  }
+
+  /** Runs of `repo` that ended at or after `since` (runs_by_ended serves it). */
+  endedSince(repo: string, since: number): Run[] {
+    const rows = this.db
+      .prepare(
+        `SELECT runs.*, repositories.path AS repo FROM runs INDEXED BY runs_by_ended JOIN repositories ON repositories.id = runs.repo_id
+        WHERE runs.ended_at >= ? AND repositories.path = ? AND status NOT IN ('requested','provisioning','running','stopping') ORDER BY runs.ended_at`,
+      )
+      .all(since, repo) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** Finds a run by id, or the latest run of a priority. */
+  findRun(idOrPriority: string, repo?: string): Run | undefined {
+    const byId = this.getRun(idOrPriority);
+    if (byId) return byId;
+    const row = this.db
+      .prepare(`${RUN_SELECT} WHERE priority = ? COLLATE NOCASE ${repo ? 'AND repositories.path = ?' : ''}
+        ORDER BY (status IN ('requested','provisioning','running','stopping')) DESC, attempt DESC LIMIT 1`)
+      .get(...(repo ? [idOrPriority, repo] : [idOrPriority])) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  events(runId?: string): RunEvent[] {
+    const rows = runId
+      ? this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY id').all(runId)
+      : this.db.prepare('SELECT * FROM events ORDER BY id').all();
+    return (rows as Array<Record<string, unknown>>).map((r) => ({
+      id: r.id as number,
+      runId: r.run_id as string | null,
+      at: r.at as number,
+      kind: r.kind as string,
+      fromStatus: r.from_status as string | null,
+      toStatus: r.to_status as string | null,
+      epoch: r.epoch as number | null,
+      detail: r.detail as string | null,
+    }));
+  }
+
+  addEvent(runId: string | null, kind: string, from: string | null, to: string | null, epoch: number | null, detail?: string): void {
+    this.db
+      .prepare('INSERT INTO events (run_id, at, kind, from_status, to_status, epoch, detail) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(runId, Date.now(), kind, from, to, epoch, detail ?? null);
+  }
+
+  /** Throws FencedError unless `epoch` is the current leader epoch held by `owner`. Call inside a transaction. */
+  assertEpoch(epoch: number, owner: string): void {
+    const row = this.db.prepare('SELECT epoch, owner FROM leader WHERE id = 1').get() as { epoch: number; owner: string | null };
+    if (row.epoch !== epoch || row.owner !== owner) throw new FencedError(epoch);
+  }
+
+  /**
+   * A leader's transition: confirms the epoch, checks the run is still in one of `from`,
+   * writes the new state and its event — all in one transaction, before the act.
+   */
+  fencedTransition(
+    fence: { epoch: number; owner: string },
+    runId: string,
+    from: readonly RunStatus[],
+    to: RunStatus,
+    patch: RunPatch = {},
+    detail?: string,
+  ): Run {
+    return this.immediate(() => {
+      this.assertEpoch(fence.epoch, fence.owner);
+      return this.transitionInTx(runId, from, to, patch, fence.epoch, detail);
+    });
+  }
+
+  /** A recorded fact that needs no leadership (an exit seen by the supervisor, a cancelled request). */
+  recordTransition(runId: string, from: readonly RunStatus[], to: RunStatus, patch: RunPatch = {}, detail?: string): Run {
+    return this.immediate(() => this.transitionInTx(runId, from, to, patch, null, detail));
+  }
+
+  private transitionInTx(runId: string, from: readonly RunStatus[], to: RunStatus, patch: RunPatch, epoch: number | null, detail?: string): Run {
+    const current = this.db.prepare('SELECT status FROM runs WHERE id = ?').get(runId) as { status: RunStatus } | undefined;
+    if (!current || !from.includes(current.status)) throw new StaleRunError(runId, from, current?.status);
+    const sets = ['status = ?'];
+    const args: unknown[] = [to];
+    for (const [key, value] of Object.entries(patch) as Array<[keyof RunPatch, unknown]>) {
+      sets.push(`${PATCH_COLUMNS[key]} = ?`);
+      args.push(typeof value === 'boolean' ? Number(value) : value);
+    }
+    if (epoch !== null) {
+      sets.push('epoch = ?');
+      args.push(epoch);
+    }
+    this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = ?`).run(...args, runId);
+    this.addEvent(runId, current.status === to ? 'step' : 'transition', current.status, to, epoch, detail);
+    return this.getRun(runId)!;
+  }
+
+  /**
+   * Records how an agent ended — by its supervisor, or by a leader that found it gone.
+   * A no-op when the run has already ended (whoever saw it first wrote it).
+   */
+  recordExit(runId: string, exit: { code: number | null; signal?: string | null; error?: string | null }, lost = false): Run | undefined {
+    return this.immediate(() => {
+      const run = this.getRun(runId);
+      if (!run || !isActive(run.status)) return run;
+      const to: RunStatus = run.status === 'stopping' || run.stopRequested ? 'stopped' : lost ? 'lost' : exit.code === 0 ? 'succeeded' : 'failed';
+      const detail = exit.error ?? (exit.signal ? `signal ${exit.signal}` : exit.code !== null ? `exit code ${exit.code}` : 'exit unknown');
+      return this.transitionInTx(runId, [run.status], to, { exitCode: exit.code, endedAt: Date.now(), error: exit.error ?? run.error }, null, detail);
+    });
+  }
+
+  /** Marks a run for stopping; the leader carries it out. Unleaded requests are simply cancelled. */
+  requestStop(runId: string): Run {
+    return this.immediate(() => {
+      const run = this.getRun(runId);
+      if (!run) throw new UserError(`No run ${runId}.`, 'NO_RUN');
+      if (run.status === 'requested') return this.transitionInTx(runId, ['requested'], 'stopped', { endedAt: Date.now(), stopRequested: true }, null, 'cancelled before provisioning');
+      if (!isActive(run.status)) return run;
+      this.db.prepare('UPDATE runs SET stop_requested = 1 WHERE id = ?').run(runId);
+      this.addEvent(runId, 'stop-requested', run.status, run.status, null);
+      return this.getRun(runId)!;
+    });
+  }
+
+  /** Asks the leader to act on a run; the answer comes back in the same row. */
+  requestAction(kind: ActionKind, runId: string, o: { force?: boolean; requestedBy?: string } = {}): Action {
+    return this.immediate(() => {
+      if (!this.getRun(runId)) throw new UserError(`No run ${runId}.`, 'NO_RUN');
+      const r = this.db
+        .prepare("INSERT INTO actions (kind, run_id, force, status, requested_by, created_at) VALUES (?, ?, ?, 'pending', ?, ?)")
+        .run(kind, runId, Number(!!o.force), o.requestedBy ?? null, Date.now());
+      this.addEvent(runId, `${kind}-requested`, null, null, null, o.force ? 'force' : undefined);
+      return this.getAction(Number(r.lastInsertRowid))!;
+    });
+  }
+
+  getAction(id: number): Action | undefined {
+    const r = this.db.prepare('SELECT * FROM actions WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r && toAction(r);
+  }
+
+  pendingActions(): Action[] {
+    return (this.db.prepare("SELECT * FROM actions WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toAction);
+  }
+
+  /** The leader's answer, fenced like every side effect it reports. */
+  finishAction(fence: { epoch: number; owner: string }, id: number, status: 'done' | 'failed', result: string): void {
+    this.immediate(() => {
+      this.assertEpoch(fence.epoch, fence.owner);
+      this.db.prepare("UPDATE actions SET status = ?, result = ?, done_at = ? WHERE id = ? AND status = 'pending'").run(status, result, Date.now(), id);
+    });
+  }
+
+  /** Records a side effect's intent under the caller's epoch; throws FencedError if deposed. */
+  fencedEvent(fence: { epoch: number; owner: string }, runId: string | null, kind: string, detail?: string): void {
+    this.immediate(() => {
+      this.assertEpoch(fence.epoch, fence.owner);
+      this.addEvent(runId, kind, null, null, fence.epoch, detail);
+    });
+  }
+
+  leader(): LeaderRow {
+    const r = this.db.prepare('SELECT * FROM leader WHERE id = 1').get() as Record<string, unknown>;
+    return {
+      epoch: r.epoch as number,
+      owner: r.owner as string | null,
+      pid: r.pid as number | null,
+      pidStart: r.pid_start as string | null,
+      host: r.host as string | null,
+      label: r.label as string | null,
+      heartbeatAt: r.heartbeat_at as number | null,
+    };
+  }
+
+  changeGeneration(): number {
+    return (this.db.prepare('SELECT gen FROM change_gen WHERE id = 1').get() as { gen: number }).gen;
+  }
+
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  setLoop(repo: string, enabled: boolean, config: unknown): void {
+    const repoId = this.repoId(repo);
+    this.immediate(() => {
+      this.db
+        .prepare(`INSERT INTO loop_state (repo_id, enabled, config, updated_at) VALUES (?, ?, ?, ?)
+          ON CONFLICT (repo_id) DO UPDATE SET enabled = excluded.enabled, config = excluded.config, updated_at = excluded.updated_at`)
+        .run(repoId, Number(enabled), JSON.stringify(config), Date.now());
+      this.addEvent(null, enabled ? 'loop-on' : 'loop-off', null, null, null, repo);
+    });
+  }
+
+  loops(): Array<{ repo: string; enabled: boolean; config: unknown }> {
+    return (
+      this.db
+        .prepare('SELECT repositories.path AS repo, enabled, config FROM loop_state JOIN repositories ON repositories.id = loop_state.repo_id')
+        .all() as Array<{ repo: string; enabled: number; config: string }>
+    ).map((r) => ({ repo: r.repo, enabled: r.enabled !== 0, config: JSON.parse(r.config) as unknown }));
+  }
+}
+
+function toAction(r: Record<string, unknown>): Action {
+  return {
+    id: r.id as number,
+    kind: r.kind as ActionKind,
+    runId: r.run_id as string,
+    force: r.force !== 0,
+    status: r.status as Action['status'],
+    requestedBy: r.requested_by as string | null,
+    result: r.result as string | null,
+    createdAt: r.created_at as number,
+    doneAt: r.done_at as number | null,
+  };
+}
+
+function newRunId(): string {
+  return `r${Date.now().toString(36)}${crypto.randomBytes(3).toString('hex')}`;
+}
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * SQLite opens a truncated or partly overwritten file without complaint and fails (or reads
+ * garbage) only when a damaged page is touched — by which time a write may already have
+ * changed the file. So an existing file is checked before anything else: the header, then
+ * `PRAGMA integrity_check` (not quick_check: a damaged index, runs_one_active included,
+ * passes quick_check; milliseconds for a state database, ~0.1 s at 16 MB). A damaged one
+ * is reported as SQLITE_CORRUPT, which moves it aside untouched.
+ */
+function assertSound(db: Database.Database, file: string): void {
+  const damaged = (why: string) => Object.assign(new Error(why), { code: 'SQLITE_CORRUPT' });
+  const head = Buffer.alloc(SQLITE_MAGIC.length);
+  const fd = fs.openSync(file, 'r');
+  let read: number;
+  try {
+    read = fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (read === 0) return; // an empty file: a new database
+  if (!head.equals(SQLITE_MAGIC)) throw damaged('file is not a database');
+  let check: unknown;
+  try {
+    check = db.pragma('integrity_check', { simple: true });
+  } catch (e) {
+    const code = String((e as { code?: string }).code ?? '');
+    if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB' || /malformed|unsupported file format|not a database/i.test((e as Error).message)) throw damaged((e as Error).message);
+    throw e;
+  }
+  if (check !== 'ok') throw damaged(`integrity_check: ${String(check).split('\n').slice(0, 2).join(' ')}`);
+  const version = db.pragma('user_version', { simple: true }) as number;
+  const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
+  if (version < 0 || (version === 0 && tables > 0)) throw damaged(`schema version ${version} does not match its ${tables} tables`);
+}
+
+function explainBusy(e: unknown, file: string): unknown {
+  const code = (e as { code?: string }).code;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new UserError(`The orchestrator database ${file} is locked by another process; nothing was changed. Try again in a moment.`, 'DB_LOCKED');
+  }
+  return explainStateDirError(e, path.dirname(file)) ?? e;
+}
+
+export type StateDirErrorCode = 'STATE_DIR_FULL' | 'STATE_DIR_READONLY';
+
+/** The state folder cannot take a write: it is full (STATE_DIR_FULL) or read-only (STATE_DIR_READONLY). */
+export class StateDirError extends UserError {
+  constructor(
+    message: string,
+    code: StateDirErrorCode,
+    readonly stateDir: string,
+  ) {
+    super(message, code);
+    this.name = 'StateDirError';
+  }
+}
+
+/**
+ * Turns a failed write into the state folder (SQLite's FULL, READONLY, or the I/O and
+ * can't-open errors it gives when the -shm file cannot be made or grown; ENOSPC, EDQUOT,
+ * EROFS from a run record) into a message that names the folder and says what is wrong,
+ * by trying a one-byte file there. Undefined for anything else, and for a file error about
+ * another folder (a worktree on a full disk is not the state folder's problem).
+ */
+export function explainStateDirError(e: unknown, stateDir: string): StateDirError | undefined {
+  if (e instanceof StateDirError) return e;
+  const code = String((e as { code?: unknown } | null)?.code ?? '');
+  const errPath = (e as { path?: unknown } | null)?.path;
+  if (typeof errPath === 'string' && !isInside(path.resolve(errPath), path.resolve(stateDir))) return undefined;
+  const said = ['ENOSPC', 'EDQUOT', 'SQLITE_FULL'].includes(code) ? 'full' : code === 'EROFS' || code.startsWith('SQLITE_READONLY') ? 'read-only' : undefined;
+  // (A recursive mkdir on a read-only file system says ENOENT.)
+  const mkdirRefused = code === 'ENOENT' && (e as { syscall?: unknown }).syscall === 'mkdir';
+  if (!said && !mkdirRefused && !/^(SQLITE_IOERR|SQLITE_CANTOPEN|EACCES$|EPERM$)/.test(code)) return undefined;
+  const probed = probeStateDir(stateDir);
+  return stateDirError(stateDir, probed.kind ?? said, probed.why ?? code); // no kind: the folder takes writes, some other failure
+}
+
+/** The state folder's problem now, if it has one (a one-byte file there is refused). */
+export function checkStateDir(stateDir: string): StateDirError | undefined {
+  const probed = probeStateDir(stateDir);
+  return stateDirError(stateDir, probed.kind, probed.why);
+}
+
+function stateDirError(stateDir: string, kind: 'full' | 'read-only' | undefined, why: string | undefined): StateDirError | undefined {
+  if (kind === 'full') {
+    return new StateDirError(`The state folder ${stateDir} is full (${freeSpace(stateDir)}): the orchestrator cannot write its database or run records there. Free some space there, or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_FULL', stateDir);
+  }
+  if (kind === 'read-only') {
+    return new StateDirError(`The state folder ${stateDir} is read-only (${why ?? 'writes refused'}): the orchestrator cannot record anything there ("worktree-orchestrator status" still shows what it holds). Make it writable (remount it read-write) or use another state folder (--state-dir, worktreeOrchestrator.stateDir).`, 'STATE_DIR_READONLY', stateDir);
+  }
+  return undefined;
+}
+
+const isInside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
+
+/** Writes, and removes, a one-byte file in the folder (or its nearest existing parent). */
+function probeStateDir(stateDir: string): { kind?: 'full' | 'read-only'; why?: string } {
+  let dir = path.resolve(stateDir);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  const probe = path.join(dir, `.wto-probe-${process.pid}-${crypto.randomBytes(3).toString('hex')}`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(probe, 'wx', 0o600);
+    fs.writeSync(fd, 'x');
+    return {};
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return { kind: 'full' };
+    if (code === 'EROFS') return { kind: 'read-only', why: 'a read-only file system' };
+    if (code === 'EACCES' || code === 'EPERM') return { kind: 'read-only', why: 'this user may not write there' };
+    return {};
+  } finally {
+    if (fd !== undefined) {
+      fs.closeSync(fd);
+      fs.rmSync(probe, { force: true });
+    }
+  }
+}
+
+/** "12 KiB free of 2.0 MiB", from statfs (what an unprivileged user may still use). */
+export function freeSpace(dir: string): string {
+  try {
+    const s = fs.statfsSync(dir);
+    return `${bytes(s.bavail * s.bsize)} free of ${bytes(s.blocks * s.bsize)}`;
+  } catch {
+    return 'free space unknown';
+  }
+}
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/**
+ * A reader's connection that writes nothing into the state folder. SQLite reads a WAL
+ * database read-only only when its -shm file exists or can be made; on a read-only or full
+ * folder it often cannot (a cleanly closed database has none). Then the database and its
+ * -wal are copied to a private temp folder, opened there (which replays the WAL), and read
+ * from memory: a snapshot, which is what a status needs. No database yet: an empty one.
+ */
+function openForReading(file: string, timeout: number): { db: Database.Database; empty: boolean } {
+  const size = (f: string) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
+  // A new database's first pages may live only in its -wal: empty means both are.
+  if (size(file) === 0 && size(`${file}-wal`) === 0) return { db: new Database(':memory:'), empty: true };
+  // With a -wal but no -shm, a read-only connection does not fail: it silently reads the
+  // main file without the WAL's pages (seen with SQLite 3.54). So in place only with a -shm, or no WAL.
+  const inPlace = size(`${file}-wal`) === 0 || fs.existsSync(`${file}-shm`) ? openInPlace(file, timeout) : undefined;
+  if (inPlace) return { db: inPlace, empty: false };
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wto-read-'));
+  try {
+    const copy = path.join(tmp, DB_FILE);
+    fs.copyFileSync(file, copy);
+    if (fs.existsSync(`${file}-wal`)) fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
+    const replay = new Database(copy, { fileMustExist: true });
+    try {
+      replay.pragma('wal_checkpoint(TRUNCATE)'); // the WAL's pages, into the copy
+    } finally {
+      replay.close();
+    }
+    const image = fs.readFileSync(copy);
+    image[18] = image[19] = 1; // an in-memory database has no WAL: mark it a rollback-journal one
+    return { db: new Database(image, { readonly: true }), empty: false };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** A read-only connection to the file itself; undefined when SQLite cannot make its -shm there. */
+function openInPlace(file: string, timeout: number): Database.Database | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout });
+    db.prepare('SELECT count(*) FROM sqlite_master').get(); // the WAL index is made (or not) here
+    return db;
+  } catch (e) {
+    db?.close();
+    if (/^(SQLITE_CANTOPEN|SQLITE_IOERR|SQLITE_READONLY)/.test(String((e as { code?: string }).code))) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * A damaged database is never overwritten: it is moved aside, untouched, so the user
+ * keeps it, and the next start begins with a fresh one.
+ */
+function explainOpenError(e: unknown, file: string): unknown {
+  const code = (e as { code?: string }).code;
+  const stateDir = explainStateDirError(e, path.dirname(file));
+  if (stateDir) return new StateDirError(`${stateDir.message} Nothing was changed.`, stateDir.code as StateDirErrorCode, stateDir.stateDir);
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      fs.renameSync(file, aside);
+      for (const extra of ['-wal', '-shm']) if (fs.existsSync(file + extra)) fs.renameSync(file + extra, aside + extra);
+    } catch {
+      return new UserError(`The orchestrator database ${file} is damaged (${(e as Error).message}) and could not be moved aside; it was left as it is.`, 'DB_CORRUPT');
+    }
+    return new UserError(`The orchestrator database ${file} is damaged (${(e as Error).message}). It was moved, untouched, to ${aside}; the next start creates a new one.`, 'DB_CORRUPT');
+  }
+  return explainBusy(e, file);
+}

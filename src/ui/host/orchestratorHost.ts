@@ -1,0 +1,209 @@
+import * as os from 'node:os';
+import * as vscode from 'vscode';
+import { ChangeWatcher } from '../../core/db/changeWatcher';
+import { Acts, Fence, holderAlive, LeaderLease } from '../../core/leader/leaderLease';
+import { Orchestrator, ReconcileReport } from '../../core/leader/orchestrator';
+import { LeaderRow, Store } from '../../core/db/store';
+import { Disposable, onNodeEvent } from './disposable';
+import * as settings from './settings';
+
+export interface OrchestratorHostOptions {
+  stateDir: string;
+  /** Node binary and bundled CLI that host agent supervisors (see Orchestrator). */
+  nodePath: string;
+  cliPath: string;
+  /** How other windows and the CLI see this window when it leads. */
+  label: string;
+  log: vscode.LogOutputChannel;
+}
+
+/**
+ * This window's share of the orchestrator: the database, its seat in the leader election,
+ * and — only while this window leads — the Orchestrator that acts. Standbys just read and
+ * request. Everything here lives as long as the window's extension host; disposing it
+ * gives leadership up at once so that another window takes over without waiting for the
+ * lease to expire.
+ */
+export class OrchestratorHost extends Disposable {
+  private parts: { store: Store; lease: LeaderLease; watcher: ChangeWatcher } | undefined;
+  private orchestrator: Orchestrator | undefined;
+  private replacing: Promise<void> | undefined;
+  private readonly runsChanged = this.register(new vscode.EventEmitter<void>());
+  /** Runs or loop state changed, in any window or process. */
+  readonly onDidChangeRuns = this.runsChanged.event;
+  private readonly leaderChanged = this.register(new vscode.EventEmitter<void>());
+  /** This window became leader or standby, or another process took the lead. */
+  readonly onDidChangeLeader = this.leaderChanged.event;
+
+  /**
+   * Opens nothing: the database is opened by open(), or by the first use of `store` or
+   * `lease` — so that activation does not wait for SQLite (extension.ts opens it right after).
+   */
+  constructor(private readonly o: OrchestratorHostOptions) {
+    super();
+    this.register(vscode.workspace.onDidChangeConfiguration((e) => {
+      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize', 'agentLogMaxMiB'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
+        void this.replaceOrchestrator();
+      }
+    }));
+  }
+
+  /** The database; opened on first use. Throws a UserError when it cannot be opened. */
+  get store(): Store {
+    return this.open().store;
+  }
+
+  get lease(): LeaderLease {
+    return this.open().lease;
+  }
+
+  /** Opens the database (creating the state folder) once; throws a UserError when it cannot. */
+  open(): { store: Store; lease: LeaderLease; watcher: ChangeWatcher } {
+    if (this.parts) return this.parts;
+    if (this.isDisposed) throw new Error('This window has stopped its orchestrator (the extension was deactivated).');
+    const store = Store.open(this.o.stateDir);
+    // Registered before the lease, so closed after it: the lease must still reach the database to release.
+    this.register({ dispose: () => store.close() });
+    const watcher = this.register(new ChangeWatcher(store));
+    const lease = this.register(new LeaderLease(store, { label: this.o.label }));
+    this.parts = { store, lease, watcher };
+    this.register({ dispose: () => this.dropOrchestrator() });
+
+    this.register(onNodeEvent(watcher, 'runs', () => {
+      this.runsChanged.fire();
+      void this.orchestrator?.tick();
+    }));
+    this.register(onNodeEvent(watcher, 'leader', () => this.leaderChanged.fire()));
+    this.register(onNodeEvent(lease, 'leader', (fence: Fence) => this.becameLeader(fence)));
+    this.register(onNodeEvent(lease, 'standby', () => {
+      if (this.orchestrator) {
+        this.o.log.warn('This window is no longer the leader: stopped acting (another window or the CLI leads now).');
+        this.dropOrchestrator();
+      }
+      this.leaderChanged.fire();
+    }));
+    return this.parts;
+  }
+
+  get stateDir(): string {
+    return this.o.stateDir;
+  }
+
+  /** Opens the database if need be, joins the election (and, if nobody leads, leads at once) and starts watching the database. */
+  start(): this {
+    const { watcher, lease } = this.open();
+    watcher.start();
+    lease.start();
+    if (!lease.isLeader) this.o.log.info(`Standby: ${describeLeader(this.leader())} leads.`);
+    return this;
+  }
+
+  get isLeader(): boolean {
+    return this.parts?.lease.isLeader ?? false;
+  }
+
+  leader(): LeaderRow {
+    return this.store.leader();
+  }
+
+  /** Whether anyone (this window, another window, the CLI) holds leadership right now. */
+  leaderAlive(): boolean {
+    return holderAlive(this.leader());
+  }
+
+  /** Takes leadership even from a live holder; the old leader's epoch is fenced off at once. */
+  takeOver(): boolean {
+    const led = this.lease.tryAcquire(true);
+    this.leaderChanged.fire();
+    return led;
+  }
+
+  /** Reconciles now if this window leads; undefined when it is a standby. */
+  async reconcile(): Promise<ReconcileReport | undefined> {
+    if (!this.orchestrator || !this.lease.isLeader) return undefined;
+    return this.orchestrator.reconcile();
+  }
+
+  /**
+   * A leader-only side effect (merge, worktree removal): the intent is written first, in a
+   * transaction that confirms this window's epoch is still current; `act` gets the lease
+   * to fence its own steps with (GitRepo.fencedBy), so a window deposed half-way does no
+   * more. Throws FencedError when this window does not lead.
+   */
+  async fenced<T>(kind: string, runId: string | null, detail: string, act: (acts: Acts) => Promise<T>): Promise<T> {
+    this.lease.act(kind, (fence) => this.store.fencedEvent(fence, runId, kind, detail));
+    return act(this.lease);
+  }
+
+  private becameLeader(fence: Fence): void {
+    this.o.log.info(`This window leads now (pid ${process.pid}, epoch ${fence.epoch}).`);
+    this.orchestrator = this.newOrchestrator();
+    this.orchestrator.startSweeping();
+    const orchestrator = this.orchestrator;
+    // Adopt what earlier leaders left running, record what died, resume interrupted work.
+    void orchestrator.reconcile().then(
+      (r) => this.o.log.info(`Reconciled: ${summarize(r)}.`),
+      (e: unknown) => this.o.log.error(`Reconcile failed: ${(e as Error)?.stack ?? e}`),
+    );
+    this.leaderChanged.fire();
+  }
+
+  private newOrchestrator(): Orchestrator {
+    const log = this.o.log;
+    return new Orchestrator({
+      store: this.store,
+      lease: this.lease,
+      stateDir: this.o.stateDir,
+      nodePath: this.o.nodePath,
+      cliPath: this.o.cliPath,
+      maxParallel: settings.maxParallel(),
+      stopGraceMs: settings.stopGraceMs(),
+      warmPoolSize: settings.warmPoolSize(),
+      agentLogMaxBytes: settings.agentLogMaxBytes(),
+      log: (level, message) => log[level](message),
+    });
+  }
+
+  /**
+   * maxParallel / stopGraceSeconds / warmPoolSize changed: a new Orchestrator takes over once the old one
+   * has finished its pass, so two passes never provision the same run concurrently.
+   */
+  private async replaceOrchestrator(): Promise<void> {
+    await this.replacing;
+    const old = this.orchestrator;
+    if (!old) return;
+    this.replacing = (async () => {
+      this.orchestrator = undefined;
+      old.dispose();
+      await old.tick().catch(() => undefined);
+      if (this.isDisposed || !this.lease.isLeader) return;
+      this.orchestrator = this.newOrchestrator();
+      this.orchestrator.startSweeping();
+      this.o.log.info(`Settings changed: up to ${this.orchestrator.maxParallel} agent(s) at once.`);
+      void this.orchestrator.tick();
+    })();
+    await this.replacing;
+  }
+
+  private dropOrchestrator(): void {
+    this.orchestrator?.dispose();
+    this.orchestrator = undefined;
+  }
+}
+
+export function describeLeader(row: LeaderRow): string {
+  if (!holderAlive(row)) return 'nobody';
+  const who = row.label && row.pid !== null && row.label.includes(`pid ${row.pid}`) ? row.label : `${row.label ?? 'a process'} (pid ${row.pid ?? '?'})`;
+  return row.host && row.host !== os.hostname() ? `${who} on ${row.host}` : who;
+}
+
+function summarize(r: ReconcileReport): string {
+  const parts = [
+    `${r.adopted.length} adopted`,
+    `${r.ended.length} ended`,
+    `${r.resumed.length} resumed`,
+  ];
+  if (r.orphanWorktrees.length) parts.push(`${r.orphanWorktrees.length} orphan worktree(s)`);
+  if (r.orphanProcesses.length) parts.push(`${r.orphanProcesses.length} orphan process(es)`);
+  return parts.join(', ');
+}

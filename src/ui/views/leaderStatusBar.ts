@@ -1,0 +1,61 @@
+import * as vscode from 'vscode';
+import { holderAlive } from '../../core/leader/leaderLease';
+import { Disposable } from '../host/disposable';
+import { describeLeader, OrchestratorHost } from '../host/orchestratorHost';
+
+/**
+ * The singleton indicator: whether this window leads or stands by (and who leads), and how
+ * many agents run. Updated from the host's change events only; the first update() is the
+ * caller's, once the database is open (it reads the database: not during activation).
+ */
+export class LeaderStatusBar extends Disposable {
+  private readonly item = this.register(createOrchestratorStatusItem());
+
+  constructor(private readonly host: OrchestratorHost) {
+    super();
+    this.register(host.onDidChangeLeader(() => this.update()));
+    this.register(host.onDidChangeRuns(() => this.update()));
+    this.item.text = '$(server-process) Orchestrator';
+    this.item.show();
+  }
+
+  get text(): string {
+    return this.item.text;
+  }
+
+  update(): void {
+    let running = 0;
+    let queued = 0;
+    try {
+      for (const r of this.host.store.listRuns({ statuses: ['requested', 'provisioning', 'running', 'stopping'] })) {
+        if (r.status === 'requested') queued++;
+        else running++;
+      }
+    } catch {
+      return; // database busy or closed: the next change event updates it
+    }
+    const counts = `${running} running${queued ? `, ${queued} queued` : ''}`;
+    const leader = this.host.leader();
+    const tooltip = new vscode.MarkdownString(undefined, true);
+    if (this.host.isLeader) {
+      this.item.text = `$(server-process) Orchestrator: leader · ${counts}`;
+      tooltip.appendMarkdown(`**This window leads** the orchestrator (pid ${process.pid}, epoch ${leader.epoch}).\n\n`);
+    } else if (holderAlive(leader)) {
+      this.item.text = `$(server-process) Orchestrator: standby (pid ${leader.pid ?? '?'})`;
+      tooltip.appendMarkdown(`**Standby.** ${describeLeader(leader)} leads (epoch ${leader.epoch}); this window shows its state and can request spawns.\n\n`);
+    } else {
+      this.item.text = '$(warning) Orchestrator: no leader';
+      tooltip.appendMarkdown('**Nobody leads** right now; a window takes over within seconds.\n\n');
+    }
+    tooltip.appendMarkdown(`Agents: ${counts}.  \nState: \`${this.host.stateDir}\`\n\nClick for actions.`);
+    this.item.tooltip = tooltip;
+  }
+}
+
+/** The one status bar item, in the same place whether the orchestrator is available or not; click: Show Status. */
+export function createOrchestratorStatusItem(): vscode.StatusBarItem {
+  const item = vscode.window.createStatusBarItem('worktreeOrchestrator.status', vscode.StatusBarAlignment.Left, 10);
+  item.name = 'Worktree Orchestrator';
+  item.command = 'worktreeOrchestrator.showStatus';
+  return item;
+}
