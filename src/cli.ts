@@ -12,9 +12,11 @@ import { holderAlive, LeaderLease } from './core/leader/leaderLease';
 import { Orchestrator } from './core/leader/orchestrator';
 import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap/roadmap';
 import { requestSpawn, runArgument } from './core/requests';
-import { AlreadyActiveError, checkStateDir, explainStateDirError, isActive, Run, StateDirError, StateDirErrorCode, Store } from './core/db/store';
+import { AlreadyActiveError, checkStateDir, explainStateDirError, StateDirError, StateDirErrorCode, Store } from './core/db/store';
 import { UserError } from './core/model/userError';
 import { LoopConfig } from './core/roadmap/workLoop';
+import { BUSY_STATUSES, isActive } from './core/model/runStatus';
+import { Run } from './core/model/run';
 
 const USAGE = `Usage: worktree-orchestrator <command> [options]
 
@@ -172,7 +174,7 @@ async function main(argv: string[]): Promise<number> {
         if (now.status === 'requested' || now.status === 'provisioning') stillWaitingOnStateDir(stateDir, now);
         if (now.status === 'requested') {
           const leader = store.leader();
-          console.log(holderAlive(leader) ? `Queued: the leader (pid ${leader.pid}) starts it when a slot frees.` : `Queued: ${store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length} run(s) are active (--max-parallel ${maxParallel}); it starts when a slot frees and an orchestrator runs (worktree-orchestrator start).`);
+          console.log(holderAlive(leader) ? `Queued: the leader (pid ${leader.pid}) starts it when a slot frees.` : `Queued: ${store.listRuns({ statuses: BUSY_STATUSES }).length} run(s) are active (--max-parallel ${maxParallel}); it starts when a slot frees and an orchestrator runs (worktree-orchestrator start).`);
         }
         return now.status === 'failed' ? EXIT_USER : 0;
       }

@@ -6,9 +6,11 @@ import { GitRepo } from './git/git';
 import { DEFAULT_PORTS_PER_RUN } from './db/ports';
 import { branchName, validatePriorityId, worktreeDirName } from './roadmap/priorityId';
 import { findPriority, loadRoadmap } from './roadmap/roadmap';
-import { ACTIVE_STATUSES, AlreadyActiveError, Run, Store } from './db/store';
+import { AlreadyActiveError, Store } from './db/store';
 import { UserError } from './model/userError';
 import { resolveWorktreeRoot, worktreePath } from './git/worktreePaths';
+import { ACTIVE_STATUSES } from './model/runStatus';
+import { Run } from './model/run';
 
 /** What the requester brings: its own (user/machine-scoped) settings, never workspace ones. */
 export interface SpawnSettings {

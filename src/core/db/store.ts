@@ -5,52 +5,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
 import { UserError } from '../model/userError';
+import type { Action, ActionKind } from '../model/action';
+import type { Run, RunEvent } from '../model/run';
+import { ACTIVE_STATUSES, RunStatus, isActive, sqlList } from '../model/runStatus';
 
-export type RunStatus =
-  | 'requested'
-  | 'provisioning'
-  | 'running'
-  | 'stopping'
-  | 'succeeded'
-  | 'failed'
-  | 'stopped'
-  | 'lost';
-
-export const ACTIVE_STATUSES: readonly RunStatus[] = ['requested', 'provisioning', 'running', 'stopping'];
-export const isActive = (s: RunStatus): boolean => ACTIVE_STATUSES.includes(s);
-
-export interface Run {
-  id: string;
-  repoId: number;
-  repo: string;
-  agentType: string;
-  priority: string;
-  title: string | null;
-  attempt: number;
-  status: RunStatus;
-  /** Last provisioning intent: claimed, worktree, spawn. */
-  step: string | null;
-  requestedBy: string | null;
-  pid: number | null;
-  pidStart: string | null;
-  supervisorPid: number | null;
-  command: string[];
-  worktree: string;
-  branch: string;
-  baseRef: string;
-  baseCommit: string | null;
-  createdAt: number;
-  startedAt: number | null;
-  endedAt: number | null;
-  exitCode: number | null;
-  error: string | null;
-  logPath: string;
-  epoch: number | null;
-  stopRequested: boolean;
-  worktreeLocked: boolean;
-  /** Runs in the new worktree before the agent starts (machine-scoped setting). */
-  setupCommand: string[] | null;
-}
+const ACTIVE_SQL = sqlList(ACTIVE_STATUSES);
 
 export interface LeaderRow {
   epoch: number;
@@ -60,17 +19,6 @@ export interface LeaderRow {
   host: string | null;
   label: string | null;
   heartbeatAt: number | null;
-}
-
-export interface RunEvent {
-  id: number;
-  runId: string | null;
-  at: number;
-  kind: string;
-  fromStatus: string | null;
-  toStatus: string | null;
-  epoch: number | null;
-  detail: string | null;
 }
 
 export interface ClaimRequest {
@@ -244,19 +192,6 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
-export type ActionKind = 'merge' | 'remove';
-export interface Action {
-  id: number;
-  kind: ActionKind;
-  runId: string;
-  force: boolean;
-  status: 'pending' | 'done' | 'failed';
-  requestedBy: string | null;
-  result: string | null;
-  createdAt: number;
-  doneAt: number | null;
-}
-
 interface RunRow {
   id: string;
   repo_id: number;
@@ -367,7 +302,7 @@ export interface StoreOptions {
  * the database, never on memory.
  */
 export class Store {
-  readonly db: Database.Database;
+  private readonly db: Database.Database;
   readonly file: string;
   // SQLite's data_version does not change for a connection's own writes: tell our own watchers.
   private readonly writeListeners = new Set<() => void>();
@@ -548,7 +483,7 @@ export class Store {
   activeRun(repo: string, priority: string, agentType = 'code_developer'): Run | undefined {
     const row = this.db
       .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ?
-        AND status IN ('requested','provisioning','running','stopping')`)
+        AND status IN ${ACTIVE_SQL}`)
       .get(repo, agentType, priority) as RunRow | undefined;
     return row && toRun(row);
   }
@@ -581,7 +516,7 @@ export class Store {
   latestEndedRuns(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
     const rows = this.db
       .prepare(
-        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status NOT IN ('requested','provisioning','running','stopping')
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status NOT IN ${ACTIVE_SQL}
           ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
           AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.repo_id = runs.repo_id AND later.agent_type = runs.agent_type
             AND later.priority = runs.priority AND later.attempt > runs.attempt)
@@ -595,7 +530,7 @@ export class Store {
   activeRunsPage(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
     const rows = this.db
       .prepare(
-        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status IN ('requested','provisioning','running','stopping')
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status IN ${ACTIVE_SQL}
           ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
         ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
       )
@@ -630,7 +565,7 @@ export class Store {
     const rows = this.db
       .prepare(
         `SELECT runs.*, repositories.path AS repo FROM runs INDEXED BY runs_by_ended JOIN repositories ON repositories.id = runs.repo_id
-        WHERE runs.ended_at >= ? AND repositories.path = ? AND status NOT IN ('requested','provisioning','running','stopping') ORDER BY runs.ended_at`,
+        WHERE runs.ended_at >= ? AND repositories.path = ? AND status NOT IN ${ACTIVE_SQL} ORDER BY runs.ended_at`,
       )
       .all(since, repo) as RunRow[];
     return rows.map(toRun);
@@ -642,7 +577,7 @@ export class Store {
     if (byId) return byId;
     const row = this.db
       .prepare(`${RUN_SELECT} WHERE priority = ? COLLATE NOCASE ${repo ? 'AND repositories.path = ?' : ''}
-        ORDER BY (status IN ('requested','provisioning','running','stopping')) DESC, attempt DESC LIMIT 1`)
+        ORDER BY (status IN ${ACTIVE_SQL}) DESC, attempt DESC LIMIT 1`)
       .get(...(repo ? [idOrPriority, repo] : [idOrPriority])) as RunRow | undefined;
     return row && toRun(row);
   }
@@ -778,6 +713,23 @@ export class Store {
       this.assertEpoch(fence.epoch, fence.owner);
       this.addEvent(runId, kind, null, null, fence.epoch, detail);
     });
+  }
+
+  /** Writes a new leader into the row (inside the caller's immediate transaction). */
+  setLeader(l: { epoch: number; owner: string; pid: number; pidStart: string | null; host: string; label: string | null; at: number }): void {
+    this.db
+      .prepare('UPDATE leader SET epoch = ?, owner = ?, pid = ?, pid_start = ?, host = ?, label = ?, heartbeat_at = ?, acquired_at = ? WHERE id = 1')
+      .run(l.epoch, l.owner, l.pid, l.pidStart, l.host, l.label, l.at, l.at);
+  }
+
+  /** Clears the owner if `epoch`/`owner` still lead; whether it did. */
+  clearLeader(epoch: number, owner: string): boolean {
+    return this.db.prepare('UPDATE leader SET owner = NULL WHERE id = 1 AND epoch = ? AND owner = ?').run(epoch, owner).changes === 1;
+  }
+
+  /** The heartbeat, guarded by the epoch: false when another process holds the lease now. */
+  renewLeader(epoch: number, owner: string, at: number): boolean {
+    return this.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND owner = ?').run(at, epoch, owner).changes === 1;
   }
 
   leader(): LeaderRow {

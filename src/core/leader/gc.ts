@@ -4,8 +4,9 @@ import { GitRepo, holdsNothing, samePath, WorktreeHoldings } from '../git/git';
 import { LeaderLease } from './leaderLease';
 import { exitRecord, readJson, runDir } from '../agent/agents';
 import { describeUses, ProcessIdentity, processesUsing, ProcessUse } from '../agent/processInfo';
-import { FencedError, isActive, Store } from '../db/store';
+import { FencedError, Store } from '../db/store';
 import { isPoolPath } from './warmPool';
+import { isActive } from '../model/runStatus';
 
 export interface GcItem {
   worktree: string;

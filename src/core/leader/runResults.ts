@@ -3,8 +3,10 @@ import { GitRepo, samePath } from '../git/git';
 import type { Acts } from './leaderLease';
 import { crashPoint } from '../crashPoint';
 import { describeUses, gitMergesIn } from '../agent/processInfo';
-import { isActive, Run, RunEvent, Store } from '../db/store';
+import { Store } from '../db/store';
 import { UserError } from '../model/userError';
+import { isActive } from '../model/runStatus';
+import { Run, RunEvent } from '../model/run';
 
 /**
  * What a user does with a finished run: look at its changes, merge them into the base

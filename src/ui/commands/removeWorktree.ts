@@ -4,7 +4,6 @@ import * as vscode from 'vscode';
 import { GitRepo, holdsNothing, samePath, WorktreeHoldings } from '../../core/git/git';
 import { describeHoldings, removalCost, removalNote, worktreeUsers } from '../../core/leader/gc';
 import { describeUses } from '../../core/agent/processInfo';
-import { isActive } from '../../core/db/store';
 import { UserError } from '../../core/model/userError';
 import type { WorktreeTarget } from './commandArgs';
 import { ensureLeading } from '../host/leadership';
@@ -12,6 +11,7 @@ import { reportAnswer, requestFromLeader } from './leaderRequest';
 import { STATUS_LABEL } from '../views/runPresentation';
 import type { Services } from '../host/services';
 import * as settings from '../host/settings';
+import { ACTIVE_STATUSES, isActive } from '../../core/model/runStatus';
 
 const SHOWN_PER_KIND = 8;
 
@@ -38,7 +38,7 @@ export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOp
   if (samePath(t.worktree, repo.root)) throw new UserError('The main checkout is never removed.', 'MAIN_CHECKOUT');
   const info = (await repo.worktrees()).find((w) => samePath(w.path, t.worktree));
   if (!info) throw new UserError(`${t.worktree} is no longer a worktree of ${repo.root}.`, 'NO_WORKTREE');
-  const active = s.host.store.listRuns({ repo: repo.root, statuses: ['requested', 'provisioning', 'running', 'stopping'] }).find((r) => samePath(r.worktree, t.worktree));
+  const active = s.host.store.listRuns({ repo: repo.root, statuses: ACTIVE_STATUSES }).find((r) => samePath(r.worktree, t.worktree));
   if (active) throw new UserError(`${active.priority} #${active.attempt} is ${STATUS_LABEL[active.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
   // A process still working there (a leftover of the agent, a shell, a dev server) would lose
   // its folder: confirming the loss of listed work does not cover that, so it is refused here.

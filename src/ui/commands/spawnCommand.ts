@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { RoadmapError } from '../../core/roadmap/roadmap';
 import { requestSpawn } from '../../core/requests';
-import { AlreadyActiveError, PreviousRunError, Run, RunStatus } from '../../core/db/store';
+import { AlreadyActiveError, PreviousRunError } from '../../core/db/store';
 import { UserError } from '../../core/model/userError';
 import { agentCommandProblem } from '../../core/agent/agentCommandCheck';
 import { asNode } from './commandArgs';
@@ -14,6 +14,8 @@ import { waitWithProgress } from './waitWithProgress';
 import * as settings from '../host/settings';
 import { WindowRepository } from '../host/windowRepositories';
 import { spawnRefusal } from '../host/workspaceTrust';
+import { BUSY_STATUSES, RunStatus } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 /** How long the spawning window waits for the leader to make the worktree and start the agent. */
 const PROVISION_TIMEOUT_MS = 120_000;
@@ -186,7 +188,7 @@ async function chooseRepository(s: Services, repos: readonly WindowRepository[],
  */
 async function waitWhileProvisioning(s: Services, run: Run): Promise<Run> {
   const queuedBehindOthers = (r: Run) =>
-    r.status === 'requested' && s.host.store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length >= settings.maxParallel();
+    r.status === 'requested' && s.host.store.listRuns({ statuses: BUSY_STATUSES }).length >= settings.maxParallel();
   return waitWithProgress(s, {
     title: `Spawning code_developer for ${run.priority}`,
     timeoutMs: PROVISION_TIMEOUT_MS,

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { holderAlive } from '../../core/leader/leaderLease';
 import { Disposable } from '../host/disposable';
 import { describeLeader, OrchestratorHost } from '../host/orchestratorHost';
+import { ACTIVE_STATUSES } from '../../core/model/runStatus';
 
 /**
  * The singleton indicator: whether this window leads or stands by (and who leads), and how
@@ -27,7 +28,7 @@ export class LeaderStatusBar extends Disposable {
     let running = 0;
     let queued = 0;
     try {
-      for (const r of this.host.store.listRuns({ statuses: ['requested', 'provisioning', 'running', 'stopping'] })) {
+      for (const r of this.host.store.listRuns({ statuses: ACTIVE_STATUSES })) {
         if (r.status === 'requested') queued++;
         else running++;
       }

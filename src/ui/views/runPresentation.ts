@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import { isActive, Run, RunStatus } from '../../core/db/store';
+import { RunStatus, isActive } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 /** How a run's status reads in the views: 'requested' is "queued" to the user. */
 export const STATUS_LABEL: Record<RunStatus, string> = {
