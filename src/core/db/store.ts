@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
 import { UserError } from '../model/userError';
-import type { Action, ActionKind } from '../model/action';
+import type { Action, ActionKind, RepoRequest } from '../model/action';
 import type { Run, RunEvent } from '../model/run';
 import { ACTIVE_STATUSES, RunStatus, isActive, sqlList } from '../model/runStatus';
 
@@ -62,7 +62,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -189,6 +189,22 @@ const MIGRATIONS: string[] = [
     WHERE status IN ('requested','provisioning','running','stopping');
   CREATE INDEX runs_by_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
   CREATE INDEX runs_by_worktree ON runs (repo_id, worktree);
+  `,
+  // 5: requests for the leader to act on a whole repository (gc), answered in the same row.
+  `
+  CREATE TABLE repo_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('gc')),
+    repo TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','done','failed')),
+    requested_by TEXT,
+    result TEXT,
+    created_at INTEGER NOT NULL,
+    done_at INTEGER
+  );
+  CREATE INDEX repo_requests_pending ON repo_requests (id) WHERE status = 'pending';
+  CREATE TRIGGER repo_requests_ins AFTER INSERT ON repo_requests BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER repo_requests_upd AFTER UPDATE ON repo_requests BEGIN UPDATE change_gen SET gen = gen + 1; END;
   `,
 ];
 
@@ -699,6 +715,31 @@ export class Store {
     return (this.db.prepare("SELECT * FROM actions WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toAction);
   }
 
+  /** Asks the leader to act on a whole repository (gc); the answer comes back in the same row. */
+  requestForRepo(kind: RepoRequest['kind'], repo: string, requestedBy?: string): RepoRequest {
+    const r = this.db
+      .prepare("INSERT INTO repo_requests (kind, repo, status, requested_by, created_at) VALUES (?, ?, 'pending', ?, ?)")
+      .run(kind, repo, requestedBy ?? null, Date.now());
+    return this.getRepoRequest(Number(r.lastInsertRowid))!;
+  }
+
+  getRepoRequest(id: number): RepoRequest | undefined {
+    const r = this.db.prepare('SELECT * FROM repo_requests WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r && toRepoRequest(r);
+  }
+
+  pendingRepoRequests(): RepoRequest[] {
+    return (this.db.prepare("SELECT * FROM repo_requests WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toRepoRequest);
+  }
+
+  /** The leader's answer to a repository request, fenced. */
+  finishRepoRequest(fence: { epoch: number; owner: string }, id: number, status: 'done' | 'failed', result: string): void {
+    this.immediate(() => {
+      this.assertEpoch(fence.epoch, fence.owner);
+      this.db.prepare("UPDATE repo_requests SET status = ?, result = ?, done_at = ? WHERE id = ? AND status = 'pending'").run(status, result, Date.now(), id);
+    });
+  }
+
   /** The leader's answer, fenced like every side effect it reports. */
   finishAction(fence: { epoch: number; owner: string }, id: number, status: 'done' | 'failed', result: string): void {
     this.immediate(() => {
@@ -780,6 +821,19 @@ function toAction(r: Record<string, unknown>): Action {
     runId: r.run_id as string,
     force: r.force !== 0,
     status: r.status as Action['status'],
+    requestedBy: r.requested_by as string | null,
+    result: r.result as string | null,
+    createdAt: r.created_at as number,
+    doneAt: r.done_at as number | null,
+  };
+}
+
+function toRepoRequest(r: Record<string, unknown>): RepoRequest {
+  return {
+    id: r.id as number,
+    kind: r.kind as RepoRequest['kind'],
+    repo: r.repo as string,
+    status: r.status as RepoRequest['status'],
     requestedBy: r.requested_by as string | null,
     result: r.result as string | null,
     createdAt: r.created_at as number,

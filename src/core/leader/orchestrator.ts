@@ -24,6 +24,7 @@ import { explainStateDirError, FencedError, StaleRunError, Store } from '../db/s
 import { UserError } from '../model/userError';
 import { findRoadmapPath } from '../roadmap/roadmap';
 import { mergeRun, removeRunWorktree } from './runResults';
+import { answerGcRequests } from './gc';
 import { LoopConfig, runLoopPass } from '../roadmap/workLoop';
 import { copyIncludedFiles, runSetupCommand } from '../agent/worktreeSetup';
 import { resolveWorktreeRoot } from '../git/worktreePaths';
@@ -148,6 +149,7 @@ export class Orchestrator {
     }
     for (const run of store.listRuns({ statuses: ENDED_STATUSES, worktreeLocked: true })) await this.unlock(run);
     await this.actionsPass();
+    await answerGcRequests(this.o.store, this.o.lease, (level, m) => this.log(level, m));
     await this.loopPass();
     await this.provisionQueued();
   }

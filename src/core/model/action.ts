@@ -11,3 +11,16 @@ export interface Action {
   createdAt: number;
   doneAt: number | null;
 }
+
+/** A request for the leader to act on a whole repository (gc), from any window or the CLI. */
+export interface RepoRequest {
+  id: number;
+  kind: 'gc';
+  repo: string;
+  status: 'pending' | 'done' | 'failed';
+  requestedBy: string | null;
+  /** done: the gc report as JSON; failed: why. */
+  result: string | null;
+  createdAt: number;
+  doneAt: number | null;
+}
