@@ -5,14 +5,14 @@ import { parseAgentCommand } from './core/agent/agents';
 import { parseAgentName, previewAgents } from './core/agent/agentPresets';
 import { attachCli } from './core/agent/attachSession';
 import { agentLogMaxBytes } from './core/agent/cappedLog';
-import { ChangeWatcher } from './core/db/changeWatcher';
 import { collectGarbage } from './core/leader/gc';
 import { GitRepo } from './core/git/git';
-import { holderAlive, LeaderLease } from './core/leader/leaderLease';
+import { Fence, holderAlive, LeaderLease } from './core/leader/leaderLease';
+import { LeaderSeat, OrchestratorSettings } from './core/leader/seat';
 import { Orchestrator, ReconcileReport } from './core/leader/orchestrator';
 import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap/roadmap';
 import { actionAndWait, gcAndWait, requestSpawn, runArgument, stopAndWait, waitForChange } from './core/requests';
-import { AlreadyActiveError, checkStateDir, explainStateDirError, StateDirError, StateDirErrorCode, Store } from './core/db/store';
+import { AlreadyActiveError, checkStateDir, explainStateDirError, LeaderRow, StateDirError, StateDirErrorCode, Store } from './core/db/store';
 import { UserError } from './core/model/userError';
 import { LoopConfig } from './core/roadmap/workLoop';
 import { BUSY_STATUSES, isActive } from './core/model/runStatus';
@@ -118,6 +118,8 @@ interface Cli {
   store: Store;
   lease: LeaderLease;
   orchestrator: Orchestrator;
+  /** What this process's Orchestrators are made with (the options given). */
+  orchestratorSettings: OrchestratorSettings;
   /** Who asks, in rows other processes read. */
   requestedBy: string;
   /** Acts as leader just long enough for `fn` when no other leader is alive; false when another leads. */
@@ -193,9 +195,7 @@ function openCli(values: Values, command: string): Cli {
   stateDirInUse = stateDir;
   const store = openStore(stateDir, readsOnly(command, values));
   const lease = new LeaderLease(store, { label: `cli pid ${process.pid}` });
-  const orchestrator = new Orchestrator({
-    store,
-    lease,
+  const orchestratorSettings: OrchestratorSettings = {
     stateDir,
     nodePath: process.execPath,
     cliPath: __filename,
@@ -204,7 +204,8 @@ function openCli(values: Values, command: string): Cli {
     stopGraceMs: seconds(values['stop-grace-seconds'], '--stop-grace-seconds'),
     agentLogMaxBytes: logMaxBytes,
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
-  });
+  };
+  const orchestrator = new Orchestrator({ ...orchestratorSettings, store, lease });
   const lead = async (fn: () => Promise<unknown>): Promise<boolean> => {
     if (!lease.tryAcquire()) return false;
     try {
@@ -214,7 +215,7 @@ function openCli(values: Values, command: string): Cli {
       lease.release();
     }
   };
-  return { values, stateDir, repo: path.resolve(values.repo ?? process.cwd()), maxParallel, settings, store, lease, orchestrator, requestedBy: `cli pid ${process.pid}`, lead };
+  return { values, stateDir, repo: path.resolve(values.repo ?? process.cwd()), maxParallel, settings, store, lease, orchestrator, orchestratorSettings, requestedBy: `cli pid ${process.pid}`, lead };
 }
 
 async function spawnCommand(c: Cli, args: string[]): Promise<number> {
@@ -304,29 +305,23 @@ async function gcCommand(c: Cli): Promise<number> {
   return refused.length ? EXIT_USER : 0;
 }
 
-/** `start [--loop]`: leads or stands by in the foreground until SIGINT/SIGTERM. */
+/** `start [--loop]`: leads or stands by in the foreground until SIGINT/SIGTERM, in the same seat as a window. */
 async function startCommand(c: Cli): Promise<number> {
-  const { store, lease, orchestrator } = c;
+  const { store, lease } = c;
   if (c.values.loop) {
     const root = await realRepo(c.repo);
     loadRoadmap(root, c.settings.roadmapPath);
     store.setLoop(root, true, c.settings);
   }
-  const watcher = new ChangeWatcher(store).start();
-  watcher.on('runs', () => void orchestrator.tick());
-  lease.on('leader', (fence: { epoch: number }) => {
-    console.log(`leader (pid ${process.pid}, epoch ${fence.epoch})`);
-    void orchestrator.reconcile().then(
-      (r) => console.log(`reconciled: ${JSON.stringify(r)}`),
-      (e: unknown) => console.error(`reconcile failed: ${(e as Error)?.message ?? e}`), // printed; the process keeps leading
-    );
-  });
-  lease.on('standby', (row?: { pid: number | null; epoch: number }) => console.log(`standby${row ? ` (leader pid ${row.pid}, epoch ${row.epoch})` : ''}`));
-  lease.start();
-  orchestrator.startSweeping();
+  const seat = new LeaderSeat(store, lease, () => c.orchestratorSettings);
+  seat.on('leader', (fence: Fence) => console.log(`leader (pid ${process.pid}, epoch ${fence.epoch})`));
+  seat.on('reconciled', (r: ReconcileReport) => console.log(`reconciled: ${JSON.stringify(r)}`));
+  seat.on('reconcile-failed', (e: unknown) => console.error(`reconcile failed: ${(e as Error)?.message ?? e}`)); // printed; the process keeps leading
+  seat.on('standby', (row?: LeaderRow) => console.log(`standby${row ? ` (leader pid ${row.pid}, epoch ${row.epoch})` : ''}`));
+  seat.start();
   if (!lease.isLeader) console.log(`standby (leader pid ${store.leader().pid}, epoch ${store.leader().epoch})`);
   await untilSignalled();
-  watcher.dispose();
+  seat.dispose();
   return 0;
 }
 
