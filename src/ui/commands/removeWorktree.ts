@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as vscode from 'vscode';
 import { GitRepo, holdsNothing, samePath, WorktreeHoldings, WorktreeInfo } from '../../core/git/git';
 import { describeHoldings, removalCost, removalNote, worktreeUsers } from '../../core/leader/gc';
 import { describeUses } from '../../core/agent/processInfo';
@@ -32,7 +31,7 @@ export interface RemoveOptions {
 export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOptions = {}): Promise<boolean> {
   const { confirmEmpty = true, report = true } = o;
   const { repo, info } = await removable(s, t);
-  const configured = vscode.workspace.getConfiguration(settings.SECTION).get<string>('baseBranch')?.trim() || undefined;
+  const configured = settings.baseBranch();
   const base = t.base ?? (await repo.baseBranch(configured));
   const holdings: WorktreeHoldings = fs.existsSync(t.worktree) ? await repo.holdings(t.worktree, base) : { changed: [], untracked: [], unmerged: [] };
   const empty = holdsNothing(holdings);

@@ -183,7 +183,7 @@ function detailsTarget(n: WorktreeNode): DetailsTarget {
 }
 
 function worktreeNodes(repo: WindowRepository, list: WorktreeInfo[], byPath: ReadonlyMap<string, Run>): WorktreeNode[] {
-  const configuredBase = vscode.workspace.getConfiguration(settings.SECTION, repo.folder.uri).get<string>('baseBranch')?.trim() || undefined;
+  const configuredBase = settings.baseBranch(repo.folder.uri);
   // The branch checked out in the main checkout, as GitRepo.baseBranch would say.
   const defaultBase = configuredBase ?? list[0]?.branch ?? undefined;
   return list.map((info, index): WorktreeNode => {
