@@ -43,15 +43,8 @@ export interface SpawnOptions {
  */
 export async function requestSpawn(store: Store, stateDir: string, repoDir: string, typed: string, settings: SpawnSettings, options: SpawnOptions = {}): Promise<Run> {
   validatePriorityId(typed.replace(/^PRIORITY\s+(?=\d)/i, 'PRIORITY-'));
-  // The folder given is usually the repository's root (the extension passes roots): the
-  // checks that depend on the root start beside git's own answer, and are redone if git
-  // names another root. That saves a round of git processes on every spawn's path.
-  const guess = guessRoot(repoDir);
-  const early = guess === undefined ? undefined : settled(checkRequest(store, stateDir, GitRepo.at(guess), typed, settings, options));
   const repo = await GitRepo.open(repoDir);
-  const checked = early && repo.root === guess ? await early : await settled(checkRequest(store, stateDir, repo, typed, settings, options));
-  if ('error' in checked) throw checked.error;
-  const { id, title, plan } = checked.value;
+  const { id, title, plan } = await checkRequest(store, stateDir, repo, typed, settings, options);
   return store.claimRun({ repo: repo.root, priority: id, title, newAttempt: options.newAttempt, requestedBy: options.requestedBy, plan });
 }
 
@@ -121,22 +114,7 @@ export function runArgument(store: Store, repoDir: string, typed: string, roadma
   return id && id !== typed && store.findRun(id) ? id : typed;
 }
 
-/** `dir` itself when it looks like a repository's root (as git would say, were it asked). */
-function guessRoot(dir: string): string | undefined {
-  if (process.env.GIT_DIR || process.env.GIT_WORK_TREE) return undefined; // git would not look at dir/.git
-  try {
-    return fs.existsSync(path.join(dir, '.git')) ? fs.realpathSync(dir) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-/** A promise that cannot reject unobserved: the early checks may be thrown away. */
-const settled = <T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> =>
-  p.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
 
 export function logPathFor(stateDir: string, runId: string): string {
   return path.join(runDir(stateDir, runId), 'agent.log');

@@ -19,6 +19,8 @@ export interface LoopDecision {
   priority: string;
   action: 'request' | 'retry' | 'wait' | 'skip';
   reason: string;
+  /** A wait for a retry: when it is due (ms since the epoch). */
+  dueAt?: number;
 }
 
 /**
@@ -57,7 +59,7 @@ export function planLoop(planned: string[], runs: Run[], capacity: number, confi
     }
     const due = (last.endedAt ?? 0) + delay * 2 ** (failures - 1);
     if (now < due) {
-      decisions.push({ priority, action: 'wait', reason: `retry ${failures} of ${maxRetries} at ${new Date(due).toISOString()}` });
+      decisions.push({ priority, action: 'wait', reason: `retry ${failures} of ${maxRetries} at ${new Date(due).toISOString()}`, dueAt: due });
       continue;
     }
     decisions.push(capacity > 0 ? { priority, action: 'retry', reason: `retry ${failures} of ${maxRetries}` } : { priority, action: 'wait', reason: 'at maxParallel' });
@@ -92,10 +94,7 @@ export async function runLoopPass(store: Store, stateDir: string, maxParallel: n
     const runs = store.listRuns({ repo: loop.repo }).map((r) => (canonical.has(r.priority) ? { ...r, priority: canonical.get(r.priority)! } : r));
     const now = Date.now();
     for (const d of planLoop(planned, runs, maxParallel - active, config, now)) {
-      if (d.action === 'wait' && d.reason.startsWith('retry')) {
-        const at = Date.parse(d.reason.slice(d.reason.lastIndexOf(' at ') + 4));
-        nextDueAt = Math.min(nextDueAt ?? Infinity, at);
-      }
+      if (d.dueAt !== undefined) nextDueAt = Math.min(nextDueAt ?? Infinity, d.dueAt);
       if (d.action !== 'request' && d.action !== 'retry') continue;
       try {
         const run = await requestSpawn(store, stateDir, loop.repo, d.priority, config, { newAttempt: d.action === 'retry', requestedBy: 'loop' });
