@@ -89,7 +89,16 @@ export function readFactsOf(db: Database.Database, runIds: readonly string[]): M
   return out;
 }
 
-/** Runs whose mark is set, with the run's status (for the status bar and the notices). */
+/** The port blocks active runs hold, for many runs in one query, by run id. */
+export function readPortBlocksOf(db: Database.Database, runIds: readonly string[]): Map<string, { first: number; count: number }> {
+  const out = new Map<string, { first: number; count: number }>();
+  if (!runIds.length) return out;
+  const rows = db.prepare('SELECT run_id, MIN(first_port) AS first, MIN(count) AS count FROM port_leases WHERE run_id IN (SELECT value FROM json_each(?)) GROUP BY run_id').all(JSON.stringify(runIds)) as Array<{ run_id: string; first: number; count: number }>;
+  for (const r of rows) out.set(r.run_id, { first: r.first, count: r.count });
+  return out;
+}
+
+/** Runs whose mark is set (for the status bar and the notices). */
 export function readMarkedRuns(db: Database.Database, attention: Attention): RunFacts[] {
   return (db.prepare('SELECT * FROM run_facts WHERE attention = ?').all(attention) as Row[]).map(toFacts);
 }

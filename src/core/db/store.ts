@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
 import { UserError } from '../model/userError';
-import { readFactsOf, readRunFacts, RunFacts, RunFactsPatch, writeRunFacts } from './runFacts';
+import { Attention, readFactsOf, readMarkedRuns, readPortBlocksOf, readRunFacts, RunFacts, RunFactsPatch, writeRunFacts } from './runFacts';
 
 export type RunStatus =
   | 'requested'
@@ -862,6 +862,16 @@ export class Store {
   /** The facts of the runs a view shows, in one query. */
   factsOf(runIds: readonly string[]): Map<string, RunFacts> {
     return readFactsOf(this.db, runIds);
+  }
+
+  /** The port blocks of the runs a view shows (active ones hold one), in one query. */
+  portBlocksOf(runIds: readonly string[]): Map<string, { first: number; count: number }> {
+    return readPortBlocksOf(this.db, runIds);
+  }
+
+  /** The facts of every run marked so (the status bar's count, the needs-input notices). */
+  markedRuns(attention: Attention): RunFacts[] {
+    return readMarkedRuns(this.db, attention);
   }
 }
 

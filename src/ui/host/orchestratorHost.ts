@@ -6,6 +6,7 @@ import { Orchestrator, ReconcileReport } from '../../core/leader/orchestrator';
 import { LeaderRow, Store } from '../../core/db/store';
 import { Disposable, onNodeEvent } from './disposable';
 import * as settings from './settings';
+import { attentionEnv } from '../../core/agent/runWatch';
 
 export interface OrchestratorHostOptions {
   stateDir: string;
@@ -42,7 +43,7 @@ export class OrchestratorHost extends Disposable {
   constructor(private readonly o: OrchestratorHostOptions) {
     super();
     this.register(vscode.workspace.onDidChangeConfiguration((e) => {
-      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize', 'agentLogMaxMiB'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
+      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize', 'agentLogMaxMiB', 'needsInputSeconds', 'stallSeconds'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
         void this.replaceOrchestrator();
       }
     }));
@@ -150,6 +151,8 @@ export class OrchestratorHost extends Disposable {
 
   private newOrchestrator(): Orchestrator {
     const log = this.o.log;
+    // The supervisors this leader starts inherit its environment: that is how they get the times (runWatch.ts).
+    Object.assign(process.env, attentionEnv(settings.attentionTimes()));
     return new Orchestrator({
       store: this.store,
       lease: this.lease,
