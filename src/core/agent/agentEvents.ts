@@ -37,6 +37,7 @@ export interface AgentFacts {
 /** A line longer than this is skipped whole (a file's content in a tool call): memory stays bounded. */
 export const MAX_EVENT_LINE = 4 * 1024 * 1024;
 const ACTIVITY_CHARS = 160;
+const TOOL_NAMES_KEPT = 256;
 /** Claude Code's answer to a tool use it may not run in print mode. */
 const CLAUDE_DENIED = /requested permissions? to|haven't granted|permission.*(denied|rejected)|was blocked/i;
 /** Tools whose use means the agent asks the user something it cannot get an answer to headless. */
@@ -96,10 +97,15 @@ export class LineSplitter {
 export class AgentEventReader {
   readonly facts: AgentFacts = { denials: 0 };
   private readonly lines = new LineSplitter();
-  /** Claude repeats a message's usage on each of its content blocks: counted once per message id. */
-  private readonly claudeUsage = new Map<string, { in: number; out: number }>();
+  /**
+   * Claude repeats a message's usage on each of its content blocks (consecutive events with one
+   * message id): counted once per message — the messages before the current one, summed, plus
+   * the current one's latest usage. Constant memory however long the session.
+   */
+  private claudeDone = { in: 0, out: 0 };
+  private claudeCurrent: { id: string; in: number; out: number } | undefined;
   private codexTurns = { in: 0, out: 0 };
-  /** Tool names by tool use id, to name the tool a denial was for. */
+  /** Tool names by tool use id, to name the tool a denial was for (the newest TOOL_NAMES_KEPT). */
   private readonly toolNames = new Map<string, string>();
   private geminiText = '';
   private dirty = false;
@@ -146,6 +152,12 @@ export class AgentEventReader {
     this.facts.lastActivityAt = this.now();
   }
 
+  private rememberTool(id: string | undefined, name: string): void {
+    if (!id) return;
+    this.toolNames.set(id, name);
+    if (this.toolNames.size > TOOL_NAMES_KEPT) this.toolNames.delete(this.toolNames.keys().next().value!);
+  }
+
   private denied(tool: string | undefined, reason?: string): void {
     this.facts.denials++;
     this.dirty = true;
@@ -180,20 +192,20 @@ export class AgentEventReader {
     const message = isObj(e.message) ? e.message : {};
     const usage = isObj(message.usage) ? message.usage : undefined;
     if (usage) {
-      const id = str(message.id) ?? `#${this.claudeUsage.size}`;
-      this.claudeUsage.set(id, { in: num(usage.input_tokens) + num(usage.cache_creation_input_tokens) + num(usage.cache_read_input_tokens), out: num(usage.output_tokens) });
-      let tin = 0;
-      let tout = 0;
-      for (const u of this.claudeUsage.values()) (tin += u.in), (tout += u.out);
-      this.set('tokensIn', tin);
-      this.set('tokensOut', tout);
+      const id = str(message.id) ?? '';
+      const prev = this.claudeCurrent;
+      if (prev && (prev.id !== id || !id)) this.claudeDone = { in: this.claudeDone.in + prev.in, out: this.claudeDone.out + prev.out };
+      const cur = { id, in: num(usage.input_tokens) + num(usage.cache_creation_input_tokens) + num(usage.cache_read_input_tokens), out: num(usage.output_tokens) };
+      this.claudeCurrent = cur;
+      this.set('tokensIn', this.claudeDone.in + cur.in);
+      this.set('tokensOut', this.claudeDone.out + cur.out);
     }
     for (const block of Array.isArray(message.content) ? message.content : []) {
       if (!isObj(block)) continue;
       if (block.type === 'text') this.activity(str(block.text));
       else if (block.type === 'tool_use') {
         const name = str(block.name) ?? 'tool';
-        if (str(block.id)) this.toolNames.set(block.id as string, name);
+        this.rememberTool(str(block.id), name);
         this.activity(`${name}: ${describeInput(block.input)}`);
         if (QUESTION_TOOLS.has(name)) this.set('needsInput', `asks: ${oneLine(questionOf(block.input) || 'a question')}`);
       }
@@ -295,7 +307,7 @@ export class AgentEventReader {
         break;
       case 'tool_use':
         this.geminiText = '';
-        if (str(e.tool_id)) this.toolNames.set(e.tool_id as string, str(e.tool_name) ?? 'tool');
+        this.rememberTool(str(e.tool_id), str(e.tool_name) ?? 'tool');
         this.activity(`${str(e.tool_name) ?? 'tool'}: ${describeInput(e.parameters)}`);
         break;
       case 'tool_result': {
