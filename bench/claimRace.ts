@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Store } from '../src/core/db/store';
 import type { ClaimWorkerResult } from './claimWorker';
 import { LineChild, rmrf, spawnWorker, tempDir } from './lib';
+import { rawDb } from '../test/support/rawDb';
 
 export interface ClaimBenchOptions {
   workers: number;
@@ -85,16 +86,16 @@ export async function measureClaims(o: ClaimBenchOptions): Promise<ClaimBenchRes
     // Afterwards, from the database.
     const store = Store.open(stateDir);
     const activeAtEnd = (
-      store.db
+      rawDb(store)
         .prepare(`SELECT count(*) AS n FROM (SELECT priority FROM runs WHERE status IN ('requested','provisioning','running','stopping')
           GROUP BY repo_id, agent_type, priority HAVING count(*) > 1)`)
         .get() as { n: number }
     ).n;
-    const perPriority = store.db
+    const perPriority = rawDb(store)
       .prepare('SELECT priority, count(*) AS n, count(DISTINCT attempt) AS d, min(attempt) AS lo, max(attempt) AS hi FROM runs GROUP BY repo_id, agent_type, priority')
       .all() as Array<{ priority: string; n: number; d: number; lo: number; hi: number }>;
     const attemptAnomalies = perPriority.filter((p) => p.n !== p.d || p.lo !== 1 || p.hi !== p.n).length;
-    const rows = (store.db.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;
+    const rows = (rawDb(store).prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;
     store.close();
 
     // From the racers' spans: one priority's spans, sorted, must not overlap.

@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3';
 import { AlreadyActiveError, Store } from '../src/core/db/store';
 import { UserError } from '../src/core/model/userError';
+import { rawDb } from '../test/support/rawDb';
 
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -45,7 +46,7 @@ function rng(seed: number): () => number {
 async function claims(stateDir: string, repo: string, attempts: number, priorities: number, worker: number): Promise<ClaimWorkerResult> {
   const store = Store.open(stateDir);
   const repoId = store.repoId(repo);
-  const countActive = store.db.prepare(`SELECT count(*) AS n FROM runs WHERE repo_id = ? AND agent_type = 'code_developer' AND priority = ?
+  const countActive = rawDb(store).prepare(`SELECT count(*) AS n FROM runs WHERE repo_id = ? AND agent_type = 'code_developer' AND priority = ?
     AND status IN ('requested','provisioning','running','stopping')`);
   const r: ClaimWorkerResult = { worker, start: 0, end: 0, attempts, claims: 0, refused: 0, busy: 0, otherErrors: [], inFlightDuplicates: 0, spans: [] };
   const pick = rng(0x9e3779b9 * (worker + 1));

@@ -11,10 +11,11 @@ import { GitRepo } from '../src/core/git/git';
 import { LeaderLease } from '../src/core/leader/leaderLease';
 import { Orchestrator } from '../src/core/leader/orchestrator';
 import { requestSpawn } from '../src/core/requests';
-import { isActive, Store } from '../src/core/db/store';
+import { Store } from '../src/core/db/store';
 import { CLI, FAKE_AGENT, NODE, generateRepo, killPid, median, now, priorityId, rmrf, tempDir, waitTrace } from './lib';
 import { waitUntil } from '../test/support/wait';
 import { git } from '../test/support/git';
+import { isActive } from '../src/core/model/runStatus';
 
 const execFileP = promisify(execFile);
 

@@ -9,10 +9,13 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { GitRepo } from '../src/core/git/git';
-import { isActive, Run, Store } from '../src/core/db/store';
+import { Store } from '../src/core/db/store';
 import { generateRepo, median, now, rmrf, spawnWorker, tempDir, timeReps } from './lib';
 import { sleep } from '../test/support/wait';
 import { git } from '../test/support/git';
+import { isActive } from '../src/core/model/runStatus';
+import { Run } from '../src/core/model/run';
+import { rawDb } from '../test/support/rawDb';
 
 const execFileP = promisify(execFile);
 
@@ -75,12 +78,12 @@ export function populate(store: Store, repo: string, count: number, worktrees: s
   const repoId = store.repoId(repo);
   // Straight INSERTs in one transaction: the public claim path takes ~1 ms a run, too slow
   // to fill 10,000 rows on every bench run. Same columns as Store.claimRun writes.
-  const insert = store.db.prepare(`INSERT INTO runs (id, repo_id, agent_type, priority, title, attempt, status, step, requested_by,
+  const insert = rawDb(store).prepare(`INSERT INTO runs (id, repo_id, agent_type, priority, title, attempt, status, step, requested_by,
       pid, command, worktree, branch, base_ref, base_commit, created_at, started_at, ended_at, exit_code, log_path, worktree_locked)
     VALUES (?, ?, 'code_developer', ?, ?, ?, ?, NULL, 'bench', ?, ?, ?, ?, 'main', NULL, ?, ?, ?, ?, ?, ?)`);
   // Six events a run, as a spawn that ends writes them: they are most of the file. One
   // INSERT … SELECT after the runs, so that 600,000 of them do not cross into JS one by one.
-  const events = store.db.prepare(`WITH steps(k, kind, from_status, to_status, detail) AS (VALUES
+  const events = rawDb(store).prepare(`WITH steps(k, kind, from_status, to_status, detail) AS (VALUES
       (0, 'claimed', NULL, 'requested', 'attempt 1'),
       (1, 'transition', 'requested', 'provisioning', 'provisioning: worktree ' || ? || '.worktrees/p'),
       (2, 'step', 'provisioning', 'provisioning', 'worktree ready'),
@@ -92,7 +95,7 @@ export function populate(store: Store, repo: string, count: number, worktrees: s
       FROM runs CROSS JOIN steps WHERE runs.id LIKE 'rbench%' ORDER BY runs.rowid, steps.k`);
   const priorities = Math.max(1, Math.ceil(count / 5));
   const t0 = Date.now() - count * 60_000;
-  store.db.transaction(() => {
+  rawDb(store).transaction(() => {
     for (let i = 0; i < count; i++) {
       const p = i % priorities;
       const attempt = Math.floor(i / priorities) + 1;
@@ -280,7 +283,7 @@ export async function measureTree(o: TreeBenchOptions): Promise<TreeBenchResult>
       try {
         populate(store, repo, count, worktrees);
         const reps = count >= 10_000 ? Math.max(3, Math.ceil(o.reps / 2)) : o.reps;
-        const raw = store.db.prepare('SELECT * FROM runs');
+        const raw = rawDb(store).prepare('SELECT * FROM runs');
         raw.all(); // warm the page cache and the statement once, for all three
         const size: TreeSizeResult = {
           runs: count,

@@ -7,16 +7,18 @@ import { attachCli } from './core/agent/attachSession';
 import { agentLogMaxBytes } from './core/agent/cappedLog';
 import { attentionEnv, attentionFromEnv } from './core/agent/runWatch';
 import type { RunFacts } from './core/db/runFacts';
-import { ChangeWatcher } from './core/db/changeWatcher';
 import { collectGarbage } from './core/leader/gc';
 import { GitRepo } from './core/git/git';
-import { holderAlive, LeaderLease } from './core/leader/leaderLease';
-import { Orchestrator } from './core/leader/orchestrator';
+import { Fence, holderAlive, LeaderLease } from './core/leader/leaderLease';
+import { LeaderSeat, OrchestratorSettings } from './core/leader/seat';
+import { Orchestrator, ReconcileReport } from './core/leader/orchestrator';
 import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap/roadmap';
-import { requestSpawn, runArgument } from './core/requests';
-import { AlreadyActiveError, checkStateDir, explainStateDirError, isActive, Run, StateDirError, StateDirErrorCode, Store } from './core/db/store';
+import { actionAndWait, gcAndWait, requestSpawn, runArgument, stopAndWait, waitForChange } from './core/requests';
+import { AlreadyActiveError, checkStateDir, explainStateDirError, LeaderRow, StateDirError, StateDirErrorCode, Store } from './core/db/store';
 import { UserError } from './core/model/userError';
 import { LoopConfig } from './core/roadmap/workLoop';
+import { BUSY_STATUSES, isActive } from './core/model/runStatus';
+import { Run } from './core/model/run';
 
 const USAGE = `Usage: worktree-orchestrator <command> [options]
 
@@ -84,50 +86,105 @@ const EXIT_STATE_DIR = 4;
 /** Set once the arguments are read: a failed write is explained against this folder. */
 let stateDirInUse: string | undefined;
 
+const OPTIONS = {
+  repo: { type: 'string' },
+  'state-dir': { type: 'string' },
+  'agent-command': { type: 'string' },
+  agent: { type: 'string' },
+  prompt: { type: 'string' },
+  priority: { type: 'string' },
+  'max-parallel': { type: 'string' },
+  base: { type: 'string' },
+  'worktree-root': { type: 'string' },
+  roadmap: { type: 'string' },
+  'max-retries': { type: 'string' },
+  'setup-command': { type: 'string' },
+  'warm-pool': { type: 'string' },
+  'ports-per-run': { type: 'string' },
+  'retry-delay-ms': { type: 'string' },
+  'stop-grace-seconds': { type: 'string' },
+  'agent-log-max-mib': { type: 'string' },
+  'needs-input-seconds': { type: 'string' },
+  'stall-seconds': { type: 'string' },
+  reason: { type: 'string' },
+  loop: { type: 'boolean' },
+  'new-attempt': { type: 'boolean' },
+  wait: { type: 'boolean' },
+  json: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  force: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** What every subcommand gets: the parsed options and this process's seat at the database. */
+interface Cli {
+  values: Values;
+  stateDir: string;
+  repo: string;
+  maxParallel: number;
+  settings: LoopConfig;
+  store: Store;
+  lease: LeaderLease;
+  orchestrator: Orchestrator;
+  /** What this process's Orchestrators are made with (the options given). */
+  orchestratorSettings: OrchestratorSettings;
+  /** Who asks, in rows other processes read. */
+  requestedBy: string;
+  /** Acts as leader just long enough for `fn` when no other leader is alive; false when another leads. */
+  lead(fn: () => Promise<unknown>): Promise<boolean>;
+}
+
+type Command = (c: Cli, args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  start: startCommand,
+  spawn: spawnCommand,
+  loop: loopCommand,
+  roadmap: (c) => showRoadmap(c.repo, c.settings.roadmapPath, !!c.values.json),
+  status: statusCommand,
+  stop: stopCommand,
+  merge: (c, args) => actionCommand(c, 'merge', args),
+  remove: (c, args) => actionCommand(c, 'remove', args),
+  reconcile: reconcileCommand,
+  gc: gcCommand,
+  attach: async (c, args) => attachCli(c.store, c.stateDir, need(args, 1, 'attach <priority|run-id>')[0], c.values.repo ? await realRepo(c.repo) : undefined),
+  agents: (c) => agents(c.store, c.stateDir, c.repo, c.settings, { json: !!c.values.json, priority: c.values.priority }),
+  signal: async (c, args) => signalRun(c.store, c.repo, need(args, 2, 'signal <priority|run-id> needs-input|working [--reason TEXT]'), c.values.reason, c.settings.roadmapPath),
+};
+
+/** Commands that only read: they still work on a full or read-only state folder. */
+const readsOnly = (command: string, values: Values): boolean => ['status', 'roadmap', 'agents'].includes(command) || (command === 'gc' && !!values['dry-run']);
+
+/** Commands whose first argument names a run: 'stop US-104', 'merge priority 20' mean the canonical id's run. */
+const NAMES_A_RUN = new Set(['stop', 'merge', 'remove', 'attach']);
+
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      repo: { type: 'string' },
-      'state-dir': { type: 'string' },
-      'agent-command': { type: 'string' },
-      agent: { type: 'string' },
-      prompt: { type: 'string' },
-      priority: { type: 'string' },
-      'max-parallel': { type: 'string' },
-      base: { type: 'string' },
-      'worktree-root': { type: 'string' },
-      roadmap: { type: 'string' },
-      'max-retries': { type: 'string' },
-      'setup-command': { type: 'string' },
-      'warm-pool': { type: 'string' },
-      'ports-per-run': { type: 'string' },
-      'retry-delay-ms': { type: 'string' },
-      'stop-grace-seconds': { type: 'string' },
-      'agent-log-max-mib': { type: 'string' },
-      'needs-input-seconds': { type: 'string' },
-      'stall-seconds': { type: 'string' },
-      reason: { type: 'string' },
-      loop: { type: 'boolean' },
-      'new-attempt': { type: 'boolean' },
-      wait: { type: 'boolean' },
-      json: { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
-      force: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   const [command, ...args] = positionals;
   if (values.help || !command) {
     process.stdout.write(USAGE);
     return values.help ? 0 : EXIT_USAGE;
   }
-  const stateDir = path.resolve(values['state-dir'] ?? process.env.WTO_STATE_DIR ?? path.join(os.homedir(), '.local', 'state', 'worktree-orchestrator'));
-  const repo = path.resolve(values.repo ?? process.cwd());
-  const maxParallel = wholeNumber(values['max-parallel'], '--max-parallel', 1) ?? 1;
-  const logMaxBytes = values['agent-log-max-mib'] === undefined ? undefined : agentLogMaxBytes(values['agent-log-max-mib'], '--agent-log-max-mib');
-  const settings: LoopConfig = {
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  const c = openCli(values, command);
+  try {
+    if (NAMES_A_RUN.has(command) && args[0]) args[0] = runArgument(c.store, c.repo, args[0], c.settings.roadmapPath);
+    return await run(c, args);
+  } finally {
+    c.orchestrator.dispose();
+    c.lease.dispose();
+    c.store.close();
+  }
+}
+
+function loopConfig(values: Values): LoopConfig {
+  return {
     maxRetries: wholeNumber(values['max-retries'], '--max-retries', 0),
     retryDelayMs: wholeNumber(values['retry-delay-ms'], '--retry-delay-ms', 0),
     agentCommand: values['agent-command'] === undefined ? undefined : parseAgentCommand(values['agent-command']),
@@ -139,14 +196,18 @@ async function main(argv: string[]): Promise<number> {
     worktreeRoot: values['worktree-root'],
     roadmapPath: values.roadmap,
   };
+}
 
+function openCli(values: Values, command: string): Cli {
+  const stateDir = path.resolve(values['state-dir'] ?? process.env.WTO_STATE_DIR ?? path.join(os.homedir(), '.local', 'state', 'worktree-orchestrator'));
+  const maxParallel = wholeNumber(values['max-parallel'], '--max-parallel', 1) ?? 1;
+  const logMaxBytes = values['agent-log-max-mib'] === undefined ? undefined : agentLogMaxBytes(values['agent-log-max-mib'], '--agent-log-max-mib');
+  const settings = loopConfig(values);
   passAttentionTimes(values['needs-input-seconds'], values['stall-seconds']);
   stateDirInUse = stateDir;
-  const store = openStore(stateDir, ['status', 'roadmap', 'agents'].includes(command) || (command === 'gc' && !!values['dry-run']));
+  const store = openStore(stateDir, readsOnly(command, values));
   const lease = new LeaderLease(store, { label: `cli pid ${process.pid}` });
-  const orchestrator = new Orchestrator({
-    store,
-    lease,
+  const orchestratorSettings: OrchestratorSettings = {
     stateDir,
     nodePath: process.execPath,
     cliPath: __filename,
@@ -155,149 +216,130 @@ async function main(argv: string[]): Promise<number> {
     stopGraceMs: seconds(values['stop-grace-seconds'], '--stop-grace-seconds'),
     agentLogMaxBytes: logMaxBytes,
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
-  });
-  /** Acts as leader just long enough for `fn`, when no other leader is alive. */
-  const whileLeading = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
-    if (!lease.tryAcquire()) return undefined;
+  };
+  const orchestrator = new Orchestrator({ ...orchestratorSettings, store, lease });
+  const lead = async (fn: () => Promise<unknown>): Promise<boolean> => {
+    if (!lease.tryAcquire()) return false;
     try {
-      return await fn();
+      await fn();
+      return true;
     } finally {
       lease.release();
     }
   };
-
-  try {
-    // 'stop US-104', 'merge priority 20': the run recorded under the canonical id.
-    if ((command === 'stop' || command === 'merge' || command === 'remove' || command === 'attach') && args[0]) args[0] = runArgument(store, repo, args[0], settings.roadmapPath);
-    switch (command) {
-      case 'start':
-        return await start(store, lease, orchestrator, { loop: !!values.loop, repo, settings });
-      case 'spawn': {
-        const [priority] = need(args, 1, 'spawn <priority>');
-        const run = await requestSpawn(store, stateDir, repo, priority, settings, { newAttempt: values['new-attempt'], requestedBy: `cli pid ${process.pid}` });
-        console.log(`Requested ${run.priority} (run ${run.id}, attempt ${run.attempt}): ${run.branch} in ${run.worktree}`);
-        const led = await whileLeading(() => orchestrator.tick().then(() => true));
-        if (!led && values.wait) await waitUntil(store, () => !['requested', 'provisioning'].includes(store.getRun(run.id)!.status));
-        const now = store.getRun(run.id)!;
-        console.log(describe(now));
-        if (now.status === 'requested' || now.status === 'provisioning') stillWaitingOnStateDir(stateDir, now);
-        if (now.status === 'requested') {
-          const leader = store.leader();
-          console.log(holderAlive(leader) ? `Queued: the leader (pid ${leader.pid}) starts it when a slot frees.` : `Queued: ${store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length} run(s) are active (--max-parallel ${maxParallel}); it starts when a slot frees and an orchestrator runs (worktree-orchestrator start).`);
-        }
-        return now.status === 'failed' ? EXIT_USER : 0;
-      }
-      case 'loop': {
-        const [onOff] = need(args, 1, 'loop <on|off>');
-        if (onOff !== 'on' && onOff !== 'off') throw new UsageError('Usage: worktree-orchestrator loop <on|off>');
-        const root = await realRepo(repo);
-        if (onOff === 'on') loadRoadmap(root, settings.roadmapPath); // refuse a loop over no roadmap
-        store.setLoop(root, onOff === 'on', settings);
-        console.log(`Continuous work loop ${onOff} for ${root}.`);
-        if (onOff === 'on') await whileLeading(() => orchestrator.tick());
-        return 0;
-      }
-      case 'roadmap':
-        return await showRoadmap(repo, settings.roadmapPath, !!values.json);
-      case 'status': {
-        const leader = store.leader();
-        const runs = store.listRuns(values.repo ? { repo: await realRepo(repo) } : {});
-        const alive = holderAlive(leader);
-        if (values.json) {
-          const facts = store.factsOf(runs.map((r) => r.id));
-          console.log(JSON.stringify({ leader: alive ? { pid: leader.pid, epoch: leader.epoch } : null, runs: runs.map((r) => statusJson(r, facts.get(r.id))) }, null, 2));
-        } else {
-          console.log(alive ? `Leader: pid ${leader.pid} (${leader.label ?? 'unknown'}), epoch ${leader.epoch}` : 'Leader: none');
-          if (!runs.length) console.log('No runs.');
-          const facts = store.factsOf(runs.map((r) => r.id));
-          for (const r of runs) console.log(describe(r) + describeFacts(facts.get(r.id)));
-        }
-        return 0;
-      }
-      case 'stop': {
-        const [which] = need(args, 1, 'stop <priority|run-id>');
-        const run = store.findRun(which, values.repo ? await realRepo(repo) : undefined);
-        if (!run) throw new UserError(`No run matches "${which}".`);
-        if (!isActive(run.status)) {
-          console.log(`${run.priority} is not active (${run.status}); nothing to stop.`);
-          return 0;
-        }
-        const requested = store.requestStop(run.id);
-        if (isActive(requested.status)) {
-          const led = await whileLeading(() => orchestrator.stop(store.getRun(run.id)!).then(() => true));
-          if (!led) await waitUntil(store, () => !isActive(store.getRun(run.id)!.status), 30_000);
-        }
-        console.log(describe(store.getRun(run.id)!));
-        return 0;
-      }
-      case 'merge':
-      case 'remove': {
-        const [which] = need(args, 1, `${command} <priority|run-id>`);
-        const run = store.findRun(which, await realRepo(repo));
-        if (!run) throw new UserError(`No run matches "${which}".`);
-        const action = store.requestAction(command, run.id, { force: !!values.force, requestedBy: `cli pid ${process.pid}` });
-        const led = await whileLeading(() => orchestrator.tick().then(() => true));
-        if (!led) await waitUntil(store, () => store.getAction(action.id)?.status !== 'pending');
-        const done = store.getAction(action.id)!;
-        if (done.status === 'pending') throw new UserError(`The leader (pid ${store.leader().pid}) has not answered yet; the request stays queued.`);
-        if (done.status === 'failed') throw new UserError(done.result ?? `${command} failed.`);
-        console.log(done.result);
-        return 0;
-      }
-      case 'reconcile': {
-        const report = await whileLeading(() => orchestrator.reconcile());
-        if (!report) throw new UserError(`Another orchestrator leads (pid ${store.leader().pid}); it reconciles on its own.`);
-        console.log(JSON.stringify(report, null, 2));
-        return 0;
-      }
-      case 'gc': {
-        const root = await realRepo(repo);
-        const act = async () => collectGarbage(store, lease, root, { dryRun: !!values['dry-run'] });
-        const report = values['dry-run'] ? await act() : await whileLeading(act);
-        if (!report) throw new UserError(`Another orchestrator leads (pid ${store.leader().pid}); run gc with --dry-run, or stop it first.`);
-        for (const item of report) console.log(`${item.action.padEnd(8)} ${item.worktree}${item.reason ? `  (${item.reason})` : ''}`);
-        if (!report.length) console.log('Nothing to collect.');
-        const refused = report.filter((i) => i.action === 'refused');
-        if (refused.length) process.stderr.write(`error: git refused to remove ${refused.length} worktree(s); the others were collected.\n`);
-        return refused.length ? EXIT_USER : 0;
-      }
-      case 'attach':
-        return await attachCli(store, stateDir, need(args, 1, 'attach <priority|run-id>')[0], values.repo ? await realRepo(repo) : undefined);
-      case 'agents':
-        return await agents(store, stateDir, repo, settings, { json: !!values.json, priority: values.priority });
-      case 'signal':
-        return signalRun(store, repo, need(args, 2, 'signal <priority|run-id> needs-input|working [--reason TEXT]'), values.reason, settings.roadmapPath);
-      default:
-        process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
-        return EXIT_USAGE;
-    }
-  } finally {
-    orchestrator.dispose();
-    lease.dispose();
-    store.close();
-  }
+  return { values, stateDir, repo: path.resolve(values.repo ?? process.cwd()), maxParallel, settings, store, lease, orchestrator, orchestratorSettings, requestedBy: `cli pid ${process.pid}`, lead };
 }
 
-async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrator, o: { loop: boolean; repo: string; settings: LoopConfig }): Promise<number> {
-  if (o.loop) {
-    const root = await realRepo(o.repo);
-    loadRoadmap(root, o.settings.roadmapPath);
-    store.setLoop(root, true, o.settings);
+async function spawnCommand(c: Cli, args: string[]): Promise<number> {
+  const { store } = c;
+  const [priority] = need(args, 1, 'spawn <priority>');
+  const run = await requestSpawn(store, c.stateDir, c.repo, priority, c.settings, { newAttempt: c.values['new-attempt'], requestedBy: c.requestedBy });
+  console.log(`Requested ${run.priority} (run ${run.id}, attempt ${run.attempt}): ${run.branch} in ${run.worktree}`);
+  const led = await c.lead(() => c.orchestrator.tick());
+  if (!led && c.values.wait) await waitForChange(store, () => !['requested', 'provisioning'].includes(store.getRun(run.id)!.status));
+  const now = store.getRun(run.id)!;
+  console.log(describe(now));
+  if (now.status === 'requested' || now.status === 'provisioning') stillWaitingOnStateDir(c.stateDir, now);
+  if (now.status === 'requested') {
+    const leader = store.leader();
+    console.log(holderAlive(leader) ? `Queued: the leader (pid ${leader.pid}) starts it when a slot frees.` : `Queued: ${store.listRuns({ statuses: BUSY_STATUSES }).length} run(s) are active (--max-parallel ${c.maxParallel}); it starts when a slot frees and an orchestrator runs (worktree-orchestrator start).`);
   }
-  const watcher = new ChangeWatcher(store).start();
-  watcher.on('runs', () => void orchestrator.tick());
-  lease.on('leader', (fence: { epoch: number }) => {
-    console.log(`leader (pid ${process.pid}, epoch ${fence.epoch})`);
-    void orchestrator.reconcile().then(
-      (r) => console.log(`reconciled: ${JSON.stringify(r)}`),
-      (e: unknown) => console.error(`reconcile failed: ${(e as Error)?.message ?? e}`), // printed; the process keeps leading
-    );
-  });
-  lease.on('standby', (row?: { pid: number | null; epoch: number }) => console.log(`standby${row ? ` (leader pid ${row.pid}, epoch ${row.epoch})` : ''}`));
-  lease.start();
-  orchestrator.startSweeping();
+  return now.status === 'failed' ? EXIT_USER : 0;
+}
+
+async function loopCommand(c: Cli, args: string[]): Promise<number> {
+  const [onOff] = need(args, 1, 'loop <on|off>');
+  if (onOff !== 'on' && onOff !== 'off') throw new UsageError('Usage: worktree-orchestrator loop <on|off>');
+  const root = await realRepo(c.repo);
+  if (onOff === 'on') loadRoadmap(root, c.settings.roadmapPath); // refuse a loop over no roadmap
+  c.store.setLoop(root, onOff === 'on', c.settings);
+  console.log(`Continuous work loop ${onOff} for ${root}.`);
+  if (onOff === 'on') await c.lead(() => c.orchestrator.tick());
+  return 0;
+}
+
+async function statusCommand(c: Cli): Promise<number> {
+  const leader = c.store.leader();
+  const runs = c.store.listRuns(c.values.repo ? { repo: await realRepo(c.repo) } : {});
+  const alive = holderAlive(leader);
+  const facts = c.store.factsOf(runs.map((r) => r.id));
+  if (c.values.json) {
+    console.log(JSON.stringify({ leader: alive ? { pid: leader.pid, epoch: leader.epoch } : null, runs: runs.map((r) => statusJson(r, facts.get(r.id))) }, null, 2));
+    return 0;
+  }
+  console.log(alive ? `Leader: pid ${leader.pid} (${leader.label ?? 'unknown'}), epoch ${leader.epoch}` : 'Leader: none');
+  if (!runs.length) console.log('No runs.');
+  for (const r of runs) console.log(describe(r) + describeFacts(facts.get(r.id)));
+  return 0;
+}
+
+/** A run named by the user's argument, or a UserError. */
+async function namedRun(c: Cli, which: string, anyRepo: boolean): Promise<Run> {
+  const run = c.store.findRun(which, anyRepo && !c.values.repo ? undefined : await realRepo(c.repo));
+  if (!run) throw new UserError(`No run matches "${which}".`);
+  return run;
+}
+
+async function stopCommand(c: Cli, args: string[]): Promise<number> {
+  const run = await namedRun(c, need(args, 1, 'stop <priority|run-id>')[0], true);
+  if (!isActive(run.status)) {
+    console.log(`${run.priority} is not active (${run.status}); nothing to stop.`);
+    return 0;
+  }
+  console.log(describe(await stopAndWait(c.store, run, c.lead, (r) => c.orchestrator.stop(r))));
+  return 0;
+}
+
+async function actionCommand(c: Cli, kind: 'merge' | 'remove', args: string[]): Promise<number> {
+  const run = await namedRun(c, need(args, 1, `${kind} <priority|run-id>`)[0], false);
+  console.log(await actionAndWait(c.store, kind, run, { force: !!c.values.force, requestedBy: c.requestedBy }, c.lead, () => c.orchestrator.tick()));
+  return 0;
+}
+
+async function reconcileCommand(c: Cli): Promise<number> {
+  let report: ReconcileReport | undefined;
+  if (!(await c.lead(async () => (report = await c.orchestrator.reconcile())))) {
+    throw new UserError(`Another orchestrator leads (pid ${c.store.leader().pid}); it reconciles on its own.`);
+  }
+  console.log(JSON.stringify(report, null, 2));
+  return 0;
+}
+
+/** `gc [--dry-run]`: a dry run reads; a real one is the leader's, whoever leads (this process if nobody does). */
+async function gcCommand(c: Cli): Promise<number> {
+  const root = await realRepo(c.repo);
+  const report = c.values['dry-run']
+    ? await collectGarbage(c.store, c.lease, root, { dryRun: true })
+    : await gcAndWait(c.store, root, c.requestedBy, c.lead, () => c.orchestrator.tick());
+  for (const item of report) console.log(`${item.action.padEnd(8)} ${item.worktree}${item.reason ? `  (${item.reason})` : ''}`);
+  if (!report.length) console.log('Nothing to collect.');
+  const refused = report.filter((i) => i.action === 'refused');
+  if (refused.length) process.stderr.write(`error: git refused to remove ${refused.length} worktree(s); the others were collected.\n`);
+  return refused.length ? EXIT_USER : 0;
+}
+
+/** `start [--loop]`: leads or stands by in the foreground until SIGINT/SIGTERM, in the same seat as a window. */
+async function startCommand(c: Cli): Promise<number> {
+  const { store, lease } = c;
+  if (c.values.loop) {
+    const root = await realRepo(c.repo);
+    loadRoadmap(root, c.settings.roadmapPath);
+    store.setLoop(root, true, c.settings);
+  }
+  const seat = new LeaderSeat(store, lease, () => c.orchestratorSettings);
+  seat.on('leader', (fence: Fence) => console.log(`leader (pid ${process.pid}, epoch ${fence.epoch})`));
+  seat.on('reconciled', (r: ReconcileReport) => console.log(`reconciled: ${JSON.stringify(r)}`));
+  seat.on('reconcile-failed', (e: unknown) => console.error(`reconcile failed: ${(e as Error)?.message ?? e}`)); // printed; the process keeps leading
+  seat.on('standby', (row?: LeaderRow) => console.log(`standby${row ? ` (leader pid ${row.pid}, epoch ${row.epoch})` : ''}`));
+  seat.start();
   if (!lease.isLeader) console.log(`standby (leader pid ${store.leader().pid}, epoch ${store.leader().epoch})`);
-  await new Promise<void>((resolve) => {
+  await untilSignalled();
+  seat.dispose();
+  return 0;
+}
+
+function untilSignalled(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const keepAlive = setInterval(() => undefined, 1 << 30);
     const done = () => {
       clearInterval(keepAlive);
@@ -306,8 +348,6 @@ async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrato
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });
-  watcher.dispose();
-  return 0;
 }
 
 /**
@@ -383,23 +423,6 @@ function need(args: string[], n: number, usage: string): string[] {
 
 async function realRepo(dir: string): Promise<string> {
   return (await GitRepo.open(dir)).root;
-}
-
-/** Resolves once `done()` holds after a change to the runs or actions (or the timeout passes). */
-function waitUntil(store: Store, done: () => boolean, timeoutMs = 60_000): Promise<void> {
-  return new Promise((resolve) => {
-    const watcher = new ChangeWatcher(store, 250);
-    const finish = () => {
-      clearTimeout(timer);
-      watcher.dispose();
-      resolve();
-    };
-    const timer = setTimeout(finish, timeoutMs);
-    watcher.on('runs', () => {
-      if (done()) finish();
-    });
-    watcher.start();
-  });
 }
 
 function describe(r: Run): string {

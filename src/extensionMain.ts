@@ -34,55 +34,18 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
   const log = vscode.window.createOutputChannel('Worktree Orchestrator', { log: true });
   context.subscriptions.push(log);
   void setViewState('loading');
-
-  const stateDir = settings.configuredStateDir() ?? context.globalStorageUri.fsPath;
-  const host = new OrchestratorHost({
-    stateDir,
-    // Agents run under a supervisor in the bundled CLI, on this host's own runtime
-    // (Electron is told to behave as Node by the launcher).
-    nodePath: process.execPath,
-    cliPath: path.join(context.extensionPath, 'dist', 'cli.js'),
-    label: windowLabel(),
-    log,
-  });
-  // The database first (this runs after activate() has returned): when it cannot be
-  // opened, this window offers only the reason, with no views or commands of its own.
-  try {
-    host.open();
-  } catch (e) {
-    host.dispose();
-    registerUnavailable(context, log, e);
-    return undefined;
-  }
+  const host = openHost(context, log);
+  if (!host) return undefined;
 
   const here = (scope = new DisposableScope());
   context.subscriptions.push(here);
   here.add(host);
-  const repos = here.add(new WindowRepositories(log));
-  const notifier = here.add(new Notifier(log));
-  const agentsTree = here.add(new AgentsTreeProvider(host, repos));
-  const worktreesTree = here.add(new WorktreesTreeProvider(host, repos, log));
-  const s: Services = {
-    host,
-    repos,
-    notifier,
-    log,
-    folders: new WorkspaceFolders(path.join(context.globalStorageUri.fsPath, 'workspaces')),
-    trust: new WorkspaceTrust(),
-    agentsTree,
-    agentsView: here.add(vscode.window.createTreeView('worktreeOrchestrator.agents', { treeDataProvider: agentsTree, showCollapseAll: true })),
-    worktreesTree,
-    logs: here.add(new AgentLogProvider(host)),
-    diff: here.add(new RunDiff()),
-    statusBar: here.add(new LeaderStatusBar(host)),
-    windowLabel: windowLabel(),
-    startRunEndNotices: () => new RunEndNotices(host, repos, notifier, s.windowLabel, context.globalState),
-  };
-  here.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: worktreesTree }));
+  const s = services(context, here, host, log);
+  here.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: s.worktreesTree }));
   for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) here.add(d);
   const terminals = here.add(new AgentTerminals(s, context.workspaceState));
   for (const d of registerAgentTerminalCommands(s, terminals)) here.add(d);
-  here.add(settings.onRestartSettingChanged(notifier));
+  here.add(settings.onRestartSettingChanged(s.notifier));
 
   // The election, the first reads and the folder scan (the first git process) on the next
   // turn, so that the views and commands exist first.
@@ -92,13 +55,61 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
     host.start();
     s.statusBar.update();
     here.add(s.startRunEndNotices());
-    here.add(new NeedsInputNotices(host, repos, notifier, context.globalState)); // the leader's window announces each mark once
-    void repos.ready(); // the first scan, unless a command already started it
+    here.add(new NeedsInputNotices(host, s.repos, s.notifier, context.globalState)); // the leader's window announces each mark once
+    void s.repos.ready(); // the first scan, unless a command already started it
     void terminals.restore(); // the agent terminals this window had open before a reload
     times.startMs = performance.now() - t1;
   });
   here.add({ dispose: () => clearImmediate(started) });
   return extensionApi(s);
+}
+
+/**
+ * The database first (this runs after activate() has returned): when it cannot be opened,
+ * this window offers only the reason, with no views or commands of its own.
+ */
+function openHost(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): OrchestratorHost | undefined {
+  const host = new OrchestratorHost({
+    stateDir: settings.configuredStateDir() ?? context.globalStorageUri.fsPath,
+    // Agents run under a supervisor in the bundled CLI, on this host's own runtime
+    // (Electron is told to behave as Node by the launcher).
+    nodePath: process.execPath,
+    cliPath: path.join(context.extensionPath, 'dist', 'cli.js'),
+    label: windowLabel(),
+    log,
+  });
+  try {
+    host.open();
+    return host;
+  } catch (e) {
+    host.dispose();
+    registerUnavailable(context, log, e);
+    return undefined;
+  }
+}
+
+/** This window's services, each owned by `here`. */
+function services(context: vscode.ExtensionContext, here: DisposableScope, host: OrchestratorHost, log: vscode.LogOutputChannel): Services {
+  const repos = here.add(new WindowRepositories(log));
+  const notifier = here.add(new Notifier(log));
+  const agentsTree = here.add(new AgentsTreeProvider(host, repos));
+  const s: Services = {
+    host,
+    repos,
+    notifier,
+    log,
+    folders: new WorkspaceFolders(path.join(context.globalStorageUri.fsPath, 'workspaces')),
+    trust: new WorkspaceTrust(),
+    agentsTree,
+    agentsView: here.add(vscode.window.createTreeView('worktreeOrchestrator.agents', { treeDataProvider: agentsTree, showCollapseAll: true })),
+    worktreesTree: here.add(new WorktreesTreeProvider(host, repos, log)),
+    logs: here.add(new AgentLogProvider(host)),
+    diff: here.add(new RunDiff()),
+    statusBar: here.add(new LeaderStatusBar(host)),
+    windowLabel: windowLabel(),
+    startRunEndNotices: () => new RunEndNotices(host, repos, notifier, s.windowLabel, context.globalState),
+  };
+  return s;
 }
 
 export function deactivate(): void {

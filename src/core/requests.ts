@@ -6,9 +6,14 @@ import { GitRepo } from './git/git';
 import { DEFAULT_PORTS_PER_RUN } from './db/ports';
 import { branchName, validatePriorityId, worktreeDirName } from './roadmap/priorityId';
 import { findPriority, loadRoadmap } from './roadmap/roadmap';
-import { ACTIVE_STATUSES, AlreadyActiveError, Run, Store } from './db/store';
+import { AlreadyActiveError, Store } from './db/store';
 import { UserError } from './model/userError';
 import { resolveWorktreeRoot, worktreePath } from './git/worktreePaths';
+import { ACTIVE_STATUSES, isActive } from './model/runStatus';
+import type { ActionKind } from './model/action';
+import { ChangeWatcher } from './db/changeWatcher';
+import type { GcItem } from './leader/gc';
+import { Run } from './model/run';
 
 /** What the requester brings: its own (user/machine-scoped) settings, never workspace ones. */
 export interface SpawnSettings {
@@ -135,4 +140,58 @@ const settled = <T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> =
 
 export function logPathFor(stateDir: string, runId: string): string {
   return path.join(runDir(stateDir, runId), 'agent.log');
+}
+
+// --- Requests of the leader and waiting for its answer ---------------------------------
+// A request is a row (a run's stop flag, an action, a repository request); whoever leads
+// carries it out and answers in the same row. The CLI waits here and prints; the UI waits
+// with progress (ui/commands/leaderRequest.ts) over the same rows.
+
+/** Resolves once `done()` holds after a change to the database (or the timeout passes). */
+export function waitForChange(store: Store, done: () => boolean, timeoutMs = 60_000): Promise<void> {
+  if (done()) return Promise.resolve();
+  return new Promise((resolve) => {
+    const watcher = new ChangeWatcher(store, 250);
+    const finish = () => {
+      clearTimeout(timer);
+      watcher.dispose();
+      resolve();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    watcher.on('runs', () => done() && finish());
+    watcher.start();
+  });
+}
+
+/** Acts now when nobody else leads (`lead` says whether it could), else waits for the leader's answer. */
+type Lead = (act: () => Promise<unknown>) => Promise<boolean>;
+
+/** Asks for a run to stop and waits until it has ended (or `timeoutMs`); returns the run as it is then. */
+export async function stopAndWait(store: Store, run: Run, lead: Lead, stop: (run: Run) => Promise<void>, timeoutMs = 30_000): Promise<Run> {
+  const requested = store.requestStop(run.id);
+  if (isActive(requested.status)) {
+    const led = await lead(() => stop(store.getRun(run.id)!));
+    if (!led) await waitForChange(store, () => !isActive(store.getRun(run.id)!.status), timeoutMs);
+  }
+  return store.getRun(run.id)!;
+}
+
+/** Asks the leader to merge or remove a run's work and returns its answer; refusals are UserErrors. */
+export async function actionAndWait(store: Store, kind: ActionKind, run: Run, o: { force?: boolean; requestedBy: string }, lead: Lead, pass: () => Promise<void>): Promise<string> {
+  const action = store.requestAction(kind, run.id, o);
+  if (!(await lead(pass))) await waitForChange(store, () => store.getAction(action.id)?.status !== 'pending');
+  return answerOf(store, store.getAction(action.id)!);
+}
+
+/** Asks the leader to collect a repository's garbage and returns its report. */
+export async function gcAndWait(store: Store, repo: string, requestedBy: string, lead: Lead, pass: () => Promise<void>): Promise<GcItem[]> {
+  const request = store.requestForRepo('gc', repo, requestedBy);
+  if (!(await lead(pass))) await waitForChange(store, () => store.getRepoRequest(request.id)?.status !== 'pending');
+  return JSON.parse(answerOf(store, store.getRepoRequest(request.id)!)) as GcItem[];
+}
+
+function answerOf(store: Store, answer: { status: 'pending' | 'done' | 'failed'; result: string | null }): string {
+  if (answer.status === 'pending') throw new UserError(`The leader (pid ${store.leader().pid}) has not answered yet; the request stays queued.`);
+  if (answer.status === 'failed') throw new UserError(answer.result ?? 'The leader refused.');
+  return answer.result ?? '';
 }

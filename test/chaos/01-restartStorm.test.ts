@@ -1,10 +1,12 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isActive, Run, Store } from '../../src/core/db/store';
+import { Store } from '../../src/core/db/store';
 import { makeSandbox, Sandbox } from '../support/sandbox';
 import { AgentSampler, agentTraces, chaosAgent, extraStartsPerRun, finalReconcile, killAgents, launch, ledger, lostCommits, ms, overlappingClaims, pct, Proc, record, report, rngFor, roadmapOf, scaled, selfCrashed } from './lib';
 import { waitUntil } from '../support/wait';
+import { isActive } from '../../src/core/model/runStatus';
+import { Run } from '../../src/core/model/run';
 
 // Scenario 1: the continuous loop runs agents that commit, while the only orchestrator is
 // killed -9 and restarted again and again at random moments — right after it becomes

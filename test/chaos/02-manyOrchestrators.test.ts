@@ -1,13 +1,14 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isActive, Store } from '../../src/core/db/store';
+import { Store } from '../../src/core/db/store';
 import { LeaderLease } from '../../src/core/leader/leaderLease';
 import { Orchestrator } from '../../src/core/leader/orchestrator';
 import { requestSpawn } from '../../src/core/requests';
 import { cli, CLI, makeSandbox, NODE, Sandbox } from '../support/sandbox';
 import { AgentSampler, chaosAgent, epochOf, extraStartsPerRun, fencingViolations, finalReconcile, killAgents, launch, ledger, lostCommits, ms, overlappingClaims, pct, Proc, record, report, rngFor, roadmapOf, scaled } from './lib';
 import { sleep, waitUntil } from '../support/wait';
+import { isActive } from '../../src/core/model/runStatus';
 
 // Scenario 2: five orchestrators on one state dir. Every few seconds the leader is killed
 // -9 and a fresh process joins, so there are always five. Leadership is sampled from what

@@ -1,10 +1,11 @@
 import * as assert from 'node:assert/strict';
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
-import { isActive, Store } from '../../src/core/db/store';
+import { Store } from '../../src/core/db/store';
 import { cli, makeSandbox, NODE, ROOT, Sandbox } from '../support/sandbox';
 import { AgentSampler, chaosAgent, extraStartsPerRun, killAgents, overlappingClaims, record, report, rngFor, roadmapOf, scaled } from './lib';
 import { waitUntil } from '../support/wait';
+import { isActive } from '../../src/core/model/runStatus';
 
 // Scenario 3: five processes ask for the same priorities at the same instant, round after
 // round. The database must hand each priority to exactly one of them per round.

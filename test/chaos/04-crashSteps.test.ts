@@ -6,6 +6,7 @@ import { cli, makeSandbox, Sandbox } from '../support/sandbox';
 import { agentTraces, chaosAgent, finalReconcile, killAgents, launch, ledger, ledgerPath, liveAgentTraces, lostCommits, repoDamage, Proc, record, report, rngFor, roadmapOf, scaled, selfCrashed } from './lib';
 import { waitUntil } from '../support/wait';
 import { git } from '../support/git';
+import { rawDb } from '../support/rawDb';
 
 // Scenario 4: the orchestrator dies (SIGKILL from the WTO_CRASH_AT hook) at every named step
 // of spawn, stop, merge and remove. Two ways to come back:
@@ -119,7 +120,7 @@ describe('chaos 4: crash at every step of spawn, stop, merge and remove', functi
       }
 
       // The outcome, once whoever came back has finished.
-      const answered = () => (store.db.prepare("SELECT count(*) AS n FROM actions WHERE status != 'pending'").get() as { n: number }).n === 1;
+      const answered = () => (rawDb(store).prepare("SELECT count(*) AS n FROM actions WHERE status != 'pending'").get() as { n: number }).n === 1;
       const finished: Record<Op, () => boolean> = {
         spawn: () => run()?.status === 'succeeded',
         stop: () => run()?.status === 'stopped' && liveAgentTraces(s).length === 0,
@@ -135,7 +136,7 @@ describe('chaos 4: crash at every step of spawn, stop, merge and remove', functi
       outcome.starts = agentTraces(s).length;
       outcome.runs = store.listRuns().length;
       const r = run();
-      const action = store.db.prepare('SELECT * FROM actions').get() as { status: string; result: string } | undefined;
+      const action = rawDb(store).prepare('SELECT * FROM actions').get() as { status: string; result: string } | undefined;
       report(`crashes ${outcome.crashes}; run ${r.status}${r.error ? ` (${r.error})` : ''}; agent starts ${outcome.starts}; ${action ? `action ${action.status}: ${action.result}; ` : ''}orphans ${outcome.orphans}; lost commits ${outcome.lost} of ${ledger(s).length}`);
 
       assert.ok(done, `finished: ${JSON.stringify(r)} ${JSON.stringify(action)}`);

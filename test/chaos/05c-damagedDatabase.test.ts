@@ -7,6 +7,7 @@ import { LeaderLease } from '../../src/core/leader/leaderLease';
 import { Store } from '../../src/core/db/store';
 import { UserError } from '../../src/core/model/userError';
 import { record, report, rngFor, scaled } from './lib';
+import { rawDb } from '../support/rawDb';
 
 // Scenario 5c: a real state.db, truncated at random lengths or with random bytes
 // overwritten. The orchestrator must either refuse it with a clear message, having moved it
@@ -92,7 +93,7 @@ describe('chaos 5c: truncated and corrupt database files', function () {
     try {
       if (bytes.length === 0) return 'fresh'; // an empty file is an empty database: nothing to keep
       assert.equal(snapshot(store), original, `${label}: opened, so nothing may be missing or changed`);
-      const check = store.db.pragma('integrity_check', { simple: true });
+      const check = rawDb(store).pragma('integrity_check', { simple: true });
       assert.equal(check, 'ok', `${label}: opened a database that fails integrity_check`);
       return 'intact';
     } finally {

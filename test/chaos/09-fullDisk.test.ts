@@ -4,11 +4,11 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isAlive } from '../../src/core/agent/processInfo';
-import { Run } from '../../src/core/db/store';
 import { CliResult, FAKE_AGENT, NODE, Sandbox, cli, makeSandbox } from '../support/sandbox';
 import { STACK_LINE, SmallDisk, mountSmallDisk, signalIfAlive, supervisorPids } from '../support/stateDirMount';
 import { Proc, Rng, extraStartsPerRun, killAgents, launch, record, report, rngFor, roadmapOf, scaled, withStore } from './lib';
 import { sleep, waitUntil } from '../support/wait';
+import { Run } from '../../src/core/model/run';
 
 // Scenario 9 (issue 12, items 5 and 6): the state folder on a real 2 MiB tmpfs that fills up
 // at random moments (a few KiB left, or none) while a leader runs agents and the CLI keeps

@@ -6,9 +6,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ReconcileReport } from '../../src/core/leader/orchestrator';
 import { isAlive } from '../../src/core/agent/processInfo';
-import { RunEvent, Store } from '../../src/core/db/store';
+import { Store } from '../../src/core/db/store';
 import { CLI, NODE, ROOT, Sandbox, TraceEntry, cli, traces } from '../support/sandbox';
 import { sleep } from '../support/wait';
+import { RunEvent } from '../../src/core/model/run';
 
 export const CHAOS_AGENT = path.join(__dirname, 'chaosAgent.mjs');
 export const ARGV_AGENT = path.join(__dirname, 'argvAgent.mjs');

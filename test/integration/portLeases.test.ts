@@ -5,9 +5,11 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PORT_RANGE_START, portsInUse } from '../../src/core/db/ports';
-import { ACTIVE_STATUSES, Store } from '../../src/core/db/store';
+import { Store } from '../../src/core/db/store';
 import { cli, makeSandbox, NODE, ROOT, Sandbox, withStore } from '../support/sandbox';
 import { until } from '../support/wait';
+import { ACTIVE_STATUSES, isActive } from '../../src/core/model/runStatus';
+import { rawDb } from '../support/rawDb';
 
 const RACER = path.join(ROOT, 'test', 'fixtures', 'portRacer.ts');
 
@@ -48,14 +50,14 @@ describe('port blocks per run', function () {
     store.recordExit(a.id, { code: 0 });
     assert.equal(store.portBlock(a.id), undefined, 'released when the run ends');
     assert.equal(claimWithPorts(store, 'US-3').first, a.first, 'and leased again');
-    assert.throws(() => store.db.prepare('INSERT INTO port_leases (port, run_id, first_port, count, leased_at) VALUES (?, ?, ?, ?, ?)').run(b.first + 3, 'other', b.first, 10, 0), /UNIQUE|PRIMARY/, 'the database itself refuses a second lease of a port');
+    assert.throws(() => rawDb(store).prepare('INSERT INTO port_leases (port, run_id, first_port, count, leased_at) VALUES (?, ?, ?, ?, ?)').run(b.first + 3, 'other', b.first, 10, 0), /UNIQUE|PRIMARY/, 'the database itself refuses a second lease of a port');
   });
 
   it('a claim that fails leases nothing', () => {
     claimWithPorts(store, 'US-1');
-    const before = store.db.prepare('SELECT count(*) AS n FROM port_leases').get();
+    const before = rawDb(store).prepare('SELECT count(*) AS n FROM port_leases').get();
     assert.throws(() => claimWithPorts(store, 'US-1'), /already has an active run/);
-    assert.deepEqual(store.db.prepare('SELECT count(*) AS n FROM port_leases').get(), before);
+    assert.deepEqual(rawDb(store).prepare('SELECT count(*) AS n FROM port_leases').get(), before);
   });
 
   it('skips a block with a port something on the machine listens on', async function () {
@@ -94,7 +96,7 @@ describe('port blocks per run', function () {
     // transaction as each claim and each end): at every instant, which ports did active runs hold?
     const runs = new Map(store.listRuns({}).map((r) => [r.id, Number(r.command[1])]));
     assert.equal(runs.size, workers * rounds);
-    const events = store.db.prepare("SELECT run_id AS runId, kind, to_status AS toStatus FROM events WHERE run_id IS NOT NULL ORDER BY id").all() as Array<{ runId: string; kind: string; toStatus: string }>;
+    const events = rawDb(store).prepare("SELECT run_id AS runId, kind, to_status AS toStatus FROM events WHERE run_id IS NOT NULL ORDER BY id").all() as Array<{ runId: string; kind: string; toStatus: string }>;
     const holder = new Map<number, string>();
     let overlaps = 0;
     let maxActive = 0;
@@ -117,7 +119,7 @@ describe('port blocks per run', function () {
     assert.ok(maxActive > 5, 'the racers really overlapped in time');
     // What the table holds now is exactly the blocks of the runs still active.
     const stillActive = store.listRuns({ statuses: [...ACTIVE_STATUSES] });
-    const leases = store.db.prepare('SELECT port, run_id AS runId FROM port_leases ORDER BY port').all() as Array<{ port: number; runId: string }>;
+    const leases = rawDb(store).prepare('SELECT port, run_id AS runId FROM port_leases ORDER BY port').all() as Array<{ port: number; runId: string }>;
     assert.equal(leases.length, stillActive.length * 10);
     for (const r of stillActive) assert.deepEqual(store.portBlock(r.id), { first: Number(r.command[1]), count: 10 });
   });
@@ -145,8 +147,8 @@ describe('a run and its ports, through the CLI', function () {
     assert.ok(pa >= PORT_RANGE_START && pb >= PORT_RANGE_START);
     assert.ok(pb >= pa + 10 || pa >= pb + 5, `blocks ${pa}+10 and ${pb}+5 do not overlap`);
     // Each agent's supervisor records its exit; the trigger releases in that same write.
-    await until(() => withStore(s, (st) => st.listRuns({}).every((r) => !ACTIVE_STATUSES.includes(r.status))), 20_000);
-    assert.equal(withStore(s, (st) => st.db.prepare('SELECT count(*) AS n FROM port_leases').get() as { n: number }).n, 0, 'both blocks released when the runs ended');
+    await until(() => withStore(s, (st) => st.listRuns({}).every((r) => !isActive(r.status))), 20_000);
+    assert.equal(withStore(s, (st) => rawDb(st).prepare('SELECT count(*) AS n FROM port_leases').get() as { n: number }).n, 0, 'both blocks released when the runs ended');
   });
 
   it('--ports-per-run must be a whole number', async () => {

@@ -1,10 +1,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ACTIVE_STATUSES, Store } from '../../src/core/db/store';
+import { Store } from '../../src/core/db/store';
 import { runLoopPass } from '../../src/core/roadmap/workLoop';
 import { agentCommand, cli, FAKE_AGENT, makeSandbox, NODE, Sandbox, traces, withStore } from '../support/sandbox';
 import { sleep, until } from '../support/wait';
+import { ACTIVE_STATUSES } from '../../src/core/model/runStatus';
 
 // Issue 14: a combined heading 'PRIORITY 20: US-104 - Search' is one priority reachable by
 // either id, and both ids are ONE slot for the one-active-run guarantee: requests are

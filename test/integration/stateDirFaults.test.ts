@@ -3,11 +3,11 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isAlive } from '../../src/core/agent/processInfo';
-import { Run } from '../../src/core/db/store';
 import { NODE, Sandbox, agentCommand, cli, makeSandbox, traces, withStore } from '../support/sandbox';
 import { stopped } from '../support/procScan';
 import { STACK_LINE, SmallDisk, mountSmallDisk, signalIfAlive, supervisorPids } from '../support/stateDirMount';
 import { until } from '../support/wait';
+import { Run } from '../../src/core/model/run';
 
 // Issue 12, items 5 and 6: a full and a read-only state folder, on a real small tmpfs.
 describe('a full or read-only state folder (real tmpfs)', function () {

@@ -1,10 +1,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Run, Store } from '../../src/core/db/store';
+import { Store } from '../../src/core/db/store';
 import { planLoop } from '../../src/core/roadmap/workLoop';
 import { agentCommand, cli, liveAgents, makeSandbox, Sandbox, startOrchestrator, StartedOrchestrator, traces, withStore } from '../support/sandbox';
 import { sleep, until } from '../support/wait';
+import { Run } from '../../src/core/model/run';
 
 const LOOP_ROADMAP = `# Roadmap
 

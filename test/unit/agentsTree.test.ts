@@ -1,10 +1,14 @@
+import type Database from 'better-sqlite3';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { populate } from '../../bench/treeScale';
-import { isActive, Run, Store } from '../../src/core/db/store';
+import { Store } from '../../src/core/db/store';
 import type * as Tree from '../../src/ui/views/agentsTreeProvider';
+import { isActive } from '../../src/core/model/runStatus';
+import { Run } from '../../src/core/model/run';
+import { rawDb } from '../support/rawDb';
 
 // The Agents view's logic against a real database, through the fake `vscode` module of the
 // bench (bench/fakeVscode.cjs): what it lists, in which order, and that every read it
@@ -100,7 +104,7 @@ describe('Agents tree: history-independent', function () {
       };
       // B#1, A#1, A#2, C#1, C#2 ended in that order; A#3 runs.
       const made = [run('B', 'succeeded'), run('A', 'failed'), run('A', 'succeeded'), run('C', 'succeeded'), run('C', 'failed'), run('A', null)];
-      made.forEach((r, i) => store.db.prepare('UPDATE runs SET created_at = ? WHERE id = ?').run(1_000 + i, r.id));
+      made.forEach((r, i) => rawDb(store).prepare('UPDATE runs SET created_at = ? WHERE id = ?').run(1_000 + i, r.id));
 
       const p = provider(store);
       const roots = p.getChildren();
@@ -144,11 +148,11 @@ describe('Agents tree: history-independent', function () {
 
       // Every statement the view prepares, to check its plan below.
       const prepared = new Set<string>();
-      const prepare = store.db.prepare.bind(store.db);
-      store.db.prepare = ((sql: string) => {
+      const prepare = rawDb(store).prepare.bind(rawDb(store));
+      rawDb(store).prepare = ((sql: string) => {
         prepared.add(sql);
         return prepare(sql);
-      }) as typeof store.db.prepare;
+      }) as Database.Database["prepare"];
 
       const p = provider(store);
       const roots = p.getChildren();
@@ -192,7 +196,7 @@ describe('Agents tree: history-independent', function () {
       const expected = store.listRuns({ repo }).filter((r) => !isActive(r.status) && (r.endedAt ?? 0) >= since);
       assert.ok(expected.length > 0 && expected.length < 100, `${expected.length}`);
       assert.deepEqual(ended.map((r) => r.id).sort(), expected.map((r) => r.id).sort());
-      const plan = (store.db.prepare(`EXPLAIN QUERY PLAN SELECT runs.id FROM runs INDEXED BY runs_by_ended WHERE runs.ended_at >= 1`).all() as Array<{ detail: string }>).map((r) => r.detail);
+      const plan = (rawDb(store).prepare(`EXPLAIN QUERY PLAN SELECT runs.id FROM runs INDEXED BY runs_by_ended WHERE runs.ended_at >= 1`).all() as Array<{ detail: string }>).map((r) => r.detail);
       assert.match(plan.join('\n'), /SEARCH runs USING INDEX runs_by_ended/);
     } finally {
       store.close();
@@ -210,7 +214,7 @@ describe('Agents tree: history-independent', function () {
       for (let i = 0; i < 150; i++) {
         const r = store.claimRun({ repo: other, priority: `O-${i}`, newAttempt: true, plan });
         store.recordTransition(r.id, ['requested'], 'succeeded', { endedAt: offset });
-        store.db.prepare('UPDATE runs SET created_at = ? WHERE id = ?').run(offset + (i % 2 ? i : -1e9 + i), r.id);
+        rawDb(store).prepare('UPDATE runs SET created_at = ? WHERE id = ?').run(offset + (i % 2 ? i : -1e9 + i), r.id);
       }
       const p = provider(store, [repo, other]);
       const shown = allPriorities(p);
@@ -237,8 +241,10 @@ describe('Agents tree: history-independent', function () {
       store.recordRunFacts(b.id, { lastActivity: 'reading spec.md', attention: 'stalled', attentionReason: 'no output for 300s' });
       const p = provider(store);
       let prepared = 0;
-      const prepare = store.db.prepare.bind(store.db);
-      (store.db as unknown as { prepare: typeof prepare }).prepare = ((sql: string) => {
+      // The connection is the store's own: counted from the outside, as a spy.
+      const db = (store as unknown as { db: { prepare(sql: string): unknown } }).db;
+      const prepare = db.prepare.bind(db);
+      db.prepare = ((sql: string) => {
         if (/run_facts|port_leases/.test(sql)) prepared++;
         return prepare(sql);
       }) as typeof prepare;

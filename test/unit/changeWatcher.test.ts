@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { ChangeWatcher } from '../../src/core/db/changeWatcher';
 import { Store } from '../../src/core/db/store';
 import { sleep } from '../support/wait';
+import { rawDb } from '../support/rawDb';
 
 describe('ChangeWatcher', () => {
   let dir: string;
@@ -59,7 +60,7 @@ describe('ChangeWatcher', () => {
 
   it('does not report a leader heartbeat as a change of the runs', async () => {
     const runs = count();
-    other.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1').run(Date.now());
+    rawDb(other).prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1').run(Date.now());
     await sleep(300);
     assert.equal(runs(), 0);
   });

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { exitRecord, runDir } from '../../src/core/agent/agents';
 import { recordAgentExit, reserveExitSlot, writeExitRecord } from '../../src/core/agent/exitRecord';
 import { Store } from '../../src/core/db/store';
+import { rawDb } from '../support/rawDb';
 
 // The durable exit record, on an ordinary folder (the full-disk cases are in
 // stateDirFaults.test.ts, on a real tmpfs).
@@ -55,7 +56,7 @@ describe('exit record', () => {
     ended.close();
     // A database written by a newer version is not a full disk: exit.json holds the fact, no retry.
     const newer = Store.open(state);
-    newer.db.pragma('user_version = 999');
+    rawDb(newer).pragma('user_version = 999');
     newer.close();
     const started = Date.now();
     const fd2 = fs.openSync(path.join(rd, 'agent.log'), 'a');

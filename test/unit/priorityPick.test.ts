@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { readRoadmap } from '../../src/core/roadmap/roadmap';
-import type { Run, RunStatus } from '../../src/core/db/store';
 import { pickEntries } from '../../src/core/roadmap/priorityPickItems';
+import type { RunStatus } from '../../src/core/model/runStatus';
+import type { Run } from '../../src/core/model/run';
 
 // The Spawn quick pick's entries (plain data; priorityPick.ts only wraps them for vscode).
 describe('spawn quick pick entries: aliases and roadmap warnings', () => {

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LeaderLease } from '../../src/core/leader/leaderLease';
 import { AlreadyActiveError, FencedError, PreviousRunError, Store } from '../../src/core/db/store';
+import { rawDb } from '../support/rawDb';
 
 describe('Store (real SQLite file)', () => {
   let dir: string;
@@ -35,7 +36,7 @@ describe('Store (real SQLite file)', () => {
 
   it('enforces the invariant in the schema itself, not in code: a raw INSERT of a second active row fails', () => {
     const first = claim(store);
-    const raw = store.db.prepare(`INSERT INTO runs (id, repo_id, agent_type, priority, attempt, status, command, worktree, branch, base_ref, log_path, created_at)
+    const raw = rawDb(store).prepare(`INSERT INTO runs (id, repo_id, agent_type, priority, attempt, status, command, worktree, branch, base_ref, log_path, created_at)
       VALUES ('x', ?, 'code_developer', 'US-036', 2, 'running', '[]', '/x', 'b', 'main', '/l', 0)`);
     assert.throws(() => raw.run(first.repoId), /UNIQUE constraint failed/);
   });

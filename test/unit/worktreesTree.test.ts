@@ -1,10 +1,13 @@
+import type Database from 'better-sqlite3';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { populate } from '../../bench/treeScale';
-import { Run, Store } from '../../src/core/db/store';
+import { Store } from '../../src/core/db/store';
 import type * as Tree from '../../src/ui/views/worktreesTreeProvider';
 import { makeSandbox, Sandbox } from '../support/sandbox';
 import { git } from '../support/git';
+import { Run } from '../../src/core/model/run';
+import { rawDb } from '../support/rawDb';
 
 // The Worktrees view matches each worktree `git worktree list` reports to the latest run
 // recorded there. It reads only the runs of the listed paths (an index lookup each), so
@@ -33,7 +36,7 @@ describe('Worktrees tree: history-independent', function () {
     try {
       populate(store, s.repo, 10_000, worktrees, { events: false });
       // An earlier attempt recorded at the first path too: the latest attempt wins, as before.
-      store.db.prepare('UPDATE runs SET worktree = ? WHERE id = (SELECT id FROM runs WHERE priority = (SELECT priority FROM runs WHERE worktree = ?) AND attempt = 1)').run(worktrees[0], worktrees[0]);
+      rawDb(store).prepare('UPDATE runs SET worktree = ? WHERE id = (SELECT id FROM runs WHERE priority = (SELECT priority FROM runs WHERE worktree = ?) AND attempt = 1)').run(worktrees[0], worktrees[0]);
       const expected = new Map<string, Run>();
       for (const r of store.listRuns({ repo: s.repo })) {
         const seen = expected.get(r.worktree);
@@ -41,11 +44,11 @@ describe('Worktrees tree: history-independent', function () {
       }
 
       const prepared = new Set<string>();
-      const prepare = store.db.prepare.bind(store.db);
-      store.db.prepare = ((sql: string) => {
+      const prepare = rawDb(store).prepare.bind(rawDb(store));
+      rawDb(store).prepare = ((sql: string) => {
         prepared.add(sql);
         return prepare(sql);
-      }) as typeof store.db.prepare;
+      }) as Database.Database["prepare"];
 
       const repository = { root: s.repo, name: 'repo', folder: { uri: fake.Uri.file(s.repo), name: 'repo', index: 0 }, roadmap: undefined };
       const host = { store, stateDir: s.state, onDidChangeRuns: new fake.EventEmitter().event, onDidChangeLeader: new fake.EventEmitter().event };

@@ -3,8 +3,9 @@ import type * as net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import { exitRecord, runDir } from './agents';
 import { connectAttach, controlFrame, dataFrame, FRAME_CONTROL, FrameReader } from './attachProtocol';
-import { isActive, Run } from '../db/store';
 import { UserError } from '../model/userError';
+import { isActive } from '../model/runStatus';
+import { Run } from '../model/run';
 
 export interface AgentExit {
   code: number | null;

@@ -5,53 +5,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
 import { UserError } from '../model/userError';
+import type { Action, ActionKind, RepoRequest } from '../model/action';
+import type { Run, RunEvent } from '../model/run';
+import { ACTIVE_STATUSES, RunStatus, isActive, sqlList } from '../model/runStatus';
 import { Attention, readFactsOf, readMarkedRuns, readPortBlocksOf, readRunFacts, RunFacts, RunFactsPatch, writeRunFacts } from './runFacts';
 
-export type RunStatus =
-  | 'requested'
-  | 'provisioning'
-  | 'running'
-  | 'stopping'
-  | 'succeeded'
-  | 'failed'
-  | 'stopped'
-  | 'lost';
-
-export const ACTIVE_STATUSES: readonly RunStatus[] = ['requested', 'provisioning', 'running', 'stopping'];
-export const isActive = (s: RunStatus): boolean => ACTIVE_STATUSES.includes(s);
-
-export interface Run {
-  id: string;
-  repoId: number;
-  repo: string;
-  agentType: string;
-  priority: string;
-  title: string | null;
-  attempt: number;
-  status: RunStatus;
-  /** Last provisioning intent: claimed, worktree, spawn. */
-  step: string | null;
-  requestedBy: string | null;
-  pid: number | null;
-  pidStart: string | null;
-  supervisorPid: number | null;
-  command: string[];
-  worktree: string;
-  branch: string;
-  baseRef: string;
-  baseCommit: string | null;
-  createdAt: number;
-  startedAt: number | null;
-  endedAt: number | null;
-  exitCode: number | null;
-  error: string | null;
-  logPath: string;
-  epoch: number | null;
-  stopRequested: boolean;
-  worktreeLocked: boolean;
-  /** Runs in the new worktree before the agent starts (machine-scoped setting). */
-  setupCommand: string[] | null;
-}
+const ACTIVE_SQL = sqlList(ACTIVE_STATUSES);
 
 export interface LeaderRow {
   epoch: number;
@@ -61,17 +20,6 @@ export interface LeaderRow {
   host: string | null;
   label: string | null;
   heartbeatAt: number | null;
-}
-
-export interface RunEvent {
-  id: number;
-  runId: string | null;
-  at: number;
-  kind: string;
-  fromStatus: string | null;
-  toStatus: string | null;
-  epoch: number | null;
-  detail: string | null;
 }
 
 export interface ClaimRequest {
@@ -115,7 +63,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -243,7 +191,23 @@ const MIGRATIONS: string[] = [
   CREATE INDEX runs_by_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
   CREATE INDEX runs_by_worktree ON runs (repo_id, worktree);
   `,
-  // run facts (runFacts.ts): what a run is doing, read from its agent's output by the
+  // 5: requests for the leader to act on a whole repository (gc), answered in the same row.
+  `
+  CREATE TABLE repo_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('gc')),
+    repo TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','done','failed')),
+    requested_by TEXT,
+    result TEXT,
+    created_at INTEGER NOT NULL,
+    done_at INTEGER
+  );
+  CREATE INDEX repo_requests_pending ON repo_requests (id) WHERE status = 'pending';
+  CREATE TRIGGER repo_requests_ins AFTER INSERT ON repo_requests BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER repo_requests_upd AFTER UPDATE ON repo_requests BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  `,
+  // 6: run facts (runFacts.ts): what a run is doing, read from its agent's output by the
   // supervisor, and the attention mark (needs input, stalled). One row per run, written at
   // most about once a second per run; the views re-read on the change counter.
   `
@@ -267,19 +231,6 @@ const MIGRATIONS: string[] = [
   CREATE TRIGGER run_facts_upd AFTER UPDATE ON run_facts BEGIN UPDATE change_gen SET gen = gen + 1; END;
   `,
 ];
-
-export type ActionKind = 'merge' | 'remove';
-export interface Action {
-  id: number;
-  kind: ActionKind;
-  runId: string;
-  force: boolean;
-  status: 'pending' | 'done' | 'failed';
-  requestedBy: string | null;
-  result: string | null;
-  createdAt: number;
-  doneAt: number | null;
-}
 
 interface RunRow {
   id: string;
@@ -391,7 +342,7 @@ export interface StoreOptions {
  * the database, never on memory.
  */
 export class Store {
-  readonly db: Database.Database;
+  private readonly db: Database.Database;
   readonly file: string;
   // SQLite's data_version does not change for a connection's own writes: tell our own watchers.
   private readonly writeListeners = new Set<() => void>();
@@ -572,7 +523,7 @@ export class Store {
   activeRun(repo: string, priority: string, agentType = 'code_developer'): Run | undefined {
     const row = this.db
       .prepare(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ?
-        AND status IN ('requested','provisioning','running','stopping')`)
+        AND status IN ${ACTIVE_SQL}`)
       .get(repo, agentType, priority) as RunRow | undefined;
     return row && toRun(row);
   }
@@ -605,7 +556,7 @@ export class Store {
   latestEndedRuns(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
     const rows = this.db
       .prepare(
-        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status NOT IN ('requested','provisioning','running','stopping')
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status NOT IN ${ACTIVE_SQL}
           ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
           AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.repo_id = runs.repo_id AND later.agent_type = runs.agent_type
             AND later.priority = runs.priority AND later.attempt > runs.attempt)
@@ -619,7 +570,7 @@ export class Store {
   activeRunsPage(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
     const rows = this.db
       .prepare(
-        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status IN ('requested','provisioning','running','stopping')
+        `${RUN_SELECT} WHERE repositories.path = ? AND runs.status IN ${ACTIVE_SQL}
           ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
         ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
       )
@@ -654,7 +605,7 @@ export class Store {
     const rows = this.db
       .prepare(
         `SELECT runs.*, repositories.path AS repo FROM runs INDEXED BY runs_by_ended JOIN repositories ON repositories.id = runs.repo_id
-        WHERE runs.ended_at >= ? AND repositories.path = ? AND status NOT IN ('requested','provisioning','running','stopping') ORDER BY runs.ended_at`,
+        WHERE runs.ended_at >= ? AND repositories.path = ? AND status NOT IN ${ACTIVE_SQL} ORDER BY runs.ended_at`,
       )
       .all(since, repo) as RunRow[];
     return rows.map(toRun);
@@ -666,7 +617,7 @@ export class Store {
     if (byId) return byId;
     const row = this.db
       .prepare(`${RUN_SELECT} WHERE priority = ? COLLATE NOCASE ${repo ? 'AND repositories.path = ?' : ''}
-        ORDER BY (status IN ('requested','provisioning','running','stopping')) DESC, attempt DESC LIMIT 1`)
+        ORDER BY (status IN ${ACTIVE_SQL}) DESC, attempt DESC LIMIT 1`)
       .get(...(repo ? [idOrPriority, repo] : [idOrPriority])) as RunRow | undefined;
     return row && toRun(row);
   }
@@ -788,6 +739,31 @@ export class Store {
     return (this.db.prepare("SELECT * FROM actions WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toAction);
   }
 
+  /** Asks the leader to act on a whole repository (gc); the answer comes back in the same row. */
+  requestForRepo(kind: RepoRequest['kind'], repo: string, requestedBy?: string): RepoRequest {
+    const r = this.db
+      .prepare("INSERT INTO repo_requests (kind, repo, status, requested_by, created_at) VALUES (?, ?, 'pending', ?, ?)")
+      .run(kind, repo, requestedBy ?? null, Date.now());
+    return this.getRepoRequest(Number(r.lastInsertRowid))!;
+  }
+
+  getRepoRequest(id: number): RepoRequest | undefined {
+    const r = this.db.prepare('SELECT * FROM repo_requests WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r && toRepoRequest(r);
+  }
+
+  pendingRepoRequests(): RepoRequest[] {
+    return (this.db.prepare("SELECT * FROM repo_requests WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toRepoRequest);
+  }
+
+  /** The leader's answer to a repository request, fenced. */
+  finishRepoRequest(fence: { epoch: number; owner: string }, id: number, status: 'done' | 'failed', result: string): void {
+    this.immediate(() => {
+      this.assertEpoch(fence.epoch, fence.owner);
+      this.db.prepare("UPDATE repo_requests SET status = ?, result = ?, done_at = ? WHERE id = ? AND status = 'pending'").run(status, result, Date.now(), id);
+    });
+  }
+
   /** The leader's answer, fenced like every side effect it reports. */
   finishAction(fence: { epoch: number; owner: string }, id: number, status: 'done' | 'failed', result: string): void {
     this.immediate(() => {
@@ -802,6 +778,23 @@ export class Store {
       this.assertEpoch(fence.epoch, fence.owner);
       this.addEvent(runId, kind, null, null, fence.epoch, detail);
     });
+  }
+
+  /** Writes a new leader into the row (inside the caller's immediate transaction). */
+  setLeader(l: { epoch: number; owner: string; pid: number; pidStart: string | null; host: string; label: string | null; at: number }): void {
+    this.db
+      .prepare('UPDATE leader SET epoch = ?, owner = ?, pid = ?, pid_start = ?, host = ?, label = ?, heartbeat_at = ?, acquired_at = ? WHERE id = 1')
+      .run(l.epoch, l.owner, l.pid, l.pidStart, l.host, l.label, l.at, l.at);
+  }
+
+  /** Clears the owner if `epoch`/`owner` still lead; whether it did. */
+  clearLeader(epoch: number, owner: string): boolean {
+    return this.db.prepare('UPDATE leader SET owner = NULL WHERE id = 1 AND epoch = ? AND owner = ?').run(epoch, owner).changes === 1;
+  }
+
+  /** The heartbeat, guarded by the epoch: false when another process holds the lease now. */
+  renewLeader(epoch: number, owner: string, at: number): boolean {
+    return this.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND owner = ?').run(at, epoch, owner).changes === 1;
   }
 
   leader(): LeaderRow {
@@ -882,6 +875,19 @@ function toAction(r: Record<string, unknown>): Action {
     runId: r.run_id as string,
     force: r.force !== 0,
     status: r.status as Action['status'],
+    requestedBy: r.requested_by as string | null,
+    result: r.result as string | null,
+    createdAt: r.created_at as number,
+    doneAt: r.done_at as number | null,
+  };
+}
+
+function toRepoRequest(r: Record<string, unknown>): RepoRequest {
+  return {
+    id: r.id as number,
+    kind: r.kind as RepoRequest['kind'],
+    repo: r.repo as string,
+    status: r.status as RepoRequest['status'],
     requestedBy: r.requested_by as string | null,
     result: r.result as string | null,
     createdAt: r.created_at as number,

@@ -4,8 +4,10 @@ import { GitRepo, holdsNothing, samePath, WorktreeHoldings } from '../git/git';
 import { LeaderLease } from './leaderLease';
 import { exitRecord, readJson, runDir } from '../agent/agents';
 import { describeUses, ProcessIdentity, processesUsing, ProcessUse } from '../agent/processInfo';
-import { FencedError, isActive, Store } from '../db/store';
+import { FencedError, Store } from '../db/store';
 import { isPoolPath } from './warmPool';
+import { isActive } from '../model/runStatus';
+import { UserError } from '../model/userError';
 
 export interface GcItem {
   worktree: string;
@@ -127,4 +129,26 @@ export async function collectGarbage(store: Store, lease: LeaderLease, repoRoot:
     });
   }
   return items;
+}
+
+/**
+ * The leader's part of `gc` asked by another process (the CLI while a window leads): collects
+ * each pending request's repository and answers in the same row with the report as JSON.
+ */
+export async function answerGcRequests(store: Store, lease: LeaderLease, log: (level: 'info' | 'warn', message: string) => void): Promise<void> {
+  for (const request of store.pendingRepoRequests()) {
+    let status: 'done' | 'failed' = 'done';
+    let result: string;
+    try {
+      const report = await collectGarbage(store, lease, request.repo, { dryRun: false });
+      result = JSON.stringify(report);
+      log('info', `gc ${request.repo}: ${report.filter((i) => i.action === 'removed').length} removed, ${report.filter((i) => i.action !== 'removed').length} kept or refused`);
+    } catch (e) {
+      if (e instanceof FencedError) throw e;
+      status = 'failed';
+      result = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
+      log('warn', `gc ${request.repo} failed: ${result}`);
+    }
+    store.finishRepoRequest(lease.currentFence(), request.id, status, result);
+  }
 }

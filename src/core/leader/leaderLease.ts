@@ -155,9 +155,7 @@ export class LeaderLease extends EventEmitter implements Acts {
         if (!force && !this.holderGone(row)) return row;
         const epoch = row.epoch + 1;
         const now = Date.now();
-        this.store.db
-          .prepare('UPDATE leader SET epoch = ?, owner = ?, pid = ?, pid_start = ?, host = ?, label = ?, heartbeat_at = ?, acquired_at = ? WHERE id = 1')
-          .run(epoch, this.owner, this.me.pid, this.me.start, hostName, this.options.label ?? null, now, now);
+        this.store.setLeader({ epoch, owner: this.owner, pid: this.me.pid, pidStart: this.me.start, host: hostName, label: this.options.label ?? null, at: now });
         this.store.addEvent(null, force ? 'leader-takeover' : 'leader-acquired', null, null, epoch, `pid ${this.me.pid}${row.owner ? `, after pid ${row.pid} (epoch ${row.epoch})` : ''}`);
         won = { epoch, owner: this.owner };
         return this.store.leader();
@@ -185,8 +183,7 @@ export class LeaderLease extends EventEmitter implements Acts {
     this.closeServer();
     try {
       this.store.immediate(() => {
-        const r = this.store.db.prepare('UPDATE leader SET owner = NULL WHERE id = 1 AND epoch = ? AND owner = ?').run(fence.epoch, fence.owner);
-        if (r.changes) this.store.addEvent(null, 'leader-released', null, null, fence.epoch, `pid ${this.me.pid}`);
+        if (this.store.clearLeader(fence.epoch, fence.owner)) this.store.addEvent(null, 'leader-released', null, null, fence.epoch, `pid ${this.me.pid}`);
       });
     } catch {
       // The lease will expire, or a standby will see this process gone.
@@ -318,9 +315,9 @@ export class LeaderLease extends EventEmitter implements Acts {
 
   /** The heartbeat, guarded by the epoch: false when another process holds the lease now. */
   private renew(fence: Fence, now: number): boolean {
-    const r = this.store.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND owner = ?').run(now, fence.epoch, fence.owner);
-    if (r.changes === 1) this.lastRenew = now;
-    return r.changes === 1;
+    const renewed = this.store.renewLeader(fence.epoch, fence.owner, now);
+    if (renewed) this.lastRenew = now;
+    return renewed;
   }
 
   private stepDown(row: LeaderRow | undefined): void {

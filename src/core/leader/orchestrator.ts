@@ -20,14 +20,17 @@ import { GitRepo, samePath, WorktreeInfo } from '../git/git';
 import { LeaderLease } from './leaderLease';
 import { describePid, isAlive, ProcessIdentity, processesWithRunIds, runProcesses, signalGroup } from '../agent/processInfo';
 import { isPoolPath, WarmPool } from './warmPool';
-import { explainStateDirError, FencedError, Run, StaleRunError, Store } from '../db/store';
+import { explainStateDirError, FencedError, StaleRunError, Store } from '../db/store';
 import { UserError } from '../model/userError';
 import { findRoadmapPath } from '../roadmap/roadmap';
 import { mergeRun, removeRunWorktree } from './runResults';
+import { answerGcRequests } from './gc';
 import { LoopConfig, runLoopPass } from '../roadmap/workLoop';
 import { copyIncludedFiles, runSetupCommand } from '../agent/worktreeSetup';
 import { resolveWorktreeRoot } from '../git/worktreePaths';
 import { portEnv } from '../db/ports';
+import { Run } from '../model/run';
+import { BUSY_STATUSES, ENDED_STATUSES, LIVE_STATUSES } from '../model/runStatus';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -114,7 +117,7 @@ export class Orchestrator {
 
   private scheduleSweep(): void {
     if (this.sweepMs === undefined || this.sweepTimer || !this.o.lease.isLeader) return;
-    if (!this.o.store.listRuns({ statuses: ['running', 'stopping', 'provisioning'] }).length) return;
+    if (!this.o.store.listRuns({ statuses: BUSY_STATUSES }).length) return;
     this.sweepTimer = setTimeout(() => {
       this.sweepTimer = undefined;
       void this.tick();
@@ -140,12 +143,13 @@ export class Orchestrator {
   private async pass(): Promise<void> {
     if (!this.o.lease.isLeader) return;
     const { store } = this.o;
-    for (const run of store.listRuns({ statuses: ['running', 'stopping'] })) this.checkAlive(run);
-    for (const run of store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] })) {
+    for (const run of store.listRuns({ statuses: LIVE_STATUSES })) this.checkAlive(run);
+    for (const run of store.listRuns({ statuses: BUSY_STATUSES })) {
       if ((run.stopRequested || run.status === 'stopping') && !this.stopping.has(run.id)) void this.stop(run);
     }
-    for (const run of store.listRuns({ statuses: ['succeeded', 'failed', 'stopped', 'lost'], worktreeLocked: true })) await this.unlock(run);
+    for (const run of store.listRuns({ statuses: ENDED_STATUSES, worktreeLocked: true })) await this.unlock(run);
     await this.actionsPass();
+    await answerGcRequests(this.o.store, this.o.lease, (level, m) => this.log(level, m));
     await this.loopPass();
     await this.provisionQueued();
   }
@@ -217,7 +221,7 @@ export class Orchestrator {
     for (const run of resumable) await this.provision(run);
     for (;;) {
       if (!this.o.lease.isLeader) return;
-      const busy = store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length;
+      const busy = store.listRuns({ statuses: BUSY_STATUSES }).length;
       if (busy >= this.maxParallel) return;
       const next = store.listRuns({ statuses: ['requested'] })[0];
       if (!next) return;
@@ -369,7 +373,7 @@ export class Orchestrator {
     // Checked when the run was requested, which may be long ago (a queue, the loop): the root
     // may have been replaced by a symlink since, and git would follow it.
     resolveWorktreeRoot(run.repo, path.dirname(run.worktree));
-    const other = this.o.store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).find((r) => r.id !== run.id && samePath(r.worktree, run.worktree));
+    const other = this.o.store.listRuns({ statuses: BUSY_STATUSES }).find((r) => r.id !== run.id && samePath(r.worktree, run.worktree));
     if (other) throw new UserError(`Refusing to use ${run.worktree}: run ${other.id} (${other.priority}) works there.`, 'NOT_ISOLATED');
     // Names are not one-to-one (US-1 attempt 2 and US-1.2 attempt 1 are both us-1-2): before
     // adding or adopting a worktree, one that exists and that another run recorded is that
@@ -446,7 +450,7 @@ export class Orchestrator {
   async reconcile(): Promise<ReconcileReport> {
     const { store } = this.o;
     const report: ReconcileReport = { adopted: [], ended: [], resumed: [], orphanWorktrees: [], orphanProcesses: [] };
-    for (const run of store.listRuns({ statuses: ['running', 'stopping'] })) {
+    for (const run of store.listRuns({ statuses: LIVE_STATUSES })) {
       this.checkAlive(run);
       const now = store.getRun(run.id)!;
       (now.status === run.status ? report.adopted : report.ended).push(run.id);
@@ -479,7 +483,7 @@ export class Orchestrator {
       if (this.o.lease.isLeader) this.pool.refill(repoPath, path.dirname(latest.worktree), latest.baseRef);
     }
     await Promise.all(this.endingLeftovers);
-    const active = new Set(store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).map((r) => r.id));
+    const active = new Set(store.listRuns({ statuses: BUSY_STATUSES }).map((r) => r.id));
     for (const p of processesWithRunIds(this.o.stateDir)) if (!active.has(p.runId)) report.orphanProcesses.push(p);
     for (const w of report.orphanWorktrees) this.log('warn', `reconcile: worktree ${w} belongs to no run (left as it is).`);
     for (const p of report.orphanProcesses) this.log('warn', `reconcile: process ${p.pid} says it is run ${p.runId}, which is not active.`);

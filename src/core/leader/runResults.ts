@@ -3,8 +3,10 @@ import { GitRepo, samePath } from '../git/git';
 import type { Acts } from './leaderLease';
 import { crashPoint } from '../crashPoint';
 import { describeUses, gitMergesIn } from '../agent/processInfo';
-import { isActive, Run, RunEvent, Store } from '../db/store';
+import { Store } from '../db/store';
 import { UserError } from '../model/userError';
+import { isActive } from '../model/runStatus';
+import { Run, RunEvent } from '../model/run';
 
 /**
  * What a user does with a finished run: look at its changes, merge them into the base
@@ -37,9 +39,33 @@ export async function mergeRun(store: Store, acts: Acts, run: Run): Promise<stri
   if (current !== run.baseRef) {
     throw new UserError(`The main checkout ${repo.root} is on ${current ?? 'a detached HEAD'}, not ${run.baseRef}: check out ${run.baseRef} to merge. Nothing was changed.`, 'WRONG_BRANCH');
   }
-  const git = (args: string[]) => repo.ask(args);
   const begun = unfinishedMerge(store, run.id);
-  const earlier = begun ? `the merge of ${run.branch} into ${run.baseRef} begun at ${new Date(begun.at).toISOString()} (leader epoch ${begun.epoch})` : '';
+  const m: MergeContext = { repo, run, begun, earlier: begun ? `the merge of ${run.branch} into ${run.baseRef} begun at ${new Date(begun.at).toISOString()} (leader epoch ${begun.epoch})` : '' };
+  const already = await settleEarlierMerge(m, record);
+  if (already) return already;
+  record('merge', `${run.branch} -> ${run.baseRef}`);
+  crashPoint('before-merge');
+  await mergeNoFf(m, record);
+  record('merged', `${run.branch} -> ${run.baseRef}`);
+  return `Merged ${run.branch} into ${run.baseRef}.`;
+}
+
+interface MergeContext {
+  repo: GitRepo;
+  run: Run;
+  /** The intent of an earlier merge of this run that never reported its outcome. */
+  begun: RunEvent | undefined;
+  /** That merge, in words ('' when there is none). */
+  earlier: string;
+}
+
+/**
+ * What an earlier merge (or the user) left in the main checkout: a message when the branch is
+ * merged already, undefined when the checkout is ready to merge; otherwise a UserError.
+ */
+async function settleEarlierMerge(m: MergeContext, record: (kind: string, detail: string) => void): Promise<string | undefined> {
+  const { repo, run, begun, earlier } = m;
+  const git = (args: string[]) => repo.ask(args);
   for (const waitUntil = Date.now() + ORPHANED_MERGE_WAIT_MS; ; await new Promise((r) => setTimeout(r, 200))) {
     const live = gitMergesIn(repo.root);
     if (live.length && begun && Date.now() < waitUntil) continue; // the earlier leader's git, in its hooks: let it finish
@@ -54,48 +80,56 @@ export async function mergeRun(store: Store, acts: Acts, run: Run): Promise<stri
     if (live.length) {
       throw new UserError(`git merge (pid ${live.join(', ')}) is running in the main checkout ${repo.root}${begun ? ` (${earlier}, still in its hooks)` : ''}; ask again once it has finished. Nothing was done.`, 'MERGE_IN_PROGRESS');
     }
-    if (mergeHead) {
-      const names = (await git(['for-each-ref', '--points-at', mergeHead, '--format=%(refname:short)', 'refs/heads/'])).stdout.split('\n').filter(Boolean);
-      const what = names.length ? names.map((n) => (n === run.branch ? `${n}, this run's branch${begun ? `, as ${earlier}` : ''}` : n)).join(', ') : `commit ${mergeHead.slice(0, 12)}`;
-      throw new UserError(
-        leftover
-          ? `A finished merge left MERGE_HEAD behind in the main checkout ${repo.root} (merging ${what}, already in HEAD): "git merge --quit" clears it. Nothing was done.`
-          : `A merge is in progress in the main checkout ${repo.root} (merging ${what}): finish it with "git commit" or abandon it with "git merge --abort". Nothing was done.`,
-        'MERGE_IN_PROGRESS',
-      );
-    }
-    const dirty = await git(['status', '--porcelain', '--untracked-files=no']);
-    // Porcelain lines start with a two-letter status that may begin with a space: no trim().
-    const files = dirty.stdout.split('\n').filter((l) => l.length > 3).map((l) => l.slice(3));
-    if (!files.length) break;
-    const listed = `${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}`;
-    if (begun) {
-      // git stages the merged result before its pre-merge-commit hook, and records it as AUTO_MERGE.
-      const isItsResult = (await git(['diff', '--cached', '--quiet', 'AUTO_MERGE', '--'])).exitCode === 0;
-      throw new UserError(
-        `The merge of ${run.branch} into ${run.baseRef} begun at ${new Date(begun.at).toISOString()} was interrupted before it committed (its git was killed with leader epoch ${begun.epoch}): the main checkout holds ${isItsResult ? 'its result, uncommitted' : 'uncommitted changes, probably its result'} (${listed}). Nothing was done now: look at them, and "git reset --merge" discards them before merging again.`,
-        'MERGE_INTERRUPTED',
-      );
-    }
-    throw new UserError(`The main checkout has uncommitted changes (${listed}): commit or stash them first. Nothing was changed.`, 'MAIN_DIRTY');
+    if (mergeHead) throw await mergeInProgress(m, mergeHead, leftover);
+    await refuseDirtyMain(m);
+    return undefined;
   }
-  record('merge', `${run.branch} -> ${run.baseRef}`);
-  crashPoint('before-merge');
+}
+
+async function mergeInProgress(m: MergeContext, mergeHead: string, leftover: boolean): Promise<UserError> {
+  const { repo, run, begun, earlier } = m;
+  const names = (await repo.ask(['for-each-ref', '--points-at', mergeHead, '--format=%(refname:short)', 'refs/heads/'])).stdout.split('\n').filter(Boolean);
+  const what = names.length ? names.map((n) => (n === run.branch ? `${n}, this run's branch${begun ? `, as ${earlier}` : ''}` : n)).join(', ') : `commit ${mergeHead.slice(0, 12)}`;
+  return new UserError(
+    leftover
+      ? `A finished merge left MERGE_HEAD behind in the main checkout ${repo.root} (merging ${what}, already in HEAD): "git merge --quit" clears it. Nothing was done.`
+      : `A merge is in progress in the main checkout ${repo.root} (merging ${what}): finish it with "git commit" or abandon it with "git merge --abort". Nothing was done.`,
+    'MERGE_IN_PROGRESS',
+  );
+}
+
+/** Refuses a main checkout with uncommitted changes, telling an interrupted merge's result apart. */
+async function refuseDirtyMain(m: MergeContext): Promise<void> {
+  const { repo, run, begun } = m;
+  const dirty = await repo.ask(['status', '--porcelain', '--untracked-files=no']);
+  // Porcelain lines start with a two-letter status that may begin with a space: no trim().
+  const files = dirty.stdout.split('\n').filter((l) => l.length > 3).map((l) => l.slice(3));
+  if (!files.length) return;
+  const listed = `${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}`;
+  if (!begun) throw new UserError(`The main checkout has uncommitted changes (${listed}): commit or stash them first. Nothing was changed.`, 'MAIN_DIRTY');
+  // git stages the merged result before its pre-merge-commit hook, and records it as AUTO_MERGE.
+  const isItsResult = (await repo.ask(['diff', '--cached', '--quiet', 'AUTO_MERGE', '--'])).exitCode === 0;
+  throw new UserError(
+    `The merge of ${run.branch} into ${run.baseRef} begun at ${new Date(begun.at).toISOString()} was interrupted before it committed (its git was killed with leader epoch ${begun.epoch}): the main checkout holds ${isItsResult ? 'its result, uncommitted' : 'uncommitted changes, probably its result'} (${listed}). Nothing was done now: look at them, and "git reset --merge" discards them before merging again.`,
+    'MERGE_INTERRUPTED',
+  );
+}
+
+/** `git merge --no-ff`; on a conflict or refusal the merge is aborted and a UserError says why. */
+async function mergeNoFf(m: MergeContext, record: (kind: string, detail: string) => void): Promise<void> {
+  const { repo, run } = m;
   const message = `Merge ${run.branch} (${run.priority}${run.title ? `: ${run.title}` : ''})`;
   const merged = await repo.change(['merge', '--no-ff', '--no-edit', '-m', message, `refs/heads/${run.branch}`]);
-  if (merged.exitCode !== 0) {
-    const conflicts = (await git(['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean);
-    await repo.change(['merge', '--abort']);
-    record('merge-failed', conflicts.join(', ') || merged.stderr.trim());
-    throw new UserError(
-      conflicts.length
-        ? `Merging ${run.branch} into ${run.baseRef} conflicts in ${conflicts.join(', ')}. The merge was aborted; nothing was changed.`
-        : `git refused to merge ${run.branch} into ${run.baseRef}: ${merged.stderr.trim().split('\n')[0]}. Nothing was changed.`,
-      'MERGE_CONFLICT',
-    );
-  }
-  record('merged', `${run.branch} -> ${run.baseRef}`);
-  return `Merged ${run.branch} into ${run.baseRef}.`;
+  if (merged.exitCode === 0) return;
+  const conflicts = (await repo.ask(['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean);
+  await repo.change(['merge', '--abort']);
+  record('merge-failed', conflicts.join(', ') || merged.stderr.trim());
+  throw new UserError(
+    conflicts.length
+      ? `Merging ${run.branch} into ${run.baseRef} conflicts in ${conflicts.join(', ')}. The merge was aborted; nothing was changed.`
+      : `git refused to merge ${run.branch} into ${run.baseRef}: ${merged.stderr.trim().split('\n')[0]}. Nothing was changed.`,
+    'MERGE_CONFLICT',
+  );
 }
 
 /**

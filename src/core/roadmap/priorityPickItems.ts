@@ -1,7 +1,8 @@
 // What the Spawn quick pick lists, as plain data: no `vscode` import, so unit tests can
 // check it in plain Node; priorityPick.ts turns it into QuickPickItems.
 import type { Roadmap, RoadmapPriority } from './roadmap';
-import { isActive, Run, RunStatus } from '../db/store';
+import { RunStatus, isActive } from '../model/runStatus';
+import { Run } from '../model/run';
 
 export type PriorityChoice = { kind: 'spawn'; id: string } | { kind: 'active'; run: Run };
 

@@ -220,61 +220,69 @@ function tagStart(title: string): number {
   return cut; // separators before the cut ('Title - P0') are trimmed by the caller
 }
 
+type NotTaken = Extract<HeadingResult, { kind: 'not-taken' }>;
+const notTaken = (reason: string): NotTaken => ({ kind: 'not-taken', reason }) as NotTaken;
+
 function parsePriorityHeading(raw: string): HeadingResult | undefined {
   // Whitespace collapsed first so no later pattern meets a long run of spaces.
   const text = raw.replace(/\s+/g, ' ').trim().replace(/ #+$/, ''); // closing '##' sequence
-  let body = stripLead(text);
-
-  // '📝 PLANNED: US-023 - Title': the prefix gives the status (a Status line still wins).
-  let prefixStatus: PriorityStatus | undefined;
-  const pm = PREFIX_RE.exec(body);
-  if (pm) {
-    const after = stripLead(body.slice(pm[0].length));
-    const bracketed = BRACKET_RE.exec(after);
-    const m = matchId(bracketed ? after.slice(bracketed[0].length) : after);
-    if (!m) return undefined; // '## Notes: …' and the like
-    prefixStatus = classifyPrefix(pm[1]);
-    if (!prefixStatus) {
-      return { kind: 'not-taken', reason: `'${shown(pm[1])}:' before ${idOf(m)} is not a status (such as PLANNED: or COMPLETE:)` };
-    }
-    body = after;
+  const prefixed = statusPrefix(stripLead(text));
+  if (!prefixed || 'kind' in prefixed) return prefixed;
+  const named = idOfHeading(prefixed.body);
+  if (!named || 'kind' in named) return named;
+  const { id } = named;
+  // 'PRIORITY 20: US-104 - Title': the second id is an alias of the first.
+  let alias: string | undefined;
+  let rest = named.rest;
+  const restBody = stripLead(rest);
+  const a = matchId(restBody);
+  if (a && AFTER_ID_RE.test(restBody.slice(a[0].length))) {
+    alias = idOf(a) === id ? undefined : idOf(a);
+    rest = restBody.slice(a[0].length).replace(/^ ?(?::|[-–—])/, '');
   }
+  const { title, headingStatus } = titleAndStatus(text, rest);
+  const status = prefixed.status ?? headingStatus;
+  return { kind: 'priority', id, alias, title, status, statusFrom: prefixed.status ? 'prefix' : headingStatus ? 'heading' : 'none' };
+}
 
-  // '🎯 [US-001] Title'
+/** '📝 PLANNED: US-023 - Title': the prefix gives the status (a Status line still wins). */
+function statusPrefix(body: string): { body: string; status?: PriorityStatus } | NotTaken | undefined {
+  const pm = PREFIX_RE.exec(body);
+  if (!pm) return { body };
+  const after = stripLead(body.slice(pm[0].length));
+  const bracketed = BRACKET_RE.exec(after);
+  const m = matchId(bracketed ? after.slice(bracketed[0].length) : after);
+  if (!m) return undefined; // '## Notes: …' and the like
+  const status = classifyPrefix(pm[1]);
+  if (!status) return notTaken(`'${shown(pm[1])}:' before ${idOf(m)} is not a status (such as PLANNED: or COMPLETE:)`);
+  return { body: after, status };
+}
+
+/** The heading's id and what follows it: '🎯 [US-001] Title', 'US-001: Title', '**PRIORITY 8**: …'. */
+function idOfHeading(body: string): { id: string; rest: string } | NotTaken | undefined {
   const bracket = BRACKET_RE.exec(body);
-  let id: string;
-  let rest: string;
   if (bracket) {
     const inner = body.slice(bracket[0].length);
     const m = matchId(inner);
     if (!m) return undefined;
     const close = /^ ?\]/.exec(inner.slice(m[0].length));
-    if (!close) return { kind: 'not-taken', reason: `[${idOf(m)} is not closed by ']' right after the id` };
-    id = idOf(m);
-    rest = inner.slice(m[0].length + close[0].length).replace(/^(?:\*\*|__)/, '').replace(/^ ?(?::|[-–—])/, '');
-  } else {
-    const m = matchId(body);
-    if (!m) return undefined;
-    id = idOf(m);
-    rest = body.slice(m[0].length).replace(/^(?:\*\*|__)/, ''); // '**PRIORITY 8**: …'
-    if (/^[0-9]/.test(rest)) return { kind: 'not-taken', reason: `the number of ${m[1]}-${m[2]}${rest[0]}… is too long for an id (at most 9 digits each side of a '.')` };
-    if (RANGE_WORD_RE.test(rest)) return { kind: 'not-taken', reason: `it names several priorities (${shown(m[0] + rest)}), not one` };
-    const dash = RANGE_DASH_RE.exec(rest);
-    if (dash && dash[1].toUpperCase() === m[1].toUpperCase()) return { kind: 'not-taken', reason: `it names a range of priorities (${shown(m[0] + rest)}), not one` };
-    if (!AFTER_ID_RE.test(rest)) return { kind: 'not-taken', reason: `${id} is followed by '${shown(rest)}', not by ':', ' - ' or the end of the heading` };
-    rest = rest.replace(/^ ?(?::|[-–—])/, '');
+    if (!close) return notTaken(`[${idOf(m)} is not closed by ']' right after the id`);
+    return { id: idOf(m), rest: inner.slice(m[0].length + close[0].length).replace(/^(?:\*\*|__)/, '').replace(/^ ?(?::|[-–—])/, '') };
   }
+  const m = matchId(body);
+  if (!m) return undefined;
+  const id = idOf(m);
+  const rest = body.slice(m[0].length).replace(/^(?:\*\*|__)/, ''); // '**PRIORITY 8**: …'
+  if (/^[0-9]/.test(rest)) return notTaken(`the number of ${m[1]}-${m[2]}${rest[0]}… is too long for an id (at most 9 digits each side of a '.')`);
+  if (RANGE_WORD_RE.test(rest)) return notTaken(`it names several priorities (${shown(m[0] + rest)}), not one`);
+  const dash = RANGE_DASH_RE.exec(rest);
+  if (dash && dash[1].toUpperCase() === m[1].toUpperCase()) return notTaken(`it names a range of priorities (${shown(m[0] + rest)}), not one`);
+  if (!AFTER_ID_RE.test(rest)) return notTaken(`${id} is followed by '${shown(rest)}', not by ':', ' - ' or the end of the heading`);
+  return { id, rest: rest.replace(/^ ?(?::|[-–—])/, '') };
+}
 
-  // 'PRIORITY 20: US-104 - Title': the second id is an alias of the first.
-  let alias: string | undefined;
-  const restBody = stripLead(rest);
-  const a = matchId(restBody);
-  if (a && AFTER_ID_RE.test(restBody.slice(a[0].length))) {
-    alias = idOf(a);
-    rest = restBody.slice(a[0].length).replace(/^ ?(?::|[-–—])/, '');
-    if (alias === id) alias = undefined;
-  }
-
+/** The title, and the status the heading shows (an emoji anywhere, or a marked status word after the title). */
+function titleAndStatus(text: string, rest: string): { title: string; headingStatus: PriorityStatus | undefined } {
   // The status trailer starts at the first status emoji, or at a marked status word just before it.
   const emojiAt = rest.search(STATUS_EMOJI_RE);
   const beforeEmoji = emojiAt < 0 ? rest : rest.slice(0, emojiAt);
@@ -282,17 +290,8 @@ function parsePriorityHeading(raw: string): HeadingResult | undefined {
   const word = w && (w[1] !== undefined || w[2] === w[2].toUpperCase()) ? w : undefined;
   const titled = trimChars(beforeEmoji.slice(0, word ? word.index : beforeEmoji.length), ' ');
   const title = trimChars(titled.slice(0, tagStart(titled)).replace(DECORATION_RE, '').replace(/\s+/g, ' '), ' :|-–—');
-
   const emoji = STATUS_EMOJI_RE.exec(text); // anywhere, also before the id: '### ✅ US-1: …'
-  const headingStatus = (emoji && classify(emoji[0])) ?? (word && classify(word[2])) ?? undefined;
-  return {
-    kind: 'priority',
-    id,
-    alias,
-    title,
-    status: prefixStatus ?? headingStatus,
-    statusFrom: prefixStatus ? 'prefix' : headingStatus ? 'heading' : 'none',
-  };
+  return { title, headingStatus: (emoji && classify(emoji[0])) ?? (word && classify(word[2])) ?? undefined };
 }
 
 // --- Public API ---------------------------------------------------------------------------
@@ -314,104 +313,105 @@ export function parseRoadmap(text: string): RoadmapPriority[] {
  * archives and appendices.)
  */
 export function readRoadmap(text: string): Roadmap {
-  const out: RoadmapPriority[] = [];
-  const warnings: RoadmapWarning[] = [];
+  const reader = new RoadmapReader();
+  const lines = text.split(/\r\n|\r|\n/);
+  if (lines[0].startsWith('\uFEFF')) lines[0] = lines[0].slice(1);
+  lines.forEach((line, i) => reader.read(line, i + 1));
+  return { priorities: reader.priorities, warnings: reader.warnings };
+}
+
+type Heading = Exclude<ReturnType<typeof parsePriorityHeading>, undefined | { kind: 'not-taken' }>;
+
+/** readRoadmap's state, one line at a time. */
+class RoadmapReader {
+  readonly priorities: RoadmapPriority[] = [];
+  readonly warnings: RoadmapWarning[] = [];
   /** Every id and alias taken so far, with the priority that has it. */
-  const owner = new Map<string, RoadmapPriority>();
+  private readonly owner = new Map<string, RoadmapPriority>();
   // Open priority sections, innermost last: a Status line belongs to the innermost one, so an
   // epic does not take the status of the first story under it. A duplicate still opens a
   // section (without an item) so its Status line does not leak to the enclosing priority.
-  const open: { level: number; item?: RoadmapPriority; decided: boolean }[] = [];
-  let fence: Fence | undefined;
-  let inComment = false;
-  const lines = text.split(/\r\n|\r|\n/);
-  if (lines[0].startsWith('\uFEFF')) lines[0] = lines[0].slice(1);
+  private readonly open: { level: number; item?: RoadmapPriority; decided: boolean }[] = [];
+  private fence: Fence | undefined;
+  private inComment = false;
 
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    if (fence) {
-      if (closesFence(line, fence)) fence = undefined;
-      continue;
-    }
-    if (inComment) {
-      inComment = !line.includes('-->');
-      continue;
-    }
-    fence = openFence(line);
-    if (fence) continue;
-    const c = COMMENT_OPEN_RE.exec(line);
-    if (c) {
-      // Like CommonMark's HTML block: ends on the line that contains '-->' (maybe this one).
-      inComment = !line.includes('-->', c[0].length);
-      continue;
-    }
-
+  read(line: string, n: number): void {
+    if (this.skipped(line)) return;
     const h = HEADING_RE.exec(line);
-    if (h) {
-      const level = h[1].length;
-      while (open.length > 0 && open[open.length - 1].level >= level) open.pop();
-      const info = level >= 2 && level <= 4 ? parsePriorityHeading(line.slice(h[0].length)) : undefined;
-      if (info?.kind === 'not-taken') {
-        warnings.push({ kind: 'not-taken', line: i + 1, message: `line ${i + 1}: not read as a priority: ${info.reason}` });
-      } else if (info) {
-        let item: RoadmapPriority | undefined;
-        const first = owner.get(info.id);
-        if (first) {
-          warnings.push({
-            kind: 'duplicate',
-            line: i + 1,
-            keptLine: first.line,
-            id: info.id,
-            message: `${info.id} is defined on line ${first.line}${first.id === info.id ? '' : ` (as an alias of ${first.id})`} and again on line ${i + 1}: line ${first.line} is used, line ${i + 1} is ignored`,
-          });
-        } else {
-          item = { id: info.id, aliases: [], title: info.title, status: info.status ?? 'unknown', statusFrom: info.statusFrom, line: i + 1 };
-          owner.set(info.id, item);
-          out.push(item);
-          if (info.alias) {
-            const taken = owner.get(info.alias);
-            if (taken) {
-              warnings.push({
-                kind: 'alias-taken',
-                line: i + 1,
-                keptLine: taken.line,
-                id: info.alias,
-                message: `${info.alias} is ${taken.id === info.alias ? 'defined' : `an alias of ${taken.id}`} on line ${taken.line}, so line ${i + 1} (${info.id}) does not get it as an alias: line ${taken.line} is used`,
-              });
-            } else {
-              owner.set(info.alias, item);
-              item.aliases.push(info.alias);
-            }
-          }
-        }
-        open.push({ level, item, decided: false });
-      }
-      continue;
-    }
+    if (h) return this.heading(h[1].length, line.slice(h[0].length), n);
+    const top = this.open[this.open.length - 1];
+    const s = top && !top.decided ? STATUS_LINE_RE.exec(line) : null;
+    if (s) this.statusLine(top, s[1], n);
+  }
 
-    const top = open[open.length - 1];
-    if (top && !top.decided) {
-      const s = STATUS_LINE_RE.exec(line);
-      if (s) {
-        // Only the first Status line counts; if its value is unrecognised the heading's stays.
-        top.decided = true;
-        const status = classify(s[1]);
-        if (top.item && status) {
-          top.item.status = status;
-          top.item.statusFrom = 'status-line';
-          top.item.statusLine = i + 1;
-        } else if (top.item) {
-          warnings.push({
-            kind: 'status-unknown',
-            line: i + 1,
-            id: top.item.id,
-            message: `line ${i + 1}: the Status line of ${top.item.id} ('${shown(s[1].trim())}') names no known status (planned, in progress, blocked, complete); ${top.item.status === 'unknown' ? 'it stays unknown' : `the heading's ${top.item.status} stays`}`,
-          });
-        }
-      }
+  /** Whether the line is inside (or opens) a code fence or an HTML comment, where headings do not count. */
+  private skipped(line: string): boolean {
+    if (this.fence) {
+      if (closesFence(line, this.fence)) this.fence = undefined;
+      return true;
+    }
+    if (this.inComment) {
+      this.inComment = !line.includes('-->');
+      return true;
+    }
+    this.fence = openFence(line);
+    if (this.fence) return true;
+    const c = COMMENT_OPEN_RE.exec(line);
+    // Like CommonMark's HTML block: ends on the line that contains '-->' (maybe this one).
+    if (c) this.inComment = !line.includes('-->', c[0].length);
+    return !!c;
+  }
+
+  private heading(level: number, text: string, n: number): void {
+    while (this.open.length > 0 && this.open[this.open.length - 1].level >= level) this.open.pop();
+    const info = level >= 2 && level <= 4 ? parsePriorityHeading(text) : undefined;
+    if (info?.kind === 'not-taken') {
+      this.warnings.push({ kind: 'not-taken', line: n, message: `line ${n}: not read as a priority: ${info.reason}` });
+    } else if (info) {
+      this.open.push({ level, item: this.define(info, n), decided: false });
     }
   }
-  return { priorities: out, warnings };
+
+  /** The priority a heading defines, or undefined (with a warning) when its id was taken first. */
+  private define(info: Heading, n: number): RoadmapPriority | undefined {
+    const first = this.owner.get(info.id);
+    if (first) {
+      const as = first.id === info.id ? '' : ` (as an alias of ${first.id})`;
+      this.warnings.push({ kind: 'duplicate', line: n, keptLine: first.line, id: info.id, message: `${info.id} is defined on line ${first.line}${as} and again on line ${n}: line ${first.line} is used, line ${n} is ignored` });
+      return undefined;
+    }
+    const item: RoadmapPriority = { id: info.id, aliases: [], title: info.title, status: info.status ?? 'unknown', statusFrom: info.statusFrom, line: n };
+    this.owner.set(info.id, item);
+    this.priorities.push(item);
+    if (info.alias) this.addAlias(item, info.alias, n);
+    return item;
+  }
+
+  private addAlias(item: RoadmapPriority, alias: string, n: number): void {
+    const taken = this.owner.get(alias);
+    if (!taken) {
+      this.owner.set(alias, item);
+      item.aliases.push(alias);
+      return;
+    }
+    const what = taken.id === alias ? 'defined' : `an alias of ${taken.id}`;
+    this.warnings.push({ kind: 'alias-taken', line: n, keptLine: taken.line, id: alias, message: `${alias} is ${what} on line ${taken.line}, so line ${n} (${item.id}) does not get it as an alias: line ${taken.line} is used` });
+  }
+
+  /** Only the first Status line of a section counts; if its value is unrecognised the heading's stays. */
+  private statusLine(top: { item?: RoadmapPriority; decided: boolean }, value: string, n: number): void {
+    top.decided = true;
+    const status = classify(value);
+    if (!top.item) return;
+    if (status) {
+      top.item.status = status;
+      top.item.statusFrom = 'status-line';
+      top.item.statusLine = n;
+      return;
+    }
+    const stays = top.item.status === 'unknown' ? 'it stays unknown' : `the heading's ${top.item.status} stays`;
+    this.warnings.push({ kind: 'status-unknown', line: n, id: top.item.id, message: `line ${n}: the Status line of ${top.item.id} ('${shown(value.trim())}') names no known status (planned, in progress, blocked, complete); ${stays}` });
+  }
 }
 
 function isInside(root: string, target: string): boolean {

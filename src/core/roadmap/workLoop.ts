@@ -1,6 +1,8 @@
 import { loadRoadmap, Roadmap } from './roadmap';
 import { requestSpawn, SpawnSettings } from '../requests';
-import { ACTIVE_STATUSES, Run, Store } from '../db/store';
+import { Store } from '../db/store';
+import { ACTIVE_STATUSES, isActive } from '../model/runStatus';
+import { Run } from '../model/run';
 
 /** What `start --loop` / "Start Continuous Work Loop" persists with the loop's on/off state. */
 export interface LoopConfig extends SpawnSettings {
@@ -35,7 +37,7 @@ export function planLoop(planned: string[], runs: Run[], capacity: number, confi
       if (capacity > 0) capacity--;
       continue;
     }
-    if (ACTIVE_STATUSES.includes(last.status)) {
+    if (isActive(last.status)) {
       decisions.push({ priority, action: 'skip', reason: `run #${last.attempt} is ${last.status}` });
       continue;
     }

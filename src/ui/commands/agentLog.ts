@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { isActive, Run } from '../../core/db/store';
 import { Disposable } from '../host/disposable';
 import { OrchestratorHost } from '../host/orchestratorHost';
 import { STATUS_LABEL } from '../views/runPresentation';
+import { isActive } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 export const LOG_SCHEME = 'worktree-orchestrator-log';
 /** Beyond this, only the tail is shown: an editor is no place for a 100 MB log. */

@@ -1,10 +1,11 @@
 import * as vscode from 'vscode';
 import { AttachConnection, describeExit } from '../../core/agent/attachConnection';
-import { isActive, Run } from '../../core/db/store';
 import { UserError } from '../../core/model/userError';
 import { resolveRun } from './commandArgs';
 import { registerCommand } from './registerCommand';
 import type { Services } from '../host/services';
+import { LIVE_STATUSES, isActive } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 /** workspaceState key: the runs whose terminals were open here, reopened after a reload. */
 const OPEN_TERMINALS_KEY = 'worktreeOrchestrator.agentTerminals';
@@ -99,7 +100,7 @@ function bridge(c: AttachConnection): vscode.Pseudoterminal {
 export function registerAgentTerminalCommands(s: Services, terminals: AgentTerminals): vscode.Disposable[] {
   return [
     registerCommand(s, 'worktreeOrchestrator.openAgentTerminal', 'Opening the agent terminal', async (arg) => {
-      const run = await resolveRun(s, arg, { statuses: ['running', 'stopping'], placeHolder: 'Open the terminal of which agent?' });
+      const run = await resolveRun(s, arg, { statuses: LIVE_STATUSES, placeHolder: 'Open the terminal of which agent?' });
       if (!run) return undefined;
       try {
         return await terminals.show(run);

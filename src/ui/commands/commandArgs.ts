@@ -1,9 +1,10 @@
 import * as vscode from 'vscode';
-import { isActive, Run, RunStatus } from '../../core/db/store';
 import type { AgentNode } from '../views/agentsTreeProvider';
 import { STATUS_LABEL } from '../views/runPresentation';
 import type { Services } from '../host/services';
 import type { WorktreeNode } from '../views/worktreesTreeProvider';
+import { RunStatus, isActive } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 /**
  * Commands take their target from a tree item (a run, a priority, a worktree), a string

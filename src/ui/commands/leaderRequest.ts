@@ -1,6 +1,7 @@
-import type { Action, ActionKind, Run } from '../../core/db/store';
 import type { Services } from '../host/services';
 import { waitWithProgress } from './waitWithProgress';
+import type { Run } from '../../core/model/run';
+import type { Action, ActionKind } from '../../core/model/action';
 
 /** How long a window waits for the leader's answer before saying the request stays queued. */
 const ANSWER_TIMEOUT_MS = 120_000;

@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { GitRepo } from '../../core/git/git';
-import { isActive, Run } from '../../core/db/store';
 import { UserError } from '../../core/model/userError';
 import { reportAnswer, requestFromLeader } from './leaderRequest';
 import { STATUS_LABEL } from '../views/runPresentation';
 import type { Services } from '../host/services';
+import { isActive } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 const SHOWN_COMMITS = 12;
 

@@ -21,7 +21,7 @@ interface Item extends vscode.QuickPickItem {
  * it: requestSpawn checks). Throws the roadmap's UserError when there is no usable roadmap.
  */
 export async function pickPriority(store: Store, repo: WindowRepository, warn: (message: string) => void = () => undefined): Promise<PriorityChoice | undefined> {
-  const roadmap = loadRoadmap(repo.root, vscode.workspace.getConfiguration(settings.SECTION, repo.folder.uri).get<string>('roadmapPath'));
+  const roadmap = loadRoadmap(repo.root, settings.roadmapPath(repo.folder.uri));
   for (const w of roadmap.warnings) warn(`Roadmap ${roadmap.path}: ${w.message}`);
   const runs = store.listRuns({ repo: repo.root });
 

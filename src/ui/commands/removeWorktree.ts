@@ -1,10 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as vscode from 'vscode';
-import { GitRepo, holdsNothing, samePath, WorktreeHoldings } from '../../core/git/git';
+import { GitRepo, holdsNothing, samePath, WorktreeHoldings, WorktreeInfo } from '../../core/git/git';
 import { describeHoldings, removalCost, removalNote, worktreeUsers } from '../../core/leader/gc';
 import { describeUses } from '../../core/agent/processInfo';
-import { isActive } from '../../core/db/store';
 import { UserError } from '../../core/model/userError';
 import type { WorktreeTarget } from './commandArgs';
 import { ensureLeading } from '../host/leadership';
@@ -12,6 +10,7 @@ import { reportAnswer, requestFromLeader } from './leaderRequest';
 import { STATUS_LABEL } from '../views/runPresentation';
 import type { Services } from '../host/services';
 import * as settings from '../host/settings';
+import { ACTIVE_STATUSES, isActive } from '../../core/model/runStatus';
 
 const SHOWN_PER_KIND = 8;
 
@@ -31,21 +30,8 @@ export interface RemoveOptions {
  */
 export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOptions = {}): Promise<boolean> {
   const { confirmEmpty = true, report = true } = o;
-  if (t.run && isActive(t.run.status)) {
-    throw new UserError(`${t.run.priority} #${t.run.attempt} is ${STATUS_LABEL[t.run.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
-  }
-  const repo = await GitRepo.open(t.repoRoot);
-  if (samePath(t.worktree, repo.root)) throw new UserError('The main checkout is never removed.', 'MAIN_CHECKOUT');
-  const info = (await repo.worktrees()).find((w) => samePath(w.path, t.worktree));
-  if (!info) throw new UserError(`${t.worktree} is no longer a worktree of ${repo.root}.`, 'NO_WORKTREE');
-  const active = s.host.store.listRuns({ repo: repo.root, statuses: ['requested', 'provisioning', 'running', 'stopping'] }).find((r) => samePath(r.worktree, t.worktree));
-  if (active) throw new UserError(`${active.priority} #${active.attempt} is ${STATUS_LABEL[active.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
-  // A process still working there (a leftover of the agent, a shell, a dev server) would lose
-  // its folder: confirming the loss of listed work does not cover that, so it is refused here.
-  const users = worktreeUsers(s.host.store, t.worktree, t.run?.id);
-  if (users.length) throw new UserError(`${t.worktree} is in use by ${describeUses(users)}; end ${users.length === 1 ? 'it' : 'them'} first. Nothing was changed.`, 'IN_USE');
-
-  const configured = vscode.workspace.getConfiguration(settings.SECTION).get<string>('baseBranch')?.trim() || undefined;
+  const { repo, info } = await removable(s, t);
+  const configured = settings.baseBranch();
   const base = t.base ?? (await repo.baseBranch(configured));
   const holdings: WorktreeHoldings = fs.existsSync(t.worktree) ? await repo.holdings(t.worktree, base) : { changed: [], untracked: [], unmerged: [] };
   const empty = holdsNothing(holdings);
@@ -97,6 +83,24 @@ export async function removeWorktree(s: Services, t: WorktreeTarget, o: RemoveOp
   s.folders.remove(t.worktree);
   if (report) s.notifier.info(`Removed ${t.worktree}${result.branchDeleted ? `; branch ${result.branchDeleted} was merged and is deleted` : info.branch ? `; branch ${info.branch} is kept (not merged into ${base})` : ''}.`);
   return true;
+}
+
+/** The worktree's repository and git's entry for it, or a UserError when it must not be removed now. */
+async function removable(s: Services, t: WorktreeTarget): Promise<{ repo: GitRepo; info: WorktreeInfo }> {
+  if (t.run && isActive(t.run.status)) {
+    throw new UserError(`${t.run.priority} #${t.run.attempt} is ${STATUS_LABEL[t.run.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
+  }
+  const repo = await GitRepo.open(t.repoRoot);
+  if (samePath(t.worktree, repo.root)) throw new UserError('The main checkout is never removed.', 'MAIN_CHECKOUT');
+  const info = (await repo.worktrees()).find((w) => samePath(w.path, t.worktree));
+  if (!info) throw new UserError(`${t.worktree} is no longer a worktree of ${repo.root}.`, 'NO_WORKTREE');
+  const active = s.host.store.listRuns({ repo: repo.root, statuses: ACTIVE_STATUSES }).find((r) => samePath(r.worktree, t.worktree));
+  if (active) throw new UserError(`${active.priority} #${active.attempt} is ${STATUS_LABEL[active.status]} in ${t.worktree}: stop it first.`, 'RUN_ACTIVE');
+  // A process still working there (a leftover of the agent, a shell, a dev server) would lose
+  // its folder: confirming the loss of listed work does not cover that, so it is refused here.
+  const users = worktreeUsers(s.host.store, t.worktree, t.run?.id);
+  if (users.length) throw new UserError(`${t.worktree} is in use by ${describeUses(users)}; end ${users.length === 1 ? 'it' : 'them'} first. Nothing was changed.`, 'IN_USE');
+  return { repo, info };
 }
 
 function listHoldings(h: WorktreeHoldings, base: string): string {

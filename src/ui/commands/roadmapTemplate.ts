@@ -38,7 +38,7 @@ export async function createRoadmap(s: Services, arg?: unknown): Promise<string 
     if (!repos.length) s.notifier.error('Open a git repository folder first: the roadmap lives in the repository.');
     return undefined;
   }
-  const configured = vscode.workspace.getConfiguration(settings.SECTION, repo.folder.uri).get<string>('roadmapPath')?.trim();
+  const configured = settings.roadmapPath(repo.folder.uri);
   let existing: string | undefined;
   try {
     existing = findRoadmapPath(repo.root, configured);

@@ -1,10 +1,10 @@
 import * as vscode from 'vscode';
-import { ACTIVE_STATUSES, isActive } from '../../core/db/store';
 import { resolveRun } from './commandArgs';
 import { mergeRun } from './mergeRun';
 import { registerCommand } from './registerCommand';
 import { STATUS_LABEL } from '../views/runPresentation';
 import type { Services } from '../host/services';
+import { ACTIVE_STATUSES, ENDED_STATUSES, isActive } from '../../core/model/runStatus';
 
 /** Commands on one run: stop, log, diff, merge, reveal in the Agents view. */
 export function registerRunCommands(s: Services): vscode.Disposable[] {
@@ -43,7 +43,7 @@ export function registerRunCommands(s: Services): vscode.Disposable[] {
       return files;
     }),
     registerCommand(s, 'worktreeOrchestrator.merge', 'Merging', async (arg) => {
-      const run = await resolveRun(s, arg, { statuses: ['succeeded', 'failed', 'stopped', 'lost'], placeHolder: 'Merge the branch of which run?' });
+      const run = await resolveRun(s, arg, { statuses: ENDED_STATUSES, placeHolder: 'Merge the branch of which run?' });
       return run ? mergeRun(s, run) : false;
     }),
     registerCommand(s, 'worktreeOrchestrator.revealRun', 'Revealing the run', async (arg) => {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { RoadmapError } from '../../core/roadmap/roadmap';
 import { requestSpawn } from '../../core/requests';
-import { AlreadyActiveError, PreviousRunError, Run, RunStatus } from '../../core/db/store';
+import { AlreadyActiveError, PreviousRunError } from '../../core/db/store';
 import { UserError } from '../../core/model/userError';
 import { agentCommandProblem } from '../../core/agent/agentCommandCheck';
 import { asNode } from './commandArgs';
@@ -14,6 +14,8 @@ import { waitWithProgress } from './waitWithProgress';
 import * as settings from '../host/settings';
 import { WindowRepository } from '../host/windowRepositories';
 import { spawnRefusal } from '../host/workspaceTrust';
+import { BUSY_STATUSES, RunStatus } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 /** How long the spawning window waits for the leader to make the worktree and start the agent. */
 const PROVISION_TIMEOUT_MS = 120_000;
@@ -44,23 +46,8 @@ export async function spawnCodeDeveloper(s: Services, arg?: unknown, o: { newAtt
     s.notifier.error(problem, openSettings());
     return undefined;
   }
-
-  let typed = priorityFromArg(arg);
-  if (!typed) {
-    let choice;
-    try {
-      choice = await pickPriority(s.host.store, repo, (m) => s.log.warn(m));
-    } catch (e) {
-      reportRefusal(s, e, repo);
-      return undefined;
-    }
-    if (!choice) return undefined;
-    if (choice.kind === 'active') {
-      alreadyActive(s, choice.run);
-      return undefined;
-    }
-    typed = choice.id;
-  }
+  const typed = priorityFromArg(arg) ?? (await choosePriority(s, repo));
+  if (!typed) return undefined;
 
   let run: Run;
   try {
@@ -70,61 +57,75 @@ export async function spawnCodeDeveloper(s: Services, arg?: unknown, o: { newAtt
     return undefined;
   }
   s.log.info(`Requested ${run.priority} #${run.attempt} (run ${run.id}): ${run.branch} in ${run.worktree}.`);
-
   run = await waitWhileProvisioning(s, run);
+  if (announce(s, run)) await openWorktree(s, repo, run);
+  return run;
+}
+
+/** The Spawn quick pick; undefined when cancelled or refused (said). */
+async function choosePriority(s: Services, repo: WindowRepository): Promise<string | undefined> {
+  let choice;
+  try {
+    choice = await pickPriority(s.host.store, repo, (m) => s.log.warn(m));
+  } catch (e) {
+    reportRefusal(s, e, repo);
+    return undefined;
+  }
+  if (choice?.kind === 'active') alreadyActive(s, choice.run);
+  return choice?.kind === 'spawn' ? choice.id : undefined;
+}
+
+/** Says where the run is once provisioning is over (or still going); true when its agent runs. */
+function announce(s: Services, run: Run): boolean {
   if (run.status === 'failed' || run.status === 'lost') {
     s.notifier.error(`${run.priority}: the agent could not be started (${run.error ?? `exit code ${run.exitCode ?? 'unknown'}`}).`, showLog(run));
-    return run;
-  }
-  if (run.status === 'requested') {
+  } else if (run.status === 'requested') {
     s.notifier.info(`${run.priority} is queued: the leader starts it when an agent slot is free (maxParallel).`, reveal(run));
-    return run;
-  }
-  if (run.status === 'provisioning') {
+  } else if (run.status === 'provisioning') {
     s.notifier.info(`${run.priority} is still being provisioned; it shows in the Agents view when it starts.`, reveal(run));
-    return run;
+  } else {
+    s.notifier.info(`${run.priority}: code_developer ${STATUS_LABEL[run.status]}${run.pid ? ` (pid ${run.pid})` : ''} on ${run.branch} in ${run.worktree}.`, showLog(run));
+    return true;
   }
-  s.notifier.info(
-    `${run.priority}: code_developer ${STATUS_LABEL[run.status]}${run.pid ? ` (pid ${run.pid})` : ''} on ${run.branch} in ${run.worktree}.`,
-    showLog(run),
-  );
-  if (settings.openWorktreeAsWorkspaceFolder() && fs.existsSync(run.worktree)) {
-    // In a single-folder window this reloads the window (see WorkspaceFolders): the run is
-    // detached and recorded, so nothing here needs to survive that.
-    try {
-      const outcome = await s.folders.add(repo.root, run.worktree, `${run.priority} · code_developer`);
-      s.log.info(`Worktree ${run.worktree}: ${outcome.kind === 'opened' ? `opening ${outcome.workspaceFile}` : outcome.kind} in this window.`);
-    } catch (e) {
-      s.notifier.failure(e, `Adding ${run.worktree} to the window`);
-    }
-  }
-  return run;
+  return false;
+}
 
-  function openSettings(): MessageAction {
-    return { title: 'Open Settings', run: () => settings.openSettings() };
+async function openWorktree(s: Services, repo: WindowRepository, run: Run): Promise<void> {
+  if (!settings.openWorktreeAsWorkspaceFolder() || !fs.existsSync(run.worktree)) return;
+  // In a single-folder window this reloads the window (see WorkspaceFolders): the run is
+  // detached and recorded, so nothing here needs to survive that.
+  try {
+    const outcome = await s.folders.add(repo.root, run.worktree, `${run.priority} · code_developer`);
+    s.log.info(`Worktree ${run.worktree}: ${outcome.kind === 'opened' ? `opening ${outcome.workspaceFile}` : outcome.kind} in this window.`);
+  } catch (e) {
+    s.notifier.failure(e, `Adding ${run.worktree} to the window`);
   }
+}
 
-  function reportRefusal(s: Services, e: unknown, repo: WindowRepository, typed?: string): void {
-    if (e instanceof AlreadyActiveError) return alreadyActive(s, e.run);
-    if (e instanceof PreviousRunError) {
-      return s.notifier.info(e.message, {
-        title: 'New Attempt',
-        run: () => vscode.commands.executeCommand('worktreeOrchestrator.newAttempt', e.run.id),
-      });
-    }
-    if (e instanceof RoadmapError) {
-      return s.notifier.error(e.message, { title: 'Create Roadmap', run: () => vscode.commands.executeCommand('worktreeOrchestrator.createRoadmap', repo.root) }, openSettingsFor('roadmapPath'));
-    }
-    if (e instanceof UserError && /AGENT_COMMAND/.test(e.code)) return s.notifier.error(e.message, openSettings());
-    if (e instanceof UserError && /WORKTREE_ROOT|NO_BASE|BAD_BRANCH|DETACHED_HEAD/.test(e.code)) {
-      return s.notifier.error(e.message, openSettingsFor(/WORKTREE_ROOT/.test(e.code) ? 'worktreeRoot' : 'baseBranch'));
-    }
-    s.notifier.failure(e, `Spawning code_developer${typed ? ` for ${typed}` : ''}`);
-  }
+function openSettings(): MessageAction {
+  return { title: 'Open Settings', run: () => settings.openSettings() };
+}
 
-  function openSettingsFor(key: string): MessageAction {
-    return { title: 'Open Settings', run: () => settings.openSettings(`${settings.SECTION}.${key}`) };
+function openSettingsFor(key: string): MessageAction {
+  return { title: 'Open Settings', run: () => settings.openSettings(`${settings.SECTION}.${key}`) };
+}
+
+function reportRefusal(s: Services, e: unknown, repo: WindowRepository, typed?: string): void {
+  if (e instanceof AlreadyActiveError) return alreadyActive(s, e.run);
+  if (e instanceof PreviousRunError) {
+    return s.notifier.info(e.message, {
+      title: 'New Attempt',
+      run: () => vscode.commands.executeCommand('worktreeOrchestrator.newAttempt', e.run.id),
+    });
   }
+  if (e instanceof RoadmapError) {
+    return s.notifier.error(e.message, { title: 'Create Roadmap', run: () => vscode.commands.executeCommand('worktreeOrchestrator.createRoadmap', repo.root) }, openSettingsFor('roadmapPath'));
+  }
+  if (e instanceof UserError && /AGENT_COMMAND/.test(e.code)) return s.notifier.error(e.message, openSettings());
+  if (e instanceof UserError && /WORKTREE_ROOT|NO_BASE|BAD_BRANCH|DETACHED_HEAD/.test(e.code)) {
+    return s.notifier.error(e.message, openSettingsFor(/WORKTREE_ROOT/.test(e.code) ? 'worktreeRoot' : 'baseBranch'));
+  }
+  s.notifier.failure(e, `Spawning code_developer${typed ? ` for ${typed}` : ''}`);
 }
 
 /** "New Attempt": a deliberate next attempt for a priority whose last run has ended. */
@@ -186,7 +187,7 @@ async function chooseRepository(s: Services, repos: readonly WindowRepository[],
  */
 async function waitWhileProvisioning(s: Services, run: Run): Promise<Run> {
   const queuedBehindOthers = (r: Run) =>
-    r.status === 'requested' && s.host.store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length >= settings.maxParallel();
+    r.status === 'requested' && s.host.store.listRuns({ statuses: BUSY_STATUSES }).length >= settings.maxParallel();
   return waitWithProgress(s, {
     title: `Spawning code_developer for ${run.priority}`,
     timeoutMs: PROVISION_TIMEOUT_MS,

@@ -1,8 +1,8 @@
 import * as os from 'node:os';
 import * as vscode from 'vscode';
-import { ChangeWatcher } from '../../core/db/changeWatcher';
 import { Acts, Fence, holderAlive, LeaderLease } from '../../core/leader/leaderLease';
-import { Orchestrator, ReconcileReport } from '../../core/leader/orchestrator';
+import type { ReconcileReport } from '../../core/leader/orchestrator';
+import { LeaderSeat, OrchestratorSettings } from '../../core/leader/seat';
 import { LeaderRow, Store } from '../../core/db/store';
 import { Disposable, onNodeEvent } from './disposable';
 import * as settings from './settings';
@@ -26,9 +26,7 @@ export interface OrchestratorHostOptions {
  * lease to expire.
  */
 export class OrchestratorHost extends Disposable {
-  private parts: { store: Store; lease: LeaderLease; watcher: ChangeWatcher } | undefined;
-  private orchestrator: Orchestrator | undefined;
-  private replacing: Promise<void> | undefined;
+  private seat: LeaderSeat | undefined;
   private readonly runsChanged = this.register(new vscode.EventEmitter<void>());
   /** Runs or loop state changed, in any window or process. */
   readonly onDidChangeRuns = this.runsChanged.event;
@@ -44,7 +42,7 @@ export class OrchestratorHost extends Disposable {
     super();
     this.register(vscode.workspace.onDidChangeConfiguration((e) => {
       if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize', 'agentLogMaxMiB', 'needsInputSeconds', 'stallSeconds'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
-        void this.replaceOrchestrator();
+        void this.seat?.replaceOrchestrator().then((o) => o && this.o.log.info(`Settings changed: up to ${o.maxParallel} agent(s) at once.`));
       }
     }));
   }
@@ -58,32 +56,30 @@ export class OrchestratorHost extends Disposable {
     return this.open().lease;
   }
 
-  /** Opens the database (creating the state folder) once; throws a UserError when it cannot. */
-  open(): { store: Store; lease: LeaderLease; watcher: ChangeWatcher } {
-    if (this.parts) return this.parts;
+  /** Opens the database (creating the state folder) and takes this window's seat, once; throws a UserError when it cannot. */
+  open(): LeaderSeat {
+    if (this.seat) return this.seat;
     if (this.isDisposed) throw new Error('This window has stopped its orchestrator (the extension was deactivated).');
     const store = Store.open(this.o.stateDir);
-    // Registered before the lease, so closed after it: the lease must still reach the database to release.
+    // Registered before the seat, so closed after it: the lease must still reach the database to release.
     this.register({ dispose: () => store.close() });
-    const watcher = this.register(new ChangeWatcher(store));
-    const lease = this.register(new LeaderLease(store, { label: this.o.label }));
-    this.parts = { store, lease, watcher };
-    this.register({ dispose: () => this.dropOrchestrator() });
-
-    this.register(onNodeEvent(watcher, 'runs', () => {
-      this.runsChanged.fire();
-      void this.orchestrator?.tick();
-    }));
-    this.register(onNodeEvent(watcher, 'leader', () => this.leaderChanged.fire()));
-    this.register(onNodeEvent(lease, 'leader', (fence: Fence) => this.becameLeader(fence)));
-    this.register(onNodeEvent(lease, 'standby', () => {
-      if (this.orchestrator) {
-        this.o.log.warn('This window is no longer the leader: stopped acting (another window or the CLI leads now).');
-        this.dropOrchestrator();
-      }
+    const seat = new LeaderSeat(store, new LeaderLease(store, { label: this.o.label }), () => this.orchestratorSettings());
+    this.register(seat);
+    this.seat = seat;
+    const log = this.o.log;
+    this.register(onNodeEvent(seat, 'runs', () => this.runsChanged.fire()));
+    this.register(onNodeEvent(seat, 'leader-changed', () => this.leaderChanged.fire()));
+    this.register(onNodeEvent(seat, 'leader', (fence: Fence) => {
+      log.info(`This window leads now (pid ${process.pid}, epoch ${fence.epoch}).`);
       this.leaderChanged.fire();
     }));
-    return this.parts;
+    this.register(onNodeEvent(seat, 'reconciled', (r: ReconcileReport) => log.info(`Reconciled: ${summarize(r)}.`)));
+    this.register(onNodeEvent(seat, 'reconcile-failed', (e: Error) => log.error(`Reconcile failed: ${e?.stack ?? e}`)));
+    this.register(onNodeEvent(seat, 'standby', (_row: LeaderRow, wasLeading: boolean) => {
+      if (wasLeading) log.warn('This window is no longer the leader: stopped acting (another window or the CLI leads now).');
+      this.leaderChanged.fire();
+    }));
+    return seat;
   }
 
   get stateDir(): string {
@@ -92,15 +88,13 @@ export class OrchestratorHost extends Disposable {
 
   /** Opens the database if need be, joins the election (and, if nobody leads, leads at once) and starts watching the database. */
   start(): this {
-    const { watcher, lease } = this.open();
-    watcher.start();
-    lease.start();
-    if (!lease.isLeader) this.o.log.info(`Standby: ${describeLeader(this.leader())} leads.`);
+    const seat = this.open().start();
+    if (!seat.lease.isLeader) this.o.log.info(`Standby: ${describeLeader(this.leader())} leads.`);
     return this;
   }
 
   get isLeader(): boolean {
-    return this.parts?.lease.isLeader ?? false;
+    return this.seat?.lease.isLeader ?? false;
   }
 
   leader(): LeaderRow {
@@ -121,8 +115,7 @@ export class OrchestratorHost extends Disposable {
 
   /** Reconciles now if this window leads; undefined when it is a standby. */
   async reconcile(): Promise<ReconcileReport | undefined> {
-    if (!this.orchestrator || !this.lease.isLeader) return undefined;
-    return this.orchestrator.reconcile();
+    return this.seat?.reconcile();
   }
 
   /**
@@ -136,26 +129,11 @@ export class OrchestratorHost extends Disposable {
     return act(this.lease);
   }
 
-  private becameLeader(fence: Fence): void {
-    this.o.log.info(`This window leads now (pid ${process.pid}, epoch ${fence.epoch}).`);
-    this.orchestrator = this.newOrchestrator();
-    this.orchestrator.startSweeping();
-    const orchestrator = this.orchestrator;
-    // Adopt what earlier leaders left running, record what died, resume interrupted work.
-    void orchestrator.reconcile().then(
-      (r) => this.o.log.info(`Reconciled: ${summarize(r)}.`),
-      (e: unknown) => this.o.log.error(`Reconcile failed: ${(e as Error)?.stack ?? e}`),
-    );
-    this.leaderChanged.fire();
-  }
-
-  private newOrchestrator(): Orchestrator {
+  private orchestratorSettings(): OrchestratorSettings {
     const log = this.o.log;
     // The supervisors this leader starts inherit its environment: that is how they get the times (runWatch.ts).
     Object.assign(process.env, attentionEnv(settings.attentionTimes()));
-    return new Orchestrator({
-      store: this.store,
-      lease: this.lease,
+    return {
       stateDir: this.o.stateDir,
       nodePath: this.o.nodePath,
       cliPath: this.o.cliPath,
@@ -164,33 +142,7 @@ export class OrchestratorHost extends Disposable {
       warmPoolSize: settings.warmPoolSize(),
       agentLogMaxBytes: settings.agentLogMaxBytes(),
       log: (level, message) => log[level](message),
-    });
-  }
-
-  /**
-   * maxParallel / stopGraceSeconds / warmPoolSize changed: a new Orchestrator takes over once the old one
-   * has finished its pass, so two passes never provision the same run concurrently.
-   */
-  private async replaceOrchestrator(): Promise<void> {
-    await this.replacing;
-    const old = this.orchestrator;
-    if (!old) return;
-    this.replacing = (async () => {
-      this.orchestrator = undefined;
-      old.dispose();
-      await old.tick().catch(() => undefined);
-      if (this.isDisposed || !this.lease.isLeader) return;
-      this.orchestrator = this.newOrchestrator();
-      this.orchestrator.startSweeping();
-      this.o.log.info(`Settings changed: up to ${this.orchestrator.maxParallel} agent(s) at once.`);
-      void this.orchestrator.tick();
-    })();
-    await this.replacing;
-  }
-
-  private dropOrchestrator(): void {
-    this.orchestrator?.dispose();
-    this.orchestrator = undefined;
+    };
   }
 }
 

@@ -107,11 +107,7 @@ export function openWorktreeAsWorkspaceFolder(): boolean {
  * configurations, and core confines the paths they name — but the commands never do.
  */
 export function spawnSettings(scope?: vscode.Uri): SpawnSettings {
-  const config = vscode.workspace.getConfiguration(SECTION, scope);
-  const text = (key: string) => {
-    const v = config.get<string>(key);
-    return typeof v === 'string' && v.trim() ? v.trim() : undefined;
-  };
+  const text = (key: string) => repositorySetting(key, scope);
   return {
     agentCommand: agentCommand(),
     agent: agentName(),
@@ -123,6 +119,18 @@ export function spawnSettings(scope?: vscode.Uri): SpawnSettings {
     roadmapPath: text('roadmapPath'),
   };
 }
+
+/** A repository-shaped setting (trimmed; undefined when empty), for the folder `scope` when given. */
+function repositorySetting(key: string, scope?: vscode.Uri): string | undefined {
+  const v = vscode.workspace.getConfiguration(SECTION, scope).get<string>(key);
+  return typeof v === 'string' && v.trim() ? v.trim() : undefined;
+}
+
+/** The configured base branch (undefined: the branch checked out in the main checkout). */
+export const baseBranch = (scope?: vscode.Uri): string | undefined => repositorySetting('baseBranch', scope);
+
+/** The configured roadmap path (undefined: docs/roadmap/ROADMAP.md, else ROADMAP.md). */
+export const roadmapPath = (scope?: vscode.Uri): string | undefined => repositorySetting('roadmapPath', scope);
 
 export function openSettings(setting: string = AGENT_COMMAND_SETTING): Thenable<unknown> {
   return vscode.commands.executeCommand('workbench.action.openSettings', setting);

@@ -90,7 +90,7 @@ export class WindowRepositories extends Disposable {
   private watchRoadmaps(repos: WindowRepository[]): void {
     this.roadmapWatchers.forEach((w) => w.dispose());
     this.roadmapWatchers = repos.map((repo) => {
-      const configured = vscode.workspace.getConfiguration(settings.SECTION, repo.folder.uri).get<string>('roadmapPath')?.trim();
+      const configured = settings.roadmapPath(repo.folder.uri);
       const pattern = configured && !path.isAbsolute(configured) ? configured : '{docs/roadmap/ROADMAP.md,ROADMAP.md}';
       const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(repo.root), pattern), false, true, false);
       const onChange = () => {
@@ -129,7 +129,7 @@ export async function mainCheckout(dir: string): Promise<string> {
 
 function roadmapOf(root: string, folder: vscode.WorkspaceFolder): string | undefined {
   try {
-    return findRoadmapPath(root, vscode.workspace.getConfiguration(settings.SECTION, folder.uri).get<string>('roadmapPath'));
+    return findRoadmapPath(root, settings.roadmapPath(folder.uri));
   } catch {
     return undefined;
   }

@@ -1,10 +1,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { isActive, Run, Store } from '../../core/db/store';
+import { Store } from '../../core/db/store';
 import { Disposable } from '../host/disposable';
 import { OrchestratorHost } from '../host/orchestratorHost';
 import { RunExtras, runContextValue, runDescription, runIcon, runTooltip, STATUS_LABEL } from './runPresentation';
 import { WindowRepositories } from '../host/windowRepositories';
+import { isActive } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 export interface PriorityNode {
   kind: 'priority';

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { holderAlive } from '../../core/leader/leaderLease';
 import { Disposable } from '../host/disposable';
 import { describeLeader, OrchestratorHost } from '../host/orchestratorHost';
+import { ACTIVE_STATUSES } from '../../core/model/runStatus';
 
 /**
  * The singleton indicator: whether this window leads or stands by (and who leads), and how
@@ -32,7 +33,7 @@ export class LeaderStatusBar extends Disposable {
     let needInput = 0;
     try {
       const active = new Set<string>();
-      for (const r of this.host.store.listRuns({ statuses: ['requested', 'provisioning', 'running', 'stopping'] })) {
+      for (const r of this.host.store.listRuns({ statuses: ACTIVE_STATUSES })) {
         active.add(r.id);
         if (r.status === 'requested') queued++;
         else running++;

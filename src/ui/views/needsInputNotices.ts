@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { RunFacts } from '../../core/db/runFacts';
-import { Run } from '../../core/db/store';
+import type { Run } from '../../core/model/run';
 import { Disposable } from '../host/disposable';
 import type { MessageAction, Notifier } from '../host/notifier';
 import type { OrchestratorHost } from '../host/orchestratorHost';

@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { ACTIVE_STATUSES, isActive, Run } from '../../core/db/store';
 import { Disposable } from '../host/disposable';
 import type { MessageAction, Notifier } from '../host/notifier';
 import type { OrchestratorHost } from '../host/orchestratorHost';
 import { STATUS_LABEL } from './runPresentation';
 import type { WindowRepositories } from '../host/windowRepositories';
+import { ACTIVE_STATUSES, isActive } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 /** Where the ids of runs whose end was shown are kept (shared by the profile's windows). */
 export const NOTIFIED_KEY = 'worktreeOrchestrator.notifiedRunEnds';

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import { isActive, Run, RunStatus } from '../../core/db/store';
+import { RunStatus, isActive } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 import type { RunFacts } from '../../core/db/runFacts';
 
 /** What the views show of a run beside the run itself: its facts and its port block. */

@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { listWorktrees, WorktreeInfo } from '../../core/git/git';
-import { isActive, Run } from '../../core/db/store';
 import { isPoolPath } from '../../core/leader/warmPool';
 import { DetailsTarget, WorktreeDetails } from '../../core/git/worktreeDetails';
 import { Disposable } from '../host/disposable';
@@ -10,6 +9,8 @@ import { OrchestratorHost } from '../host/orchestratorHost';
 import { STATUS_LABEL } from './runPresentation';
 import * as settings from '../host/settings';
 import { WindowRepositories, WindowRepository } from '../host/windowRepositories';
+import { isActive } from '../../core/model/runStatus';
+import { Run } from '../../core/model/run';
 
 /** How long file events in a worktree are gathered before its dirty count is checked again. */
 const FILE_RECHECK_MS = 1_000;
@@ -182,7 +183,7 @@ function detailsTarget(n: WorktreeNode): DetailsTarget {
 }
 
 function worktreeNodes(repo: WindowRepository, list: WorktreeInfo[], byPath: ReadonlyMap<string, Run>): WorktreeNode[] {
-  const configuredBase = vscode.workspace.getConfiguration(settings.SECTION, repo.folder.uri).get<string>('baseBranch')?.trim() || undefined;
+  const configuredBase = settings.baseBranch(repo.folder.uri);
   // The branch checked out in the main checkout, as GitRepo.baseBranch would say.
   const defaultBase = configuredBase ?? list[0]?.branch ?? undefined;
   return list.map((info, index): WorktreeNode => {

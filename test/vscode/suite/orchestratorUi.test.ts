@@ -12,7 +12,6 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Run } from '../../../src/core/db/store';
 import { agentCommandProblem } from '../../../src/core/agent/agentCommandCheck';
 import type { AgentNode, PriorityNode } from '../../../src/ui/views/agentsTreeProvider';
 import type { ExtensionApi } from '../../../src/ui/host/extensionApi';
@@ -21,6 +20,7 @@ import { spawnRefusal, UNTRUSTED_SPAWN_MESSAGE } from '../../../src/ui/host/work
 import type { WorktreeNode } from '../../../src/ui/views/worktreesTreeProvider';
 import { EXTENSION_ID, testWorkspace } from './env';
 import { git, setAgentCommand, until } from './helpers';
+import type { Run } from '../../../src/core/model/run';
 
 const SPAWN = 'worktreeOrchestrator.spawnCodeDeveloper';
 /** A stand-in code_developer: prints a line, then runs until it gets SIGTERM. */

@@ -5,13 +5,13 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import type { Run } from '../../../src/core/db/store';
 import type { ExtensionApi } from '../../../src/ui/host/extensionApi';
 import type { ShownMessage } from '../../../src/ui/host/notifier';
 import { announcesHere } from '../../../src/ui/views/runEndNotices';
 import { EXTENSION_ID, testWorkspace } from './env';
 import { addPriorities, setAgentCommand, until } from './helpers';
 import { sleep } from '../../support/wait';
+import type { Run } from '../../../src/core/model/run';
 
 const SPAWN = 'worktreeOrchestrator.spawnCodeDeveloper';
 /** Exits after a moment: 3 for US-102, 0 otherwise. */

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Run } from '../../../src/core/db/store';
+import type { Run } from '../../../src/core/model/run';
 import type { ExtensionApi } from '../../../src/ui/host/extensionApi';
 import type { ShownMessage } from '../../../src/ui/host/notifier';
 import type { RunNode } from '../../../src/ui/views/agentsTreeProvider';

@@ -6,12 +6,12 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Run } from '../../../src/core/db/store';
 import type { CleanUpResult } from '../../../src/ui/commands/cleanUpWorktrees';
 import type { ExtensionApi } from '../../../src/ui/host/extensionApi';
 import type { ShownMessage } from '../../../src/ui/host/notifier';
 import { EXTENSION_ID, testWorkspace } from './env';
 import { addPriorities, git, setAgentCommand, until } from './helpers';
+import type { Run } from '../../../src/core/model/run';
 
 const GC = 'worktreeOrchestrator.gc';
 /** Leaves an untracked notes.txt behind for US-104; nothing for others. */
