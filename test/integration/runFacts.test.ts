@@ -1,5 +1,7 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import Database from 'better-sqlite3';
 import { attachClient } from '../support/attachClient';
 import { cli, liveAgents, makeSandbox, NODE, ROOT, Sandbox, withStore } from '../support/sandbox';
 import { until } from '../support/wait';
@@ -127,4 +129,23 @@ describe('run facts and attention marks (issues 15, 16)', function () {
     assert.equal(r.exitCode, 1);
     assert.match(r.stderr, /has ended \(stopped\); signal is for a live run/);
   });
+
+  it('a database locked by another writer never holds the agent up: its output flows, the facts land once the lock goes', async () => {
+    await spawn([NODE, REPLAY, fixture('codex.jsonl'), '--delay', '300', '--hold', '2']);
+    await until(() => theRun().status === 'running', 15_000);
+    const log = theRun().logPath;
+    const writer = new Database(path.join(s.state, 'state.db'), { timeout: 5000 });
+    writer.exec('BEGIN IMMEDIATE'); // the write lock, held for the whole stream
+    const started = Date.now();
+    try {
+      await until(() => fs.readFileSync(log, 'utf8').includes('"type":"turn.completed"'), 10_000);
+      assert.ok(Date.now() - started < 6000, `the stream took ${Date.now() - started} ms under the lock (3 s unlocked)`);
+    } finally {
+      writer.exec('COMMIT');
+      writer.close();
+    }
+    await until(() => facts()?.tokensOut === 122, 15_000);
+    assert.equal(facts()!.sessionId, '0199a213-81c0-7800-8aa1-bbab2a035a53');
+  });
+
 });
