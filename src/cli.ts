@@ -5,6 +5,8 @@ import { parseAgentCommand } from './core/agent/agents';
 import { parseAgentName, previewAgents } from './core/agent/agentPresets';
 import { attachCli } from './core/agent/attachSession';
 import { agentLogMaxBytes } from './core/agent/cappedLog';
+import { attentionEnv, attentionFromEnv } from './core/agent/runWatch';
+import type { RunFacts } from './core/db/runFacts';
 import { collectGarbage } from './core/leader/gc';
 import { GitRepo } from './core/git/git';
 import { Fence, holderAlive, LeaderLease } from './core/leader/leaderLease';
@@ -42,6 +44,8 @@ Commands:
                                and that no live process uses; exits 1 if git refused one
   agents [--json]              the agent presets, and the exact argv each would run for
         [--priority ID]        the priority's next attempt (the selected one marked *)
+  signal <priority|run-id>     mark a live run as needing input, or back at work (for the
+        needs-input|working    agents' hooks: see the README); [--reason TEXT]
 
 Options:
   --repo DIR                   the repository (default: the current directory)
@@ -64,6 +68,9 @@ Options:
   --warm-pool N                keep N worktrees checked out at the base ahead of time (default 0)
   --stop-grace-seconds S       on stop, SIGKILL this long after SIGTERM (default 5)
   --agent-log-max-mib N        keep each agent.log to about N MiB, head + tail (default 50; 0: no cap)
+  --needs-input-seconds S      a live agent silent this long after printing, waiting at its
+                               terminal, needs input (default 30)
+  --stall-seconds S            a live agent silent this long is stalled (default 300)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 
@@ -97,6 +104,9 @@ const OPTIONS = {
   'retry-delay-ms': { type: 'string' },
   'stop-grace-seconds': { type: 'string' },
   'agent-log-max-mib': { type: 'string' },
+  'needs-input-seconds': { type: 'string' },
+  'stall-seconds': { type: 'string' },
+  reason: { type: 'string' },
   loop: { type: 'boolean' },
   'new-attempt': { type: 'boolean' },
   wait: { type: 'boolean' },
@@ -141,6 +151,7 @@ const COMMANDS: Record<string, Command> = {
   gc: gcCommand,
   attach: async (c, args) => attachCli(c.store, c.stateDir, need(args, 1, 'attach <priority|run-id>')[0], c.values.repo ? await realRepo(c.repo) : undefined),
   agents: (c) => agents(c.store, c.stateDir, c.repo, c.settings, { json: !!c.values.json, priority: c.values.priority }),
+  signal: async (c, args) => signalRun(c.store, c.repo, need(args, 2, 'signal <priority|run-id> needs-input|working [--reason TEXT]'), c.values.reason, c.settings.roadmapPath),
 };
 
 /** Commands that only read: they still work on a full or read-only state folder. */
@@ -192,6 +203,7 @@ function openCli(values: Values, command: string): Cli {
   const maxParallel = wholeNumber(values['max-parallel'], '--max-parallel', 1) ?? 1;
   const logMaxBytes = values['agent-log-max-mib'] === undefined ? undefined : agentLogMaxBytes(values['agent-log-max-mib'], '--agent-log-max-mib');
   const settings = loopConfig(values);
+  passAttentionTimes(values['needs-input-seconds'], values['stall-seconds']);
   stateDirInUse = stateDir;
   const store = openStore(stateDir, readsOnly(command, values));
   const lease = new LeaderLease(store, { label: `cli pid ${process.pid}` });
@@ -250,13 +262,14 @@ async function statusCommand(c: Cli): Promise<number> {
   const leader = c.store.leader();
   const runs = c.store.listRuns(c.values.repo ? { repo: await realRepo(c.repo) } : {});
   const alive = holderAlive(leader);
+  const facts = c.store.factsOf(runs.map((r) => r.id));
   if (c.values.json) {
-    console.log(JSON.stringify({ leader: alive ? { pid: leader.pid, epoch: leader.epoch } : null, runs: runs.map(statusJson) }, null, 2));
+    console.log(JSON.stringify({ leader: alive ? { pid: leader.pid, epoch: leader.epoch } : null, runs: runs.map((r) => statusJson(r, facts.get(r.id))) }, null, 2));
     return 0;
   }
   console.log(alive ? `Leader: pid ${leader.pid} (${leader.label ?? 'unknown'}), epoch ${leader.epoch}` : 'Leader: none');
   if (!runs.length) console.log('No runs.');
-  for (const r of runs) console.log(describe(r));
+  for (const r of runs) console.log(describe(r) + describeFacts(facts.get(r.id)));
   return 0;
 }
 
@@ -421,8 +434,51 @@ function describe(r: Run): string {
   return `${r.id}  ${bits.join('  ')}`;
 }
 
-function statusJson(r: Run) {
-  return { id: r.id, repo: r.repo, priority: r.priority, attempt: r.attempt, status: r.status, pid: r.pid, worktree: r.worktree, branch: r.branch, exitCode: r.exitCode };
+function statusJson(r: Run, f: RunFacts | undefined) {
+  const facts = f && { sessionId: f.sessionId, lastActivity: f.lastActivity, lastActivityAt: f.lastActivityAt, tokensIn: f.tokensIn, tokensOut: f.tokensOut, costUsd: f.costUsd, denials: f.denials, deniedTool: f.deniedTool };
+  const attention = f?.attention ? { state: f.attention, reason: f.attentionReason, at: f.attentionAt } : null;
+  return { id: r.id, repo: r.repo, priority: r.priority, attempt: r.attempt, status: r.status, pid: r.pid, worktree: r.worktree, branch: r.branch, exitCode: r.exitCode, facts: facts ?? null, attention };
+}
+
+/** "  [needs-input: permission denied: Bash]  12.3k in / 214 out  $0.04  — last activity" */
+function describeFacts(f: RunFacts | undefined): string {
+  if (!f) return '';
+  const bits: string[] = [];
+  if (f.attention) bits.push(`[${f.attention}${f.attentionReason ? `: ${f.attentionReason}` : ''}]`);
+  if (f.tokensIn !== null || f.tokensOut !== null) bits.push(`${f.tokensIn ?? 0} in / ${f.tokensOut ?? 0} out`);
+  if (f.costUsd !== null) bits.push(`$${f.costUsd.toFixed(2)}`);
+  if (f.lastActivity) bits.push(`— ${f.lastActivity}`);
+  return bits.length ? `\n    ${bits.join('  ')}` : '';
+}
+
+/**
+ * The needs-input / stalled thresholds for the supervisors this process starts: they inherit
+ * its environment (see runWatch.ts). Flags win over what the environment already says.
+ */
+function passAttentionTimes(needsInput: string | undefined, stall: string | undefined): void {
+  const times = attentionFromEnv();
+  const n = seconds(needsInput, '--needs-input-seconds');
+  const st = seconds(stall, '--stall-seconds');
+  if (n === 0 || st === 0) throw new UserError('--needs-input-seconds and --stall-seconds must be more than 0.');
+  Object.assign(process.env, attentionEnv({ needsInputSeconds: n === undefined ? times.needsInputSeconds : n / 1000, stallSeconds: st === undefined ? times.stallSeconds : st / 1000 }));
+}
+
+const SIGNAL_STATES = ['needs-input', 'working'] as const;
+
+/**
+ * `signal <priority|run> needs-input|working`: an agent's hook reports that it waits for the
+ * user, or works again. A fact like the supervisor's exit record: written whoever leads.
+ */
+function signalRun(store: Store, repo: string, args: string[], reason: string | undefined, roadmapPath: string | undefined): number {
+  const [which, state] = args;
+  if (!(SIGNAL_STATES as readonly string[]).includes(state)) throw new UsageError(`Unknown state "${state}": signal takes needs-input or working.`);
+  const run = store.findRun(runArgument(store, repo, which, roadmapPath)) ?? store.findRun(which);
+  if (!run) throw new UserError(`No run matches "${which}".`);
+  if (!isActive(run.status)) throw new UserError(`Run ${run.id} (${run.priority} #${run.attempt}) has ended (${run.status}); signal is for a live run.`);
+  const text = reason?.trim().slice(0, 300) || undefined;
+  const facts = store.recordRunFacts(run.id, state === 'needs-input' ? { attention: 'needs-input', attentionReason: text ?? 'the agent asks for input' } : { attention: null });
+  console.log(`${run.priority} #${run.attempt} (${run.id}): ${facts.attention ? `needs input — ${facts.attentionReason}` : 'working'}`);
+  return 0;
 }
 
 class UsageError extends Error {}

@@ -11,6 +11,7 @@ import { registerOrchestratorCommands } from './ui/commands/orchestratorCommands
 import { OrchestratorHost } from './ui/host/orchestratorHost';
 import { RunDiff } from './ui/commands/runDiff';
 import { RunEndNotices } from './ui/views/runEndNotices';
+import { NeedsInputNotices } from './ui/views/needsInputNotices';
 import { registerRunCommands } from './ui/commands/runCommands';
 import type { Services } from './ui/host/services';
 import * as settings from './ui/host/settings';
@@ -54,6 +55,7 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
     host.start();
     s.statusBar.update();
     here.add(s.startRunEndNotices());
+    here.add(new NeedsInputNotices(host, s.repos, s.notifier, context.globalState)); // the leader's window announces each mark once
     void s.repos.ready(); // the first scan, unless a command already started it
     void terminals.restore(); // the agent terminals this window had open before a reload
     times.startMs = performance.now() - t1;

@@ -229,6 +229,48 @@ describe('Agents tree: history-independent', function () {
       store.close();
     }
   });
+
+  it('shows what a run is doing: the mark as icon and description, tokens, cost, session and ports in the tooltip (two queries per page)', () => {
+    const store = Store.open(dir);
+    try {
+      const plan = (attempt: number, id: string) => ({ worktree: `${repo}.worktrees/w-${id}`, branch: `code-developer/f-${attempt}`, baseRef: 'main', command: ['agent'], logPath: `${dir}/runs/${id}/agent.log` });
+      const a = store.claimRun({ repo, priority: 'A', title: 'Alpha', plan });
+      store.leasePorts(a.id, 10, () => new Set());
+      const b = store.claimRun({ repo, priority: 'B', title: 'Beta', plan });
+      store.recordRunFacts(a.id, { sessionId: 'sess-1', lastActivity: 'Bash: git push', tokensIn: 53_816, tokensOut: 214, costUsd: 0.0421, denials: 1, deniedTool: 'Bash', attention: 'needs-input', attentionReason: 'permission denied: Bash' });
+      store.recordRunFacts(b.id, { lastActivity: 'reading spec.md', attention: 'stalled', attentionReason: 'no output for 300s' });
+      const p = provider(store);
+      let prepared = 0;
+      // The connection is the store's own: counted from the outside, as a spy.
+      const db = (store as unknown as { db: { prepare(sql: string): unknown } }).db;
+      const prepare = db.prepare.bind(db);
+      db.prepare = ((sql: string) => {
+        if (/run_facts|port_leases/.test(sql)) prepared++;
+        return prepare(sql);
+      }) as typeof prepare;
+      const roots = p.getChildren() as Tree.PriorityNode[];
+      assert.equal(prepared, 2, 'the facts and the ports of the whole page: one query each');
+      const byName = new Map(roots.map((n) => [n.priority, n]));
+      assert.match(item(p, byName.get('A')!).description!, /Alpha · needs input/);
+      const runA = p.getChildren(byName.get('A')!)[0] as Tree.RunNode;
+      const itA = p.getTreeItem(runA) as unknown as Item & { iconPath: { id: string }; tooltip: { value: string } };
+      assert.match(itA.description!, /^needs input: permission denied: Bash · /);
+      assert.equal(itA.iconPath.id, 'bell-dot');
+      assert.match(itA.tooltip.value, /Tokens: `53\.8k in \/ 214 out`/);
+      assert.match(itA.tooltip.value, /Cost: `\$0\.0421`/);
+      assert.match(itA.tooltip.value, /Session: `sess-1`/);
+      assert.match(itA.tooltip.value, /Permission denials: `1, last: Bash`/);
+      assert.match(itA.tooltip.value, /Ports: `\d+–\d+ \(WTO_PORT=\d+\)`/);
+      const runB = p.getChildren(byName.get('B')!)[0] as Tree.RunNode;
+      const itB = p.getTreeItem(runB) as unknown as Item & { iconPath: { id: string } };
+      assert.match(itB.description!, /^stalled · reading spec\.md · /);
+      assert.equal(itB.iconPath.id, 'watch');
+      assert.equal(prepared, 2, 'items are drawn from what the page read');
+    } finally {
+      store.close();
+    }
+  });
+
 });
 
 /** Placeholder values for a statement's parameters (EXPLAIN needs them bound). */

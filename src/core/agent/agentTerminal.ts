@@ -56,6 +56,8 @@ export interface TerminalOptions {
   cwd: string;
   /** Where plain text goes (agent.log). */
   log: (text: string) => void;
+  /** The agent's own output as plain text (not the supervisor's notes): run facts, silences. */
+  onOutput?: (text: string) => void;
 }
 
 export function startInTerminal(pty: PtyModule, o: TerminalOptions): StartedAgent {
@@ -77,7 +79,9 @@ export function startInTerminal(pty: PtyModule, o: TerminalOptions): StartedAgen
   const plain = new PlainText();
   const server = new AttachServer(o.runId, o.runFolder, child, screen, serializer);
   child.onData((data) => {
-    o.log(plain.push(data));
+    const text = plain.push(data);
+    o.log(text);
+    o.onOutput?.(text);
     // The replay and the clients are extras: whatever goes wrong there, the agent's host stays.
     try {
       screen.write(data);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crashPoint } from '../crashPoint';
@@ -6,6 +7,8 @@ import { ExitRecord, goArgv, runDir, writeJson } from './agents';
 import type { StartedAgent } from './agentTerminal';
 import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
 import { recordAgentExit, reserveExitSlot } from './exitRecord';
+import { attentionFromEnv, FactsWriter, RunWatch } from './runWatch';
+import { waitsForTerminalInput } from './terminalWait';
 import { currentIdentity, describePid, endProcesses, ownSession, ProcessIdentity, processStart, runProcesses } from './processInfo';
 
 export interface SupervisorArgs {
@@ -24,6 +27,12 @@ export const SUPERVISOR_DUPLICATE = 75;
 export const SUPERVISOR_NO_CLAIM = 74;
 /** Long enough for a new leader to take over (< 2 s) and resume a provisioning. */
 const GO_TIMEOUT_MS = 120_000;
+/** How often run facts are written (coalesced) and the agent's silence is judged. */
+const WATCH_TICK_MS = 1000;
+/** A facts write waits this long for another writer at most: the next tick tries again. */
+const FACTS_BUSY_MS = 100;
+/** After the database could not be opened, the next try waits this long. */
+const FACTS_REOPEN_MS = 10_000;
 /** SIGTERM -> SIGKILL for what the agent left behind once it has ended. */
 const LEFTOVER_GRACE_MS = 2000;
 
@@ -88,7 +97,13 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   const logFd = fs.openSync(a.logPath, maxBytes ? 'r+' : 'a');
   const log = new CappedLog(logFd, maxBytes);
   log.write(`[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
-  const agent = startAgent(a, dir, log, maxBytes ? undefined : logFd, await terminal);
+  let agentPid: number | undefined;
+  const facts = factsWriter(a.stateDir, a.runId);
+  const watch = new RunWatch(attentionFromEnv(), facts.write, () => (agentPid ? waitsForTerminalInput(agentPid) : false));
+  const agent = startAgent(a, dir, log, maxBytes ? undefined : logFd, await terminal, (text) => watch.output(text));
+  agentPid = agent.pid;
+  const ticker = setInterval(() => watch.tick(!agent.ended()), WATCH_TICK_MS);
+  ticker.unref();
   // The group gets TERM on stop: the agent handles it; we stay to record how it ended.
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => agent.signal(sig));
   if (agent.pid) {
@@ -104,6 +119,9 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([agent.drained, new Promise((r) => (timer = setTimeout(r, 1000)))]); // what we could not end may hold them
   clearTimeout(timer);
+  clearInterval(ticker);
+  watch.finish();
+  facts.close();
   exit.leftovers = leftovers.map((p) => p.pid);
   // exit.json first, then the log's last line and the database, retried while the state folder takes no writes.
   return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, exit, log: { write: (text) => log.write(text), close: () => fs.closeSync(logFd) } });
@@ -126,20 +144,53 @@ async function loadTerminal(): Promise<LoadedTerminal> {
  * Starts the agent in a pseudo-terminal (agentTerminal.ts), or — where node-pty's binary
  * cannot load — with pipes, as before terminals, saying so in agent.log.
  */
-function startAgent(a: SupervisorArgs, dir: string, log: CappedLog, sharedLogFd: number | undefined, terminal: LoadedTerminal): StartedAgent {
+function startAgent(a: SupervisorArgs, dir: string, log: CappedLog, sharedLogFd: number | undefined, terminal: LoadedTerminal, onOutput: (text: string) => void): StartedAgent {
   const { module: t, pty } = terminal;
-  if (t && typeof pty !== 'string') return t.startInTerminal(pty, { runId: a.runId, runFolder: dir, argv: a.argv, cwd: a.cwd, log: (text) => text && log.write(text) });
+  if (t && typeof pty !== 'string') return t.startInTerminal(pty, { runId: a.runId, runFolder: dir, argv: a.argv, cwd: a.cwd, log: (text) => text && log.write(text), onOutput });
   log.write(`[orchestrator] ${new Date().toISOString()} no pseudo-terminal (${pty}): the agent runs with pipes, and cannot be attached to\n`);
-  return startWithPipes(a, log, sharedLogFd);
+  return startWithPipes(a, log, sharedLogFd, onOutput);
+}
+
+/**
+ * Run facts into the database, opened on the first write and kept open (the supervisor's
+ * start does not wait for SQLite). A write never waits long for another writer: it throws,
+ * and the watch tries again on its next tick.
+ */
+function factsWriter(stateDir: string, runId: string): { write: FactsWriter; close(): void } {
+  let store: import('../db/store').Store | undefined;
+  let failedAt = 0;
+  return {
+    write: (patch, guard) => {
+      if (!store) {
+        if (Date.now() - failedAt < FACTS_REOPEN_MS) throw new Error('the database could not be opened');
+        try {
+          const { Store } = require('../db/store') as typeof import('../db/store'); // see recordAgentExit: require, not import()
+          store = Store.open(stateDir, { busyTimeoutMs: FACTS_BUSY_MS });
+        } catch (e) {
+          failedAt = Date.now();
+          throw e;
+        }
+      }
+      store.recordRunFacts(runId, patch, guard);
+    },
+    close: () => {
+      try {
+        store?.close();
+      } catch {
+        // a full disk may refuse the checkpoint; the writes landed
+      }
+    },
+  };
 }
 
 /**
  * node's spawn rather than execa: this file is the supervisor bundle, on every spawn's
  * critical path, so it stays small. Still an argument array, never a shell. The output comes
- * through pipes so that the log can be capped; uncapped, the child gets the log file itself
- * (`sharedLogFd`), and keeps writing to it even if this supervisor is killed.
+ * through pipes so that the log can be capped (and read for run facts); uncapped, the child
+ * gets the log file itself (`sharedLogFd`), and keeps writing to it even if this supervisor is
+ * killed — then no facts are read from its output.
  */
-function startWithPipes(a: SupervisorArgs, log: CappedLog, sharedLogFd: number | undefined): StartedAgent {
+function startWithPipes(a: SupervisorArgs, log: CappedLog, sharedLogFd: number | undefined, onOutput: (text: string) => void): StartedAgent {
   const out = sharedLogFd ?? 'pipe';
   const child = spawn(a.argv[0], a.argv.slice(1), { cwd: a.cwd, stdio: ['ignore', out, out], windowsHide: true });
   // Closed once every process holding the pipes has ended (a background child may hold them).
@@ -147,7 +198,11 @@ function startWithPipes(a: SupervisorArgs, log: CappedLog, sharedLogFd: number |
     [child.stdout, child.stderr].filter((stream) => stream !== null).map(
       (stream) =>
         new Promise<void>((resolve) => {
-          stream.on('data', (chunk: Buffer) => log.write(chunk));
+          const text = new StringDecoder('utf8');
+          stream.on('data', (chunk: Buffer) => {
+            log.write(chunk);
+            onOutput(text.write(chunk));
+          });
           stream.once('close', resolve);
           stream.once('error', () => resolve());
         }),

@@ -8,6 +8,7 @@ import { UserError } from '../model/userError';
 import type { Action, ActionKind, RepoRequest } from '../model/action';
 import type { Run, RunEvent } from '../model/run';
 import { ACTIVE_STATUSES, RunStatus, isActive, sqlList } from '../model/runStatus';
+import { Attention, readFactsOf, readMarkedRuns, readPortBlocksOf, readRunFacts, RunFacts, RunFactsPatch, writeRunFacts } from './runFacts';
 
 const ACTIVE_SQL = sqlList(ACTIVE_STATUSES);
 
@@ -62,7 +63,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -205,6 +206,29 @@ const MIGRATIONS: string[] = [
   CREATE INDEX repo_requests_pending ON repo_requests (id) WHERE status = 'pending';
   CREATE TRIGGER repo_requests_ins AFTER INSERT ON repo_requests BEGIN UPDATE change_gen SET gen = gen + 1; END;
   CREATE TRIGGER repo_requests_upd AFTER UPDATE ON repo_requests BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  `,
+  // 6: run facts (runFacts.ts): what a run is doing, read from its agent's output by the
+  // supervisor, and the attention mark (needs input, stalled). One row per run, written at
+  // most about once a second per run; the views re-read on the change counter.
+  `
+  CREATE TABLE run_facts (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    session_id TEXT,
+    last_activity TEXT,
+    last_activity_at INTEGER,
+    tokens_in INTEGER,
+    tokens_out INTEGER,
+    cost_usd REAL,
+    denials INTEGER NOT NULL DEFAULT 0,
+    denied_tool TEXT,
+    attention TEXT NULL CHECK (attention IN ('needs-input','stalled')),
+    attention_reason TEXT,
+    attention_at INTEGER,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX run_facts_attention ON run_facts (attention) WHERE attention IS NOT NULL;
+  CREATE TRIGGER run_facts_ins AFTER INSERT ON run_facts BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER run_facts_upd AFTER UPDATE ON run_facts BEGIN UPDATE change_gen SET gen = gen + 1; END;
   `,
 ];
 
@@ -811,6 +835,36 @@ export class Store {
         .prepare('SELECT repositories.path AS repo, enabled, config FROM loop_state JOIN repositories ON repositories.id = loop_state.repo_id')
         .all() as Array<{ repo: string; enabled: number; config: string }>
     ).map((r) => ({ repo: r.repo, enabled: r.enabled !== 0, config: JSON.parse(r.config) as unknown }));
+  }
+  /**
+   * Records what a run is doing (runFacts.ts): a fact, like an exit, that needs no leadership.
+   * A new or cleared attention mark is also an event of the run.
+   */
+  recordRunFacts(runId: string, patch: RunFactsPatch, guard?: (current: RunFacts | undefined) => boolean): RunFacts {
+    return this.immediate(() => {
+      const { facts, marked } = writeRunFacts(this.db, runId, patch, guard);
+      if (marked) this.addEvent(runId, 'attention', null, null, null, marked.to ? `${marked.to}${marked.reason ? `: ${marked.reason}` : ''}` : `cleared (was ${marked.from})`);
+      return facts;
+    });
+  }
+
+  runFacts(runId: string): RunFacts | undefined {
+    return readRunFacts(this.db, runId);
+  }
+
+  /** The facts of the runs a view shows, in one query. */
+  factsOf(runIds: readonly string[]): Map<string, RunFacts> {
+    return readFactsOf(this.db, runIds);
+  }
+
+  /** The port blocks of the runs a view shows (active ones hold one), in one query. */
+  portBlocksOf(runIds: readonly string[]): Map<string, { first: number; count: number }> {
+    return readPortBlocksOf(this.db, runIds);
+  }
+
+  /** The facts of every run marked so (the status bar's count, the needs-input notices). */
+  markedRuns(attention: Attention): RunFacts[] {
+    return readMarkedRuns(this.db, attention);
   }
 }
 

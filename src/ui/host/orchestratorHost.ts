@@ -6,6 +6,7 @@ import { LeaderSeat, OrchestratorSettings } from '../../core/leader/seat';
 import { LeaderRow, Store } from '../../core/db/store';
 import { Disposable, onNodeEvent } from './disposable';
 import * as settings from './settings';
+import { attentionEnv } from '../../core/agent/runWatch';
 
 export interface OrchestratorHostOptions {
   stateDir: string;
@@ -40,7 +41,7 @@ export class OrchestratorHost extends Disposable {
   constructor(private readonly o: OrchestratorHostOptions) {
     super();
     this.register(vscode.workspace.onDidChangeConfiguration((e) => {
-      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize', 'agentLogMaxMiB'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
+      if (['maxParallel', 'stopGraceSeconds', 'warmPoolSize', 'agentLogMaxMiB', 'needsInputSeconds', 'stallSeconds'].some((k) => e.affectsConfiguration(`${settings.SECTION}.${k}`))) {
         void this.seat?.replaceOrchestrator().then((o) => o && this.o.log.info(`Settings changed: up to ${o.maxParallel} agent(s) at once.`));
       }
     }));
@@ -130,6 +131,8 @@ export class OrchestratorHost extends Disposable {
 
   private orchestratorSettings(): OrchestratorSettings {
     const log = this.o.log;
+    // The supervisors this leader starts inherit its environment: that is how they get the times (runWatch.ts).
+    Object.assign(process.env, attentionEnv(settings.attentionTimes()));
     return {
       stateDir: this.o.stateDir,
       nodePath: this.o.nodePath,

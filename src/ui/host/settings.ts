@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { agentLogMaxBytes as cappedLogBytes, DEFAULT_AGENT_LOG_MAX_MIB } from '../../core/agent/cappedLog';
 import type { SpawnSettings } from '../../core/requests';
+import { AttentionTimes, DEFAULT_ATTENTION } from '../../core/agent/runWatch';
 
 export const SECTION = 'worktreeOrchestrator';
 export const AGENT_COMMAND_SETTING = `${SECTION}.codeDeveloper.command`;
@@ -84,6 +85,15 @@ export function agentLogMaxBytes(): number {
   } catch {
     return cappedLogBytes(DEFAULT_AGENT_LOG_MAX_MIB);
   }
+}
+
+/** needsInputSeconds and stallSeconds (a bad value means its default). */
+export function attentionTimes(): AttentionTimes {
+  const positive = (key: keyof AttentionTimes) => {
+    const n = Number(userValue<number>(key) ?? DEFAULT_ATTENTION[key]);
+    return Number.isFinite(n) && n > 0 ? n : DEFAULT_ATTENTION[key];
+  };
+  return { needsInputSeconds: positive('needsInputSeconds'), stallSeconds: positive('stallSeconds') };
 }
 
 /** Whether a spawned run's worktree is added to the window that asked for it. */

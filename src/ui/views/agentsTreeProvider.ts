@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { Store } from '../../core/db/store';
 import { Disposable } from '../host/disposable';
 import { OrchestratorHost } from '../host/orchestratorHost';
-import { runContextValue, runDescription, runTooltip, STATUS_LABEL, statusIcon } from './runPresentation';
+import { RunExtras, runContextValue, runDescription, runIcon, runTooltip, STATUS_LABEL } from './runPresentation';
 import { WindowRepositories } from '../host/windowRepositories';
 import { isActive } from '../../core/model/runStatus';
 import { Run } from '../../core/model/run';
@@ -15,6 +15,8 @@ export interface PriorityNode {
   title: string | null;
   /** The runs loaded with the node, newest attempt first: its latest attempt (older ones load on demand). */
   runs: Run[];
+  /** Facts and ports of those runs, read with the page (one query each for the whole page). */
+  extras?: ReadonlyMap<string, RunExtras>;
   /** The "Older priorities" node it was listed under; undefined at the top. */
   parent?: MorePrioritiesNode;
 }
@@ -22,6 +24,7 @@ export interface PriorityNode {
 export interface RunNode {
   kind: 'run';
   run: Run;
+  extras?: RunExtras;
   parent: PriorityNode | OlderRunsNode;
 }
 
@@ -114,7 +117,7 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
       case 'priority':
         return priorityItem(node, this.repos.repositories.length > 1);
       case 'run':
-        return runItem(node.run);
+        return runItem(node.run, node.extras);
       case 'olderRuns':
         return olderRunsItem(node);
       case 'morePriorities':
@@ -127,7 +130,7 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
     switch (node.kind) {
       case 'priority': {
         const latest = node.runs[0];
-        const children: AgentNode[] = node.runs.map((run) => ({ kind: 'run', run, parent: node }));
+        const children: AgentNode[] = node.runs.map((run) => ({ kind: 'run', run, extras: node.extras?.get(run.id), parent: node }));
         if (latest.attempt > 1) children.push({ kind: 'olderRuns', priority: node, below: node.runs[node.runs.length - 1].attempt, parent: node });
         return children;
       }
@@ -174,7 +177,8 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
     const agentType = p.runs[0].agentType;
     const runs = this.host.store.earlierAttempts(p.repo, p.priority, node.below, TREE_PAGE + 1, agentType);
     const shown = runs.slice(0, TREE_PAGE);
-    const children: AgentNode[] = shown.map((run) => ({ kind: 'run', run, parent: node }));
+    const extras = this.extrasOf(shown);
+    const children: AgentNode[] = shown.map((run) => ({ kind: 'run', run, extras: extras.get(run.id), parent: node }));
     if (runs.length > shown.length) children.push({ kind: 'olderRuns', priority: p, below: shown[shown.length - 1].attempt, parent: node });
     return children;
   }
@@ -182,9 +186,18 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
   private priorities(cursor: PageCursor, parent: MorePrioritiesNode | undefined): AgentNode[] {
     const roots = this.repos.repositories.map((r) => r.root);
     const page = latestRunsPage(this.host.store, roots, TREE_PAGE, cursor);
-    const nodes: AgentNode[] = page.runs.map((run) => ({ kind: 'priority', repo: run.repo, priority: run.priority, title: run.title, runs: [run], parent }));
+    const extras = this.extrasOf(page.runs);
+    const nodes: AgentNode[] = page.runs.map((run) => ({ kind: 'priority', repo: run.repo, priority: run.priority, title: run.title, runs: [run], extras, parent }));
     if (page.next) nodes.push({ kind: 'morePriorities', cursor: page.next, parent });
     return nodes;
+  }
+
+  /** The facts and ports of a page of runs: two queries, whatever the page's size. */
+  private extrasOf(runs: readonly Run[]): Map<string, RunExtras> {
+    const ids = runs.map((r) => r.id);
+    const facts = this.host.store.factsOf(ids);
+    const ports = this.host.store.portBlocksOf(ids.filter((id, i) => isActive(runs[i].status)));
+    return new Map(ids.map((id) => [id, { facts: facts.get(id), ports: ports.get(id) }]));
   }
 
   private load(): AgentNode[] {
@@ -208,23 +221,25 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
 
 function priorityItem(node: PriorityNode, showRepo: boolean): vscode.TreeItem {
   const latest = node.runs[0];
+  const facts = node.extras?.get(latest.id)?.facts;
   const active = isActive(latest.status);
   const item = new vscode.TreeItem(node.priority, active ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
   item.id = `priority:${node.repo}:${node.priority}`;
-  item.description = [node.title, STATUS_LABEL[latest.status], showRepo ? path.basename(node.repo) : undefined].filter(Boolean).join(' · ');
+  const state = facts?.attention === 'needs-input' ? 'needs input' : facts?.attention === 'stalled' && active ? 'stalled' : STATUS_LABEL[latest.status];
+  item.description = [node.title, state, showRepo ? path.basename(node.repo) : undefined].filter(Boolean).join(' · ');
   // Attempts are numbered 1, 2, … and runs are never deleted: the latest attempt is the count.
   item.tooltip = `${node.priority}${node.title ? `: ${node.title}` : ''}\n${latest.attempt} run(s), latest ${STATUS_LABEL[latest.status]}\n${node.repo}`;
-  item.iconPath = statusIcon(latest.status);
+  item.iconPath = runIcon(latest, facts);
   item.contextValue = active ? 'priority.active' : 'priority.idle';
   return item;
 }
 
-function runItem(run: Run): vscode.TreeItem {
+function runItem(run: Run, extras: RunExtras = {}): vscode.TreeItem {
   const item = new vscode.TreeItem(`#${run.attempt} ${STATUS_LABEL[run.status]}`, vscode.TreeItemCollapsibleState.None);
   item.id = `run:${run.id}`;
-  item.description = runDescription(run);
-  item.tooltip = runTooltip(run);
-  item.iconPath = statusIcon(run.status);
+  item.description = runDescription(run, Date.now(), extras);
+  item.tooltip = runTooltip(run, extras);
+  item.iconPath = runIcon(run, extras.facts);
   item.contextValue = runContextValue(run);
   // A live agent opens its terminal (which falls back to the log when it has none).
   item.command = run.status === 'running' ? { command: 'worktreeOrchestrator.openAgentTerminal', title: 'Open Agent Terminal', arguments: [run.id] } : { command: 'worktreeOrchestrator.showLog', title: 'Show Log', arguments: [run.id] };

@@ -24,25 +24,34 @@ export class LeaderStatusBar extends Disposable {
     return this.item.text;
   }
 
+  /** Live runs marked needs-input at the last update. */
+  needInput = 0;
+
   update(): void {
     let running = 0;
     let queued = 0;
+    let needInput = 0;
     try {
+      const active = new Set<string>();
       for (const r of this.host.store.listRuns({ statuses: ACTIVE_STATUSES })) {
+        active.add(r.id);
         if (r.status === 'requested') queued++;
         else running++;
       }
+      // Runs that wait for the user: live ones (an ended run's mark is for its Follow Up, in the tree).
+      needInput = this.host.store.markedRuns('needs-input').filter((f) => active.has(f.runId)).length;
     } catch {
       return; // database busy or closed: the next change event updates it
     }
-    const counts = `${running} running${queued ? `, ${queued} queued` : ''}`;
+    const counts = `${running} running${queued ? `, ${queued} queued` : ''}${needInput ? `, ${needInput} need${needInput === 1 ? 's' : ''} input` : ''}`;
+    this.needInput = needInput;
     const leader = this.host.leader();
     const tooltip = new vscode.MarkdownString(undefined, true);
     if (this.host.isLeader) {
-      this.item.text = `$(server-process) Orchestrator: leader · ${counts}`;
+      this.item.text = `${needInput ? '$(bell-dot)' : '$(server-process)'} Orchestrator: leader · ${counts}`;
       tooltip.appendMarkdown(`**This window leads** the orchestrator (pid ${process.pid}, epoch ${leader.epoch}).\n\n`);
     } else if (holderAlive(leader)) {
-      this.item.text = `$(server-process) Orchestrator: standby (pid ${leader.pid ?? '?'})`;
+      this.item.text = `${needInput ? '$(bell-dot)' : '$(server-process)'} Orchestrator: standby (pid ${leader.pid ?? '?'})${needInput ? ` · ${needInput} need${needInput === 1 ? 's' : ''} input` : ''}`;
       tooltip.appendMarkdown(`**Standby.** ${describeLeader(leader)} leads (epoch ${leader.epoch}); this window shows its state and can request spawns.\n\n`);
     } else {
       this.item.text = '$(warning) Orchestrator: no leader';

@@ -1,6 +1,13 @@
 import * as vscode from 'vscode';
 import { RunStatus, isActive } from '../../core/model/runStatus';
 import { Run } from '../../core/model/run';
+import type { RunFacts } from '../../core/db/runFacts';
+
+/** What the views show of a run beside the run itself: its facts and its port block. */
+export interface RunExtras {
+  facts?: RunFacts;
+  ports?: { first: number; count: number };
+}
 
 /** How a run's status reads in the views: 'requested' is "queued" to the user. */
 export const STATUS_LABEL: Record<RunStatus, string> = {
@@ -30,6 +37,26 @@ export function statusIcon(status: RunStatus): vscode.ThemeIcon {
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 }
 
+/** A live run's mark wins over its status icon: a bell when it needs input, a watch when stalled. */
+export function runIcon(run: Run, facts?: RunFacts): vscode.ThemeIcon {
+  if (facts?.attention === 'needs-input') return new vscode.ThemeIcon('bell-dot', new vscode.ThemeColor('charts.yellow'));
+  if (facts?.attention === 'stalled' && isActive(run.status)) return new vscode.ThemeIcon('watch', new vscode.ThemeColor('charts.orange'));
+  return statusIcon(run.status);
+}
+
+/** "needs input: permission denied: Bash" / "stalled" / the last activity, for the description. */
+export function factsLine(run: Run, facts?: RunFacts): string | undefined {
+  if (!facts) return undefined;
+  if (facts.attention === 'needs-input') return `needs input${facts.attentionReason ? `: ${facts.attentionReason}` : ''}`;
+  if (facts.attention === 'stalled' && isActive(run.status)) return `stalled${facts.lastActivity ? ` · ${facts.lastActivity}` : ''}`;
+  return facts.lastActivity ?? undefined;
+}
+
+/** "12.3k" */
+export function formatCount(n: number): string {
+  return n < 1000 ? String(n) : n < 1_000_000 ? `${(n / 1000).toFixed(1)}k` : `${(n / 1_000_000).toFixed(2)}M`;
+}
+
 /**
  * `run.<status>` while active, `run.ended.<status>` after: the `viewItem` when-clauses
  * of package.json match on these (stop only active runs; merge, remove, new attempt only
@@ -55,9 +82,11 @@ export function elapsed(run: Run, now = Date.now()): string {
   return formatDuration((run.endedAt ?? now) - from);
 }
 
-/** "pid 1234 · 3m 05s · code-developer/us-036" */
-export function runDescription(run: Run, now = Date.now()): string {
+/** "needs input: … · pid 1234 · 3m 05s · code-developer/us-036": what it is doing first. */
+export function runDescription(run: Run, now = Date.now(), extras: RunExtras = {}): string {
   const parts: string[] = [];
+  const doing = factsLine(run, extras.facts);
+  if (doing) parts.push(doing.length > 80 ? `${doing.slice(0, 79)}…` : doing);
   if (run.pid && isActive(run.status)) parts.push(`pid ${run.pid}`);
   parts.push(isActive(run.status) ? elapsed(run, now) : `ran ${elapsed(run, now)}`);
   if (run.exitCode !== null && !isActive(run.status)) parts.push(`exit ${run.exitCode}`);
@@ -65,7 +94,7 @@ export function runDescription(run: Run, now = Date.now()): string {
   return parts.join(' · ');
 }
 
-export function runTooltip(run: Run): vscode.MarkdownString {
+export function runTooltip(run: Run, extras: RunExtras = {}): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   const time = (t: number | null) => (t ? new Date(t).toLocaleString() : '—');
   md.appendMarkdown(`**${run.priority}** ${run.title ? escape(run.title) : ''}  \n`);
@@ -82,8 +111,23 @@ export function runTooltip(run: Run): vscode.MarkdownString {
   rows.push(['Started', time(run.startedAt)]);
   rows.push(['Ended', time(run.endedAt)]);
   rows.push(['Log', run.logPath]);
+  rows.push(...factRows(run, extras));
   for (const [k, v] of rows) md.appendMarkdown(`${k}: \`${v.replace(/`/g, "'")}\`  \n`);
   return md;
+}
+
+/** Session, tokens, cost, denials, the mark, the ports: what the run's facts say. */
+function factRows(run: Run, { facts: f, ports }: RunExtras): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  if (ports) rows.push(['Ports', `${ports.first}–${ports.first + ports.count - 1} (WTO_PORT=${ports.first})`]);
+  if (!f) return rows;
+  if (f.attention) rows.push([f.attention === 'needs-input' ? 'Needs input' : 'Stalled', `${f.attentionReason ?? ''}${f.attentionAt ? ` (since ${new Date(f.attentionAt).toLocaleTimeString()})` : ''}`]);
+  if (f.lastActivity) rows.push(['Last activity', `${f.lastActivity}${f.lastActivityAt ? ` (${new Date(f.lastActivityAt).toLocaleTimeString()})` : ''}`]);
+  if (f.tokensIn !== null || f.tokensOut !== null) rows.push(['Tokens', `${formatCount(f.tokensIn ?? 0)} in / ${formatCount(f.tokensOut ?? 0)} out`]);
+  if (f.costUsd !== null) rows.push(['Cost', `$${f.costUsd.toFixed(4)}`]);
+  if (f.denials) rows.push(['Permission denials', `${f.denials}${f.deniedTool ? `, last: ${f.deniedTool}` : ''}`]);
+  if (f.sessionId) rows.push(['Session', f.sessionId]);
+  return rows;
 }
 
 function escape(text: string): string {
