@@ -62,6 +62,9 @@ Options:
   --warm-pool N                keep N worktrees checked out at the base ahead of time (default 0)
   --stop-grace-seconds S       on stop, SIGKILL this long after SIGTERM (default 5)
   --agent-log-max-mib N        keep each agent.log to about N MiB, head + tail (default 50; 0: no cap)
+  --no-commit-on-exit          leave what an agent leaves uncommitted as it is (by default it
+                               is committed on the run's branch when the agent exits; the
+                               leader's choice: start, or spawn/follow-up when they lead)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 
@@ -104,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
       wait: { type: 'boolean' },
       json: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
+      'no-commit-on-exit': { type: 'boolean' },
       force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -143,6 +147,7 @@ async function main(argv: string[]): Promise<number> {
     warmPoolSize: wholeNumber(values['warm-pool'], '--warm-pool', 0),
     stopGraceMs: seconds(values['stop-grace-seconds'], '--stop-grace-seconds'),
     agentLogMaxBytes: logMaxBytes,
+    commitOnExit: !values['no-commit-on-exit'],
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
   });
   /** Acts as leader just long enough for `fn`, when no other leader is alive. */

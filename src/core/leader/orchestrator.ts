@@ -42,6 +42,8 @@ export interface OrchestratorOptions {
   warmPoolSize?: number;
   /** agent.log's cap in bytes, head + tail (0: none; default 50 MiB). */
   agentLogMaxBytes?: number;
+  /** Commit what an agent leaves uncommitted on its run's branch when it exits (default true; see commitOnExit.ts); read at each launch. */
+  commitOnExit?: boolean | (() => boolean);
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -339,6 +341,7 @@ export class Orchestrator {
       nodePath: this.o.nodePath,
       cliPath: this.o.cliPath,
       logMaxBytes: this.o.agentLogMaxBytes,
+      commitOnExit: (typeof this.o.commitOnExit === 'function' ? this.o.commitOnExit() : this.o.commitOnExit) === false ? undefined : { repo: run.repo, branch: run.branch, priority: run.priority, attempt: run.attempt, runId: run.id },
     }));
   }
 

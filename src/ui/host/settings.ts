@@ -86,6 +86,11 @@ export function agentLogMaxBytes(): number {
   }
 }
 
+/** Whether what an agent leaves uncommitted is committed on its run's branch when it exits. */
+export function commitOnExit(): boolean {
+  return userValue<boolean>('commitOnExit') !== false;
+}
+
 /** Whether a spawned run's worktree is added to the window that asked for it. */
 export function openWorktreeAsWorkspaceFolder(): boolean {
   return vscode.workspace.getConfiguration(SECTION).get<boolean>('openWorktreeAsWorkspaceFolder', true);
