@@ -12,6 +12,7 @@ import { holderAlive, LeaderLease } from './core/leader/leaderLease';
 import { Orchestrator } from './core/leader/orchestrator';
 import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap/roadmap';
 import { requestSpawn, runArgument } from './core/requests';
+import { requestFollowUp } from './core/followUp';
 import { AlreadyActiveError, checkStateDir, explainStateDirError, isActive, Run, StateDirError, StateDirErrorCode, Store } from './core/db/store';
 import { UserError } from './core/model/userError';
 import { LoopConfig } from './core/roadmap/workLoop';
@@ -28,6 +29,11 @@ Commands:
   status [--json]              show the leader and the runs
   roadmap [--json]             show the roadmap's priorities as read (ids, aliases, titles,
                                statuses and where they came from) and its warnings
+  follow-up <priority|run-id> "<message>"
+                               the next run of the priority in the SAME worktree and branch as
+        [--wait]               its last (ended) run, told the message: the agent's session is
+                               resumed where it can be (claude, codex, gemini), else it starts
+                               fresh with the message as its prompt (\${prompt})
   stop <priority|run-id>       stop a run (TERM, then KILL after a grace period)
   attach <priority|run-id>     this terminal becomes the running agent's terminal (others may
                                be attached too); Ctrl-] detaches, the agent keeps running
@@ -160,6 +166,20 @@ async function main(argv: string[]): Promise<number> {
     }
   };
 
+  /** A requested run (spawn, follow-up): provisioned now when no other leader is alive, else queued for the leader. */
+  const carryOut = async (run: Run): Promise<number> => {
+    const led = await whileLeading(() => orchestrator.tick().then(() => true));
+    if (!led && values.wait) await waitUntil(store, () => !['requested', 'provisioning'].includes(store.getRun(run.id)!.status));
+    const now = store.getRun(run.id)!;
+    console.log(describe(now));
+    if (now.status === 'requested' || now.status === 'provisioning') stillWaitingOnStateDir(stateDir, now);
+    if (now.status === 'requested') {
+      const leader = store.leader();
+      console.log(holderAlive(leader) ? `Queued: the leader (pid ${leader.pid}) starts it when a slot frees.` : `Queued: ${store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length} run(s) are active (--max-parallel ${maxParallel}); it starts when a slot frees and an orchestrator runs (worktree-orchestrator start).`);
+    }
+    return now.status === 'failed' ? EXIT_USER : 0;
+  };
+
   try {
     // 'stop US-104', 'merge priority 20': the run recorded under the canonical id.
     if ((command === 'stop' || command === 'merge' || command === 'remove' || command === 'attach') && args[0]) args[0] = runArgument(store, repo, args[0], settings.roadmapPath);
@@ -170,16 +190,13 @@ async function main(argv: string[]): Promise<number> {
         const [priority] = need(args, 1, 'spawn <priority>');
         const run = await requestSpawn(store, stateDir, repo, priority, settings, { newAttempt: values['new-attempt'], requestedBy: `cli pid ${process.pid}` });
         console.log(`Requested ${run.priority} (run ${run.id}, attempt ${run.attempt}): ${run.branch} in ${run.worktree}`);
-        const led = await whileLeading(() => orchestrator.tick().then(() => true));
-        if (!led && values.wait) await waitUntil(store, () => !['requested', 'provisioning'].includes(store.getRun(run.id)!.status));
-        const now = store.getRun(run.id)!;
-        console.log(describe(now));
-        if (now.status === 'requested' || now.status === 'provisioning') stillWaitingOnStateDir(stateDir, now);
-        if (now.status === 'requested') {
-          const leader = store.leader();
-          console.log(holderAlive(leader) ? `Queued: the leader (pid ${leader.pid}) starts it when a slot frees.` : `Queued: ${store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length} run(s) are active (--max-parallel ${maxParallel}); it starts when a slot frees and an orchestrator runs (worktree-orchestrator start).`);
-        }
-        return now.status === 'failed' ? EXIT_USER : 0;
+        return await carryOut(run);
+      }
+      case 'follow-up': {
+        const [which, message] = need(args, 2, 'follow-up <priority|run-id> "<message>"');
+        const run = await requestFollowUp(store, stateDir, repo, which, message, settings, { requestedBy: `cli pid ${process.pid}` });
+        console.log(`Requested a follow-up of ${run.priority} (run ${run.id}, attempt ${run.attempt}) in the same worktree and branch: ${run.branch} in ${run.worktree}`);
+        return await carryOut(run);
       }
       case 'loop': {
         const [onOff] = need(args, 1, 'loop <on|off>');

@@ -24,6 +24,7 @@ import { explainStateDirError, FencedError, Run, StaleRunError, Store } from '..
 import { UserError } from '../model/userError';
 import { findRoadmapPath } from '../roadmap/roadmap';
 import { mergeRun, removeRunWorktree } from './runResults';
+import { reuseWorktree } from './followUpWorktree';
 import { LoopConfig, runLoopPass } from '../roadmap/workLoop';
 import { copyIncludedFiles, runSetupCommand } from '../agent/worktreeSetup';
 import { resolveWorktreeRoot } from '../git/worktreePaths';
@@ -249,9 +250,13 @@ export class Orchestrator {
           run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit: await repo.commitOf(run.baseRef) }, `worktree ${run.worktree}`);
         }
         const baseCommit = run.baseCommit!;
-        this.assertIsolated(run, true);
+        const followUp = store.followUpOf(run.id); // works on in the previous run's worktree (followUpWorktree.ts)
+        this.assertIsolated(run, !followUp);
         const lockReason = `worktree-orchestrator run ${run.id}`;
-        if (!this.pool.enabled) {
+        if (followUp) {
+          this.startSupervisor(run);
+          await reuseWorktree(store, lease, repo, run, followUp.previousRunId, lockReason);
+        } else if (!this.pool.enabled) {
           // The supervisor starts once git is busy and waits for 'go': its start-up (and
           // the cost of forking this process) overlaps the checkout instead of delaying it.
           let settled = false;
