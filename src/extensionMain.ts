@@ -12,6 +12,7 @@ import { OrchestratorHost } from './ui/host/orchestratorHost';
 import { RunDiff } from './ui/commands/runDiff';
 import { RunEndNotices } from './ui/views/runEndNotices';
 import { registerRunCommands } from './ui/commands/runCommands';
+import { registerFollowUpCommand } from './ui/commands/followUpCommand';
 import type { Services } from './ui/host/services';
 import * as settings from './ui/host/settings';
 import { registerUnavailable } from './ui/host/unavailable';
@@ -79,6 +80,7 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
   };
   here.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: worktreesTree }));
   for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) here.add(d);
+  here.add(registerFollowUpCommand(s));
   const terminals = here.add(new AgentTerminals(s, context.workspaceState));
   for (const d of registerAgentTerminalCommands(s, terminals)) here.add(d);
   here.add(settings.onRestartSettingChanged(notifier));
