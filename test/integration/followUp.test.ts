@@ -146,6 +146,17 @@ describe('follow-up: the next run in the same worktree and branch', function () 
     assert.equal(started().length, 1);
   });
 
+  it("the previous run's worktree is the follow-up's while it runs: not removed under it, even with --force", async () => {
+    const first = await ok(['spawn', 'US-036'], 'commit:first.txt');
+    assert.equal((await cli(s, ['follow-up', 'US-036', 'more', '--agent-command', custom], env('sleep:30000'))).exitCode, 0);
+    await until(() => latest().status === 'running');
+    const remove = await cli(s, ['remove', first.id, '--force']);
+    assert.equal(remove.exitCode, 1, remove.stdout);
+    assert.match(remove.stderr, /is the worktree of US-036 #2 now \(running, a follow-up\)/);
+    assert.ok(fs.existsSync(path.join(first.worktree, 'first.txt')));
+    assert.equal((await cli(s, ['stop', 'US-036'])).exitCode, 0);
+  });
+
   it('a race of follow-ups and new attempts: exactly one active run; the rest are told it is already active', async () => {
     await ok(['spawn', 'US-036'], 'commit:first.txt');
     const racers = [
