@@ -31,7 +31,14 @@ describe('Follow Up…', function () {
     await api.testing.repositories();
   });
 
-  after(() => api?.testing.setWorkspaceOpener(undefined));
+  let worktree: string | undefined;
+  let branch: string | undefined;
+  after(() => {
+    api?.testing.setWorkspaceOpener(undefined);
+    // Leaves no worktree behind: the suites after this one count the worktrees of ended runs.
+    if (worktree && fs.existsSync(worktree)) git(repo, 'worktree', 'remove', '--force', '--force', worktree);
+    if (branch) git(repo, 'branch', '-D', branch);
+  });
 
   it('is contributed as "Follow Up…" and offered on ended runs only', () => {
     const pkg = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON as { contributes: { commands: Array<{ command: string; title: string; category?: string }>; menus: Record<string, Array<{ command: string; when?: string }>> } };
@@ -45,6 +52,8 @@ describe('Follow Up…', function () {
   it('runs the next attempt in the same worktree and branch, and the agent gets the message', async () => {
     const first = await vscode.commands.executeCommand<Run>('worktreeOrchestrator.spawnCodeDeveloper', 'US-105');
     assert.ok(first, 'US-105 was not spawned');
+    worktree = first.worktree;
+    branch = first.branch;
     await ended(first);
     const next = await vscode.commands.executeCommand<Run>(FOLLOW_UP, { run: first.id, message: 'Second pass: add the tests' });
     assert.ok(next, 'no follow-up was requested');
