@@ -157,6 +157,25 @@ describe('follow-up: the next run in the same worktree and branch', function () 
     assert.equal((await cli(s, ['stop', 'US-036'])).exitCode, 0);
   });
 
+  for (const step of ['after-claim', 'after-worktree-add', 'after-spawn']) {
+    it(`a leader killed at ${step} of a follow-up: the next one resumes it in the same worktree, one agent, the lock its own`, async () => {
+      const first = await ok(['spawn', 'US-036'], 'commit:first.txt');
+      const crashed = await cli(s, ['follow-up', 'US-036', 'after the crash', '--agent-command', custom], { ...env('sleep:30000'), WTO_CRASH_AT: step });
+      assert.notEqual(crashed.exitCode, 0, 'the orchestrator died at the step');
+      const reconciled = await cli(s, ['reconcile'], env('sleep:30000'));
+      assert.equal(reconciled.exitCode, 0, reconciled.stderr);
+      await until(() => latest().status === 'running', 15_000, 50, 'the follow-up running');
+      const run = latest();
+      assert.equal(run.worktree, first.worktree);
+      assert.equal(started().filter((a) => a.runId === run.id).length, 1, 'its agent started once');
+      assert.deepEqual(started().at(-1)!.argv, ['after the crash']);
+      const listed = git(s.repo, 'worktree', 'list', '--porcelain').split('\n\n').find((b) => b.includes(`worktree ${first.worktree}`))!;
+      assert.match(listed, new RegExp(`locked worktree-orchestrator run ${run.id}`));
+      assert.equal(withStore(s, (store) => store.getRun(first.id)!.worktreeLocked), false, 'the first run holds the lock no more');
+      assert.equal((await cli(s, ['stop', 'US-036'])).exitCode, 0);
+    });
+  }
+
   it('a race of follow-ups and new attempts: exactly one active run; the rest are told it is already active', async () => {
     await ok(['spawn', 'US-036'], 'commit:first.txt');
     const racers = [
