@@ -1,3 +1,4 @@
+// Named to run after orchestratorUi (which counts the runs it made) and before worktreeGc.
 // "Follow Up…" (worktreeOrchestrator.followUp): on an ended run, the next run of its priority in
 // the same worktree and branch, told a message; the menu entry is on ended runs only.
 import * as assert from 'node:assert/strict';
