@@ -7,7 +7,8 @@ import { attachCli } from './core/agent/attachSession';
 import { agentLogMaxBytes } from './core/agent/cappedLog';
 import { ChangeWatcher } from './core/db/changeWatcher';
 import { collectGarbage } from './core/leader/gc';
-import { GitRepo } from './core/git/git';
+import { commitAll, GitRepo } from './core/git/git';
+import { COMMIT_ON_EXIT_COMMAND, CommitRequest } from './core/agent/commitOnExit';
 import { holderAlive, LeaderLease } from './core/leader/leaderLease';
 import { Orchestrator } from './core/leader/orchestrator';
 import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap/roadmap';
@@ -87,6 +88,7 @@ const EXIT_STATE_DIR = 4;
 let stateDirInUse: string | undefined;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === COMMIT_ON_EXIT_COMMAND) return commitOnExitCommand(argv[1]);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -283,6 +285,18 @@ async function main(argv: string[]): Promise<number> {
     lease.dispose();
     store.close();
   }
+}
+
+/**
+ * A run's supervisor commits what its agent left (core/agent/commitOnExit.ts) through this
+ * hidden command, so that git.ts stays out of the supervisor's bundle: one JSON request,
+ * git.ts commitAll's answer printed as one JSON line.
+ */
+async function commitOnExitCommand(json: string | undefined): Promise<number> {
+  const req = JSON.parse(json ?? '') as CommitRequest;
+  const answer = await commitAll(req.repo, req.worktree, req.branch, req.message, { timeoutMs: req.timeoutMs });
+  process.stdout.write(`${JSON.stringify(answer)}\n`);
+  return 0;
 }
 
 async function start(store: Store, lease: LeaderLease, orchestrator: Orchestrator, o: { loop: boolean; repo: string; settings: LoopConfig }): Promise<number> {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isActive } from '../../src/core/db/store';
 import { cli, makeSandbox, NODE, ROOT, Sandbox, withStore } from '../support/sandbox';
-import { until } from '../support/wait';
+import { sleep, until } from '../support/wait';
 import { git } from '../support/git';
 
 const RECORDER = path.join(ROOT, 'test', 'fixtures', 'recordingAgent.mjs');
@@ -167,6 +167,9 @@ describe('follow-up: the next run in the same worktree and branch', function () 
       await until(() => latest().status === 'running', 15_000, 50, 'the follow-up running');
       const run = latest();
       assert.equal(run.worktree, first.worktree);
+      // 'running' once the agent's pid is known, which can be before its first line ran.
+      await until(() => started().some((a) => a.runId === run.id), 15_000, 50, 'the agent recorded its start');
+      await sleep(300);
       assert.equal(started().filter((a) => a.runId === run.id).length, 1, 'its agent started once');
       assert.deepEqual(started().at(-1)!.argv, ['after the crash']);
       const listed = git(s.repo, 'worktree', 'list', '--porcelain').split('\n\n').find((b) => b.includes(`worktree ${first.worktree}`))!;

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import type { CommitAllResult } from '../git/git';
 // Commit on exit (setting worktreeOrchestrator.commitOnExit, CLI --no-commit-on-exit): what an
 // agent leaves uncommitted in its worktree when it ends is committed on the run's branch, so
 // Diff, Merge and the no-loss rules see it.
@@ -18,6 +21,23 @@ export interface CommitOnExitPlan {
   priority: string;
   attempt: number;
   runId: string;
+  /**
+   * The bundled CLI (dist/cli.js): the commit runs in a child process of it, through git.ts.
+   * That keeps git.ts (simple-git, execa) out of the supervisor's own bundle, which starts on
+   * every spawn's path: measured here, supervisor.json came 40 ms later (89 → 129 ms) with it.
+   */
+  cli: string;
+}
+
+/** The CLI's hidden command that carries out a commit on exit: one JSON argument (CommitRequest), one JSON line printed (CommitAllResult). */
+export const COMMIT_ON_EXIT_COMMAND = '__commit-on-exit';
+
+export interface CommitRequest {
+  repo: string;
+  worktree: string;
+  branch: string;
+  message: string;
+  timeoutMs: number;
 }
 
 /** How the agent ended (agents.ts ExitRecord, of which only this is read). */
@@ -48,7 +68,7 @@ export function parseCommitPlan(json: string | undefined): CommitOnExitPlan | un
   if (!json) return undefined;
   try {
     const p = JSON.parse(json) as Partial<CommitOnExitPlan>;
-    const ok = typeof p.repo === 'string' && typeof p.branch === 'string' && typeof p.priority === 'string' && typeof p.runId === 'string' && Number.isInteger(p.attempt);
+    const ok = typeof p.repo === 'string' && typeof p.branch === 'string' && typeof p.priority === 'string' && typeof p.runId === 'string' && typeof p.cli === 'string' && Number.isInteger(p.attempt);
     return ok ? (p as CommitOnExitPlan) : undefined;
   } catch {
     return undefined;
@@ -65,9 +85,7 @@ export async function commitLeftChanges(plan: CommitOnExitPlan, worktree: string
   const line = (text: string) => log(`[orchestrator] ${new Date().toISOString()} ${text}\n`);
   let event: CommitOnExitEvent | undefined;
   try {
-    // Loaded only now: git is not needed to start the agent (see exitRecord.ts for the store).
-    const { commitAll } = require('../git/git') as typeof import('../git/git');
-    const r = await commitAll(plan.repo, worktree, plan.branch, commitMessage(plan, exit), { timeoutMs: COMMIT_TIMEOUT_MS });
+    const r = await commitInCli(plan.cli, { repo: plan.repo, worktree, branch: plan.branch, message: commitMessage(plan, exit), timeoutMs: COMMIT_TIMEOUT_MS });
     if (r.outcome === 'clean') return undefined;
     if (r.outcome === 'committed') {
       event = { kind: 'committed-on-exit', detail: `${r.commit?.slice(0, 12)}: ${r.files} file${r.files === 1 ? '' : 's'} the agent left uncommitted` };
@@ -84,6 +102,20 @@ export async function commitLeftChanges(plan: CommitOnExitPlan, worktree: string
     line(`commit on exit failed, the changes stay in ${worktree}: ${(e as Error).message}`);
   }
   return event;
+}
+
+/** git.ts commitAll, in a child process of the CLI (see CommitOnExitPlan.cli). */
+function commitInCli(cli: string, req: CommitRequest): Promise<CommitAllResult> {
+  return new Promise((resolve, reject) => {
+    // process.execPath with the supervisor's environment: Node, or Electron run as Node.
+    execFile(process.execPath, [cli, COMMIT_ON_EXIT_COMMAND, JSON.stringify(req)], { cwd: path.dirname(cli), timeout: req.timeoutMs + 30_000, maxBuffer: 16 * 1024 * 1024, windowsHide: true }, (e, stdout, stderr) => {
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as CommitAllResult);
+      } catch {
+        reject(new Error(`the commit process ${e ? `failed (${e.message.split('\n')[0]})` : 'gave no answer'}${stderr.trim() ? `: ${stderr.trim().slice(0, 2000)}` : ''}`));
+      }
+    });
+  });
 }
 
 /** Records the event in the run's history, best effort: the log line is already written. */

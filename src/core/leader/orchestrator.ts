@@ -346,7 +346,7 @@ export class Orchestrator {
       nodePath: this.o.nodePath,
       cliPath: this.o.cliPath,
       logMaxBytes: this.o.agentLogMaxBytes,
-      commitOnExit: (typeof this.o.commitOnExit === 'function' ? this.o.commitOnExit() : this.o.commitOnExit) === false ? undefined : { repo: run.repo, branch: run.branch, priority: run.priority, attempt: run.attempt, runId: run.id },
+      commitOnExit: (typeof this.o.commitOnExit === 'function' ? this.o.commitOnExit() : this.o.commitOnExit) === false ? undefined : { repo: run.repo, branch: run.branch, priority: run.priority, attempt: run.attempt, runId: run.id, cli: this.o.cliPath },
     }));
   }
 
