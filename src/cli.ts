@@ -8,7 +8,9 @@ import { agentLogMaxBytes } from './core/agent/cappedLog';
 import { attentionEnv, attentionFromEnv } from './core/agent/runWatch';
 import type { RunFacts } from './core/db/runFacts';
 import { collectGarbage } from './core/leader/gc';
-import { GitRepo } from './core/git/git';
+import { commitAll, GitRepo } from './core/git/git';
+import { COMMIT_ON_EXIT_COMMAND, CommitRequest } from './core/agent/commitOnExit';
+import { requestFollowUp } from './core/followUp';
 import { Fence, holderAlive, LeaderLease } from './core/leader/leaderLease';
 import { LeaderSeat, OrchestratorSettings } from './core/leader/seat';
 import { Orchestrator, ReconcileReport } from './core/leader/orchestrator';
@@ -32,6 +34,11 @@ Commands:
   status [--json]              show the leader and the runs
   roadmap [--json]             show the roadmap's priorities as read (ids, aliases, titles,
                                statuses and where they came from) and its warnings
+  follow-up <priority|run-id> "<message>"
+                               the next run of the priority in the SAME worktree and branch as
+        [--wait]               its last (ended) run, told the message: the agent's session is
+                               resumed where it can be (claude, codex, gemini), else it starts
+                               fresh with the message as its prompt (\${prompt})
   stop <priority|run-id>       stop a run (TERM, then KILL after a grace period)
   attach <priority|run-id>     this terminal becomes the running agent's terminal (others may
                                be attached too); Ctrl-] detaches, the agent keeps running
@@ -71,6 +78,9 @@ Options:
   --needs-input-seconds S      a live agent silent this long after printing, waiting at its
                                terminal, needs input (default 30)
   --stall-seconds S            a live agent silent this long is stalled (default 300)
+  --no-commit-on-exit          leave what an agent leaves uncommitted as it is (by default it
+                               is committed on the run's branch when the agent exits; the
+                               leader's choice: start, or spawn/follow-up when they lead)
   --max-retries N              loop: new attempts after a failure (default 2)
   --retry-delay-ms MS          loop: delay before the first retry, doubling after (default 60000)
 
@@ -112,6 +122,7 @@ const OPTIONS = {
   wait: { type: 'boolean' },
   json: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  'no-commit-on-exit': { type: 'boolean' },
   force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -141,6 +152,7 @@ type Command = (c: Cli, args: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
   spawn: spawnCommand,
+  'follow-up': followUpCommand,
   loop: loopCommand,
   roadmap: (c) => showRoadmap(c.repo, c.settings.roadmapPath, !!c.values.json),
   status: statusCommand,
@@ -161,6 +173,7 @@ const readsOnly = (command: string, values: Values): boolean => ['status', 'road
 const NAMES_A_RUN = new Set(['stop', 'merge', 'remove', 'attach']);
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === COMMIT_ON_EXIT_COMMAND) return commitOnExitCommand(argv[1]);
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   const [command, ...args] = positionals;
   if (values.help || !command) {
@@ -215,6 +228,7 @@ function openCli(values: Values, command: string): Cli {
     warmPoolSize: wholeNumber(values['warm-pool'], '--warm-pool', 0),
     stopGraceMs: seconds(values['stop-grace-seconds'], '--stop-grace-seconds'),
     agentLogMaxBytes: logMaxBytes,
+    commitOnExit: !values['no-commit-on-exit'],
     log: (level, message) => process.stderr.write(`[${level}] ${message}\n`),
   };
   const orchestrator = new Orchestrator({ ...orchestratorSettings, store, lease });
@@ -231,10 +245,22 @@ function openCli(values: Values, command: string): Cli {
 }
 
 async function spawnCommand(c: Cli, args: string[]): Promise<number> {
-  const { store } = c;
   const [priority] = need(args, 1, 'spawn <priority>');
-  const run = await requestSpawn(store, c.stateDir, c.repo, priority, c.settings, { newAttempt: c.values['new-attempt'], requestedBy: c.requestedBy });
+  const run = await requestSpawn(c.store, c.stateDir, c.repo, priority, c.settings, { newAttempt: c.values['new-attempt'], requestedBy: c.requestedBy });
   console.log(`Requested ${run.priority} (run ${run.id}, attempt ${run.attempt}): ${run.branch} in ${run.worktree}`);
+  return carryOut(c, run);
+}
+
+async function followUpCommand(c: Cli, args: string[]): Promise<number> {
+  const [which, message] = need(args, 2, 'follow-up <priority|run-id> "<message>"');
+  const run = await requestFollowUp(c.store, c.stateDir, c.repo, which, message, c.settings, { requestedBy: c.requestedBy });
+  console.log(`Requested a follow-up of ${run.priority} (run ${run.id}, attempt ${run.attempt}) in the same worktree and branch: ${run.branch} in ${run.worktree}`);
+  return carryOut(c, run);
+}
+
+/** A requested run (spawn, follow-up): provisioned now when no other leader is alive, else queued for the leader. */
+async function carryOut(c: Cli, run: Run): Promise<number> {
+  const { store } = c;
   const led = await c.lead(() => c.orchestrator.tick());
   if (!led && c.values.wait) await waitForChange(store, () => !['requested', 'provisioning'].includes(store.getRun(run.id)!.status));
   const now = store.getRun(run.id)!;
@@ -245,6 +271,18 @@ async function spawnCommand(c: Cli, args: string[]): Promise<number> {
     console.log(holderAlive(leader) ? `Queued: the leader (pid ${leader.pid}) starts it when a slot frees.` : `Queued: ${store.listRuns({ statuses: BUSY_STATUSES }).length} run(s) are active (--max-parallel ${c.maxParallel}); it starts when a slot frees and an orchestrator runs (worktree-orchestrator start).`);
   }
   return now.status === 'failed' ? EXIT_USER : 0;
+}
+
+/**
+ * A run's supervisor commits what its agent left (core/agent/commitOnExit.ts) through this
+ * hidden command, so that git.ts stays out of the supervisor's bundle: one JSON request,
+ * git.ts commitAll's answer printed as one JSON line.
+ */
+async function commitOnExitCommand(json: string | undefined): Promise<number> {
+  const req = JSON.parse(json ?? '') as CommitRequest;
+  const answer = await commitAll(req.repo, req.worktree, req.branch, req.message, { timeoutMs: req.timeoutMs });
+  process.stdout.write(`${JSON.stringify(answer)}\n`);
+  return 0;
 }
 
 async function loopCommand(c: Cli, args: string[]): Promise<number> {

@@ -13,6 +13,7 @@ import { RunDiff } from './ui/commands/runDiff';
 import { RunEndNotices } from './ui/views/runEndNotices';
 import { NeedsInputNotices } from './ui/views/needsInputNotices';
 import { registerRunCommands } from './ui/commands/runCommands';
+import { registerFollowUpCommand } from './ui/commands/followUpCommand';
 import type { Services } from './ui/host/services';
 import * as settings from './ui/host/settings';
 import { registerUnavailable } from './ui/host/unavailable';
@@ -43,6 +44,7 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
   const s = services(context, here, host, log);
   here.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: s.worktreesTree }));
   for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) here.add(d);
+  here.add(registerFollowUpCommand(s));
   const terminals = here.add(new AgentTerminals(s, context.workspaceState));
   for (const d of registerAgentTerminalCommands(s, terminals)) here.add(d);
   here.add(settings.onRestartSettingChanged(s.notifier));

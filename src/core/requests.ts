@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expandCommand, runDir } from './agent/agents';
-import { agentTemplate, runValues, specOf, writeSpecFile } from './agent/agentPresets';
+import { agentTemplate, runValues, specOf, usesPlaceholder, writeSpecFile } from './agent/agentPresets';
 import { GitRepo } from './git/git';
 import { DEFAULT_PORTS_PER_RUN } from './db/ports';
 import { branchName, validatePriorityId, worktreeDirName } from './roadmap/priorityId';
@@ -67,6 +67,7 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
   const root = resolveWorktreeRoot(repo.root, settings.worktreeRoot);
   const agent = agentTemplate(settings);
   const spec = specOf(agent, roadmap.path, priority.line);
+  const usesSession = usesPlaceholder(agent, 'sessionId');
   const plan = (attempt: number, runId: string, baseRef: string, preview = false) => {
     const worktree = worktreePath(root, worktreeDirName(id, attempt));
     const branch = branchName(id, attempt);
@@ -76,6 +77,7 @@ async function checkRequest(store: Store, stateDir: string, repo: GitRepo, typed
     const command = expandCommand(agent.template, values);
     const setupCommand = settings.setupCommand?.length ? expandCommand(settings.setupCommand, values) : null;
     if (spec !== undefined && !preview) writeSpecFile(values.specFile, spec, roadmap.path);
+    if (!preview && usesSession) store.recordSessionId(runId, values.sessionId); // what a follow-up resumes (followUp.ts)
     return { worktree, branch, baseRef, command, setupCommand, logPath: logPathFor(stateDir, runId) };
   };
   // Validate the command and check that the next attempt's branch and folder are free,

@@ -117,7 +117,8 @@ describe('orchestrator UI in two windows (code-server + chromium)', function () 
 
   before(async () => {
     wb = await startWorkbench({
-      machineSettings: { 'worktreeOrchestrator.codeDeveloper.command': agentCommand() },
+      // commitOnExit off: the Remove test below is about the untracked file the stopped agent leaves.
+      machineSettings: { 'worktreeOrchestrator.codeDeveloper.command': agentCommand(), 'worktreeOrchestrator.commitOnExit': false },
       // An identity for the agent's commit and the merge commit (the temp repo has none).
       env: { GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 'test@example.invalid', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 'test@example.invalid' },
     });

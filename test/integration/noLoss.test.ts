@@ -18,7 +18,8 @@ describe('nothing is lost: stop, gc and remove keep unmerged and uncommitted wor
 
   it('keeps a stopped worktree with a commit, an edit and an untracked file through stop, gc and plain removal', async () => {
     const cmd = agentCommand('write:feature.txt', 'commit:feature', 'write:README.md', 'write:notes.txt', 'trap', 'sleep:60000');
-    assert.equal((await cli(s, ['spawn', 'US-036', '--agent-command', cmd])).exitCode, 0);
+    // Without commit on exit, which would commit the edit and the file when the agent stops.
+    assert.equal((await cli(s, ['spawn', 'US-036', '--no-commit-on-exit', '--agent-command', cmd])).exitCode, 0);
     await until(() => fs.existsSync(path.join(`${s.repo}.worktrees`, 'us-036', 'notes.txt')));
     const stop = await cli(s, ['stop', 'US-036']);
     assert.equal(stop.exitCode, 0, stop.stderr);

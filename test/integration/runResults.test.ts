@@ -12,8 +12,9 @@ describe('handing results back: merge, remove, worktree setup', function () {
   afterEach(() => s.cleanup());
 
   const run = (priority = 'US-036') => withStore(s, (store) => store.listRuns().filter((r) => r.priority === priority).pop()!);
+  // Without commit on exit: these are about what removal does with work left uncommitted.
   async function finished(steps: string[], priority = 'US-036') {
-    const r = await cli(s, ['spawn', priority, '--agent-command', agentCommand(...steps)]);
+    const r = await cli(s, ['spawn', priority, '--no-commit-on-exit', '--agent-command', agentCommand(...steps)]);
     assert.equal(r.exitCode, 0, r.stderr);
     await until(() => ['succeeded', 'failed'].includes(run(priority).status));
     return run(priority);

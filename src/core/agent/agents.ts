@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Acts } from '../leader/leaderLease';
 import { UserError } from '../model/userError';
+import type { CommitOnExitPlan } from './commitOnExit';
 import { endProcesses, ProcessIdentity, isAlive, runProcesses, signalGroup } from './processInfo';
 
 /**
@@ -118,6 +119,8 @@ export interface LaunchOptions {
   cliPath: string;
   /** agent.log's cap in bytes (0: none; default: the supervisor's, 50 MiB). */
   logMaxBytes?: number;
+  /** commitOnExit on: the run whose branch gets what the agent leaves uncommitted (commitOnExit.ts). */
+  commitOnExit?: CommitOnExitPlan;
 }
 
 /** Starts the supervisor, detached in its own process group. Returns its pid. */
@@ -125,7 +128,7 @@ export function launchSupervisor(o: LaunchOptions): number {
   fs.mkdirSync(runDir(o.stateDir, o.runId), { recursive: true, mode: 0o700 });
   const child = spawn(
     o.nodePath,
-    [path.join(path.dirname(o.cliPath), 'supervisor.js'), '--state-dir', o.stateDir, '--run', o.runId, '--log', o.logPath, '--cwd', o.cwd, ...(o.logMaxBytes === undefined ? [] : ['--log-max-bytes', String(o.logMaxBytes)]), '--', ...o.argv],
+    [path.join(path.dirname(o.cliPath), 'supervisor.js'), '--state-dir', o.stateDir, '--run', o.runId, '--log', o.logPath, '--cwd', o.cwd, ...(o.logMaxBytes === undefined ? [] : ['--log-max-bytes', String(o.logMaxBytes)]), ...(o.commitOnExit ? ['--commit-on-exit', JSON.stringify(o.commitOnExit)] : []), '--', ...o.argv],
     {
       detached: true,
       stdio: 'ignore',

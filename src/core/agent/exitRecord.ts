@@ -78,7 +78,15 @@ function fitted(exit: ExitRecord): ExitRecord {
  * other database failures (damaged, newer schema) leave the fact to exit.json and the leader.
  */
 export async function recordAgentExit(
-  o: { stateDir: string; runId: string; dir: string; exit: ExitRecord; log: { write(text: string): void; close(): void } },
+  o: {
+    stateDir: string;
+    runId: string;
+    dir: string;
+    exit: ExitRecord;
+    log: { write(text: string): void; close(): void };
+    /** Runs once exit.json is written, before the database hears of the end (commit on exit). */
+    beforeDatabase?: () => Promise<void>;
+  },
   retry: RecordRetry = {},
 ): Promise<number> {
   const { exit } = o;
@@ -88,6 +96,7 @@ export async function recordAgentExit(
   } catch {
     // a full disk refuses the log line; the record above is what counts
   }
+  await o.beforeDatabase?.().catch(() => undefined);
   try {
     o.log.close();
   } catch {

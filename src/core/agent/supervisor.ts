@@ -9,6 +9,7 @@ import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
 import { recordAgentExit, reserveExitSlot } from './exitRecord';
 import { attentionFromEnv, FactsWriter, RunWatch } from './runWatch';
 import { waitsForTerminalInput } from './terminalWait';
+import { CommitOnExitPlan, commitLeftChanges, recordCommitEvent } from './commitOnExit';
 import { currentIdentity, describePid, endProcesses, ownSession, ProcessIdentity, processStart, runProcesses } from './processInfo';
 
 export interface SupervisorArgs {
@@ -19,6 +20,8 @@ export interface SupervisorArgs {
   argv: string[];
   /** agent.log is kept to about this size, as head + tail (0: no cap). */
   logMaxBytes?: number;
+  /** Set when commitOnExit is on: what the agent leaves uncommitted is committed on this branch. */
+  commitOnExit?: CommitOnExitPlan;
 }
 
 /** Exit code of a supervisor that found another supervisor already running for its run. */
@@ -124,7 +127,16 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   facts.close();
   exit.leftovers = leftovers.map((p) => p.pid);
   // exit.json first, then the log's last line and the database, retried while the state folder takes no writes.
-  return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, exit, log: { write: (text) => log.write(text), close: () => fs.closeSync(logFd) } });
+  const commit = a.commitOnExit && afterAgent(a.commitOnExit, a, exit, (text) => log.write(text));
+  return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, exit, log: { write: (text) => log.write(text), close: () => fs.closeSync(logFd) }, beforeDatabase: commit });
+}
+
+/** Commit on exit (commitOnExit.ts): after exit.json, before the database records the end. */
+function afterAgent(plan: CommitOnExitPlan, a: SupervisorArgs, exit: ExitRecord, log: (text: string) => void): () => Promise<void> {
+  return async () => {
+    const event = await commitLeftChanges(plan, a.cwd, exit, log);
+    if (event) recordCommitEvent(a.stateDir, a.runId, event);
+  };
 }
 
 type LoadedTerminal = { module?: typeof import('./agentTerminal'); pty: ReturnType<typeof import('./agentTerminal').loadPty> };

@@ -63,7 +63,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 7;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -229,6 +229,26 @@ const MIGRATIONS: string[] = [
   CREATE INDEX run_facts_attention ON run_facts (attention) WHERE attention IS NOT NULL;
   CREATE TRIGGER run_facts_ins AFTER INSERT ON run_facts BEGIN UPDATE change_gen SET gen = gen + 1; END;
   CREATE TRIGGER run_facts_upd AFTER UPDATE ON run_facts BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  `,
+  // 7: what a follow-up needs (core/followUp.ts). The agent session a run started with (the
+  // ${sessionId} it was given), and, for a follow-up, the run it continues in the same worktree
+  // and branch. Rows of their own (no foreign key): written inside the claim, before the run's row.
+  `
+  CREATE TABLE run_sessions (
+    run_id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+  );
+  CREATE TABLE follow_ups (
+    run_id TEXT PRIMARY KEY,
+    previous_run_id TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TRIGGER runs_del_follow_up AFTER DELETE ON runs BEGIN
+    DELETE FROM run_sessions WHERE run_id = OLD.id;
+    DELETE FROM follow_ups WHERE run_id = OLD.id;
+  END;
   `,
 ];
 
@@ -505,6 +525,27 @@ export class Store {
   portBlock(runId: string): { first: number; count: number } | undefined {
     const row = this.db.prepare('SELECT first_port AS first, count FROM port_leases WHERE run_id = ? LIMIT 1').get(runId) as { first: number; count: number } | undefined;
     return row && { first: row.first, count: row.count };
+  }
+
+  /** The agent session a run was started with (its ${sessionId}); one statement, so it may run inside a claim. */
+  recordSessionId(runId: string, sessionId: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO run_sessions (run_id, session_id, recorded_at) VALUES (?, ?, ?)').run(runId, sessionId, Date.now());
+  }
+
+  /** The session recorded for a run at its start, if any (core/followUp.ts sessionIdOf decides which to resume). */
+  runSessionId(runId: string): string | undefined {
+    return (this.db.prepare('SELECT session_id FROM run_sessions WHERE run_id = ?').get(runId) as { session_id: string } | undefined)?.session_id;
+  }
+
+  /** Marks a run as the follow-up of another (same worktree and branch); call inside the run's claim. */
+  recordFollowUp(runId: string, previousRunId: string, message: string): void {
+    this.db.prepare('INSERT INTO follow_ups (run_id, previous_run_id, message, created_at) VALUES (?, ?, ?, ?)').run(runId, previousRunId, message, Date.now());
+  }
+
+  /** For a follow-up run: the run it continues and the message it was given. */
+  followUpOf(runId: string): { previousRunId: string; message: string } | undefined {
+    const row = this.db.prepare('SELECT previous_run_id, message FROM follow_ups WHERE run_id = ?').get(runId) as { previous_run_id: string; message: string } | undefined;
+    return row && { previousRunId: row.previous_run_id, message: row.message };
   }
 
   /** The highest attempt of a priority, whatever its status. */

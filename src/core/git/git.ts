@@ -34,6 +34,16 @@ export interface WorktreeHoldings {
 
 export const holdsNothing = (h: WorktreeHoldings): boolean => !h.changed.length && !h.untracked.length && !h.unmerged.length;
 
+/** What commitAll did: committed (the new commit), nothing to commit, refused (not a run's worktree), or git failed (a hook). */
+export interface CommitAllResult {
+  outcome: 'committed' | 'clean' | 'refused' | 'failed';
+  commit?: string;
+  /** Entries of `git status` that went into the commit. */
+  files?: number;
+  /** What git (and its hooks) printed, or why it was refused. */
+  output: string;
+}
+
 const LOCK_RETRIES = 6;
 /** What git says when another git process holds a lock it needs (worth a retry). */
 const LOCK_HELD = /\.lock'?: File exists|Unable to create .*\.lock|index\.lock|failed to read .*commondir/;
@@ -365,13 +375,7 @@ export class GitRepo {
   }
 
   private serially<T>(command: () => Promise<T>): Promise<T> {
-    const previous = serialByRoot.get(this.root) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(command);
-    serialByRoot.set(this.root, next);
-    void next.catch(() => undefined).finally(() => {
-      if (serialByRoot.get(this.root) === next) serialByRoot.delete(this.root);
-    });
-    return next;
+    return inQueue(this.root, command);
   }
 
   private async withLockRetry(git: SimpleGit, args: string[]): Promise<string> {
@@ -388,6 +392,72 @@ export class GitRepo {
         throw explainGitError(e, this.root);
       }
     }
+  }
+}
+
+/** Runs `command` after every changing git command queued before it for the repository `root` (in this process). */
+function inQueue<T>(root: string, command: () => Promise<T>): Promise<T> {
+  const previous = serialByRoot.get(root) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(command);
+  serialByRoot.set(root, next);
+  void next.catch(() => undefined).finally(() => {
+    if (serialByRoot.get(root) === next) serialByRoot.delete(root);
+  });
+  return next;
+}
+
+/**
+ * Commits everything a worktree of the repository `root` holds (modified, staged, untracked
+ * and not ignored) on `branch`, with the repository's hooks: no `--no-verify`, so a failing
+ * pre-commit hook is an answer ('failed', with what it printed), and the changes stay where
+ * they are (staged). Refused, changing nothing, unless git itself says that `worktree` is a
+ * linked worktree of this repository (not its main checkout, not a folder inside it) with
+ * `branch` checked out. In the repository's queue of changing commands, with their lock
+ * retry. Not fenced: the caller is a run's supervisor, not a leader, committing on its own
+ * run's branch in its own worktree as the agent itself would.
+ */
+export function commitAll(root: string, worktree: string, branch: string, message: string, o: { timeoutMs?: number } = {}): Promise<CommitAllResult> {
+  return inQueue(root, async () => {
+    const refusal = await notALinkedWorktreeOn(root, worktree, branch);
+    if (refusal) return { outcome: 'refused', output: refusal };
+    const status = await askGit(worktree, ['status', '--porcelain=v1', '-z', '--untracked-files=all']);
+    if (status.exitCode !== 0) return { outcome: 'failed', output: status.stderr.trim() };
+    // A rename's old path is an entry of its own, without a status.
+    const files = status.stdout.split('\0').filter((e) => /^.. ./s.test(e)).length;
+    if (!files) return { outcome: 'clean', output: '' };
+    const inWorktree = (args: string[]) => retryingLocks(() => askGit(worktree, args, { timeoutMs: o.timeoutMs }));
+    const add = await inWorktree(['add', '--all', '--', '.']);
+    if (add.exitCode !== 0) return { outcome: 'failed', output: `git add: ${`${add.stdout}${add.stderr}`.trim()}` };
+    const commit = await inWorktree(['commit', '--quiet', '-m', message]);
+    const output = `${commit.stdout}${commit.stderr}`.trim();
+    if (commit.exitCode !== 0) return { outcome: 'failed', output: output || `git commit exited with code ${commit.exitCode}` };
+    const head = await askGit(worktree, ['rev-parse', 'HEAD']);
+    return { outcome: 'committed', commit: head.stdout.trim(), files, output };
+  });
+}
+
+/** Why `worktree` is not a linked worktree of the repository `root` on `branch`, by git's own answers; undefined when it is. */
+async function notALinkedWorktreeOn(root: string, worktree: string, branch: string): Promise<string | undefined> {
+  if (!fs.existsSync(worktree)) return `${worktree} does not exist.`;
+  const where = await askGit(worktree, ['rev-parse', '--path-format=absolute', '--show-toplevel', '--git-dir', '--git-common-dir']);
+  if (where.exitCode !== 0) return `${worktree} is not a git worktree: ${where.stderr.trim().split('\n')[0]}`;
+  const [top, gitDir, commonDir] = where.stdout.trim().split('\n').map((p) => realpathOr(p));
+  if (gitDir === commonDir) return `${worktree} is in the main checkout of ${top}, not a run's worktree; nothing is committed there.`;
+  if (top !== realpathOr(worktree)) return `${worktree} is not the top of a worktree (git says ${top}).`;
+  const own = await askGit(root, ['rev-parse', '--path-format=absolute', '--git-common-dir']);
+  if (own.exitCode !== 0 || realpathOr(own.stdout.trim()) !== commonDir) return `${worktree} is a worktree of another repository than ${root}.`;
+  const head = await askGit(worktree, ['symbolic-ref', '--quiet', '--short', 'HEAD']);
+  const current = head.exitCode === 0 ? head.stdout.trim() : null;
+  if (current !== branch) return `${worktree} has ${current ? `branch ${current}` : 'a detached HEAD'} checked out, not the run's branch ${branch}.`;
+  return undefined;
+}
+
+/** A git command retried while another git process holds a lock it needs. */
+async function retryingLocks(command: () => Promise<GitAnswer>): Promise<GitAnswer> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await command();
+    if (r.exitCode === 0 || attempt >= LOCK_RETRIES || !LOCK_HELD.test(r.stderr)) return r;
+    await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
   }
 }
 
@@ -457,6 +527,15 @@ export function assertBranchName(name: string): void {
   }
 }
 
+/** The real path, or the path as given when it cannot be resolved. */
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
 export function samePath(a: string, b: string): boolean {
   return path.resolve(a) === path.resolve(b);
 }
@@ -513,11 +592,13 @@ export async function listWorktrees(root: string): Promise<WorktreeInfo[]> {
   return parseWorktreeList(await readGit(root, ['worktree', 'list', '--porcelain'])).filter((w) => !w.bare);
 }
 
-function askGit(cwd: string, args: string[]): Promise<GitAnswer> {
+function askGit(cwd: string, args: string[], o: { timeoutMs?: number } = {}): Promise<GitAnswer> {
   return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (e, stdout, stderr) => {
+    execFile('git', args, { cwd, windowsHide: true, maxBuffer: 64 * 1024 * 1024, timeout: o.timeoutMs ?? 0 }, (e, stdout, stderr) => {
       const exitCode = (e as { code?: unknown } | null)?.code;
-      if (e && typeof exitCode !== 'number') reject(explainGitError(e, cwd));
+      // Killed at the timeout (a hook that hangs): an answer, not an error.
+      if (e && (e as { killed?: boolean }).killed && o.timeoutMs) resolve({ exitCode: 124, stdout, stderr: `${stderr}\ngit ${args[0]} did not finish within ${Math.round(o.timeoutMs / 1000)} s and was stopped` });
+      else if (e && typeof exitCode !== 'number') reject(explainGitError(e, cwd));
       else resolve({ exitCode: e ? (exitCode as number) : 0, stdout, stderr });
     });
   });

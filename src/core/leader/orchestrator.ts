@@ -25,6 +25,7 @@ import { UserError } from '../model/userError';
 import { findRoadmapPath } from '../roadmap/roadmap';
 import { mergeRun, removeRunWorktree } from './runResults';
 import { answerGcRequests } from './gc';
+import { reuseWorktree } from './followUpWorktree';
 import { LoopConfig, runLoopPass } from '../roadmap/workLoop';
 import { copyIncludedFiles, runSetupCommand } from '../agent/worktreeSetup';
 import { resolveWorktreeRoot } from '../git/worktreePaths';
@@ -45,6 +46,8 @@ export interface OrchestratorOptions {
   warmPoolSize?: number;
   /** agent.log's cap in bytes, head + tail (0: none; default 50 MiB). */
   agentLogMaxBytes?: number;
+  /** Commit what an agent leaves uncommitted on its run's branch when it exits (default true; see commitOnExit.ts); read at each launch. */
+  commitOnExit?: boolean | (() => boolean);
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -251,9 +254,13 @@ export class Orchestrator {
           run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit: await repo.commitOf(run.baseRef) }, `worktree ${run.worktree}`);
         }
         const baseCommit = run.baseCommit!;
-        this.assertIsolated(run, true);
+        const followUp = store.followUpOf(run.id); // works on in the previous run's worktree (followUpWorktree.ts)
+        this.assertIsolated(run, !followUp);
         const lockReason = `worktree-orchestrator run ${run.id}`;
-        if (!this.pool.enabled) {
+        if (followUp) {
+          this.startSupervisor(run);
+          await reuseWorktree(store, lease, repo, run, followUp.previousRunId, lockReason);
+        } else if (!this.pool.enabled) {
           // The supervisor starts once git is busy and waits for 'go': its start-up (and
           // the cost of forking this process) overlaps the checkout instead of delaying it.
           let settled = false;
@@ -343,6 +350,7 @@ export class Orchestrator {
       nodePath: this.o.nodePath,
       cliPath: this.o.cliPath,
       logMaxBytes: this.o.agentLogMaxBytes,
+      commitOnExit: (typeof this.o.commitOnExit === 'function' ? this.o.commitOnExit() : this.o.commitOnExit) === false ? undefined : { repo: run.repo, branch: run.branch, priority: run.priority, attempt: run.attempt, runId: run.id, cli: this.o.cliPath },
     }));
   }
 

@@ -138,6 +138,9 @@ async function mergeNoFf(m: MergeContext, record: (kind: string, detail: string)
  */
 export async function removeRunWorktree(store: Store, acts: Acts, run: Run, force: boolean): Promise<string> {
   if (isActive(run.status)) throw new UserError(`${run.priority} is still ${run.status}; stop it before removing its worktree.`, 'RUN_ACTIVE');
+  // A follow-up works on in the same worktree: it is that run's now.
+  const successor = store.runsAtWorktrees(run.repo, [run.worktree]).find((r) => r.id !== run.id && isActive(r.status));
+  if (successor) throw new UserError(`${run.worktree} is the worktree of ${successor.priority} #${successor.attempt} now (${successor.status}, a follow-up); stop it before removing the worktree. Nothing was changed.`, 'RUN_ACTIVE');
   const repo = (await GitRepo.open(run.repo)).fencedBy(acts);
   const info = (await repo.worktrees()).find((w) => samePath(w.path, run.worktree));
   if (!info) return `${run.worktree} is already gone.`;

@@ -141,6 +141,7 @@ export class OrchestratorHost extends Disposable {
       stopGraceMs: settings.stopGraceMs(),
       warmPoolSize: settings.warmPoolSize(),
       agentLogMaxBytes: settings.agentLogMaxBytes(),
+      commitOnExit: () => settings.commitOnExit(), // read at each launch: no restart on a change
       log: (level, message) => log[level](message),
     };
   }

@@ -96,6 +96,11 @@ export function attentionTimes(): AttentionTimes {
   return { needsInputSeconds: positive('needsInputSeconds'), stallSeconds: positive('stallSeconds') };
 }
 
+/** Whether what an agent leaves uncommitted is committed on its run's branch when it exits. */
+export function commitOnExit(): boolean {
+  return userValue<boolean>('commitOnExit') !== false;
+}
+
 /** Whether a spawned run's worktree is added to the window that asked for it. */
 export function openWorktreeAsWorkspaceFolder(): boolean {
   return vscode.workspace.getConfiguration(SECTION).get<boolean>('openWorktreeAsWorkspaceFolder', true);

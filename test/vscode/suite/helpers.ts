@@ -27,6 +27,16 @@ export async function setAgentCommand(command: string[]): Promise<void> {
   await until('the machine-scoped agent command to be read', () => JSON.stringify(inspect()) === JSON.stringify(command));
 }
 
+/** Sets machine-scoped settings (code-server reads them from the Machine settings file) and waits until they are read. */
+export async function setMachineSettings(values: Record<string, unknown>): Promise<void> {
+  const file = machineSettingsFile();
+  const current = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8') || '{}') as Record<string, unknown>) : {};
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ ...current, ...values }, null, 2));
+  const read = (key: string) => vscode.workspace.getConfiguration().inspect(key)?.globalValue;
+  await until('the machine-scoped settings to be read', () => Object.entries(values).every(([k, v]) => JSON.stringify(read(k)) === JSON.stringify(v)));
+}
+
 /** Appends planned priorities (`## ID: Title`) to the test repository's roadmap and commits them. */
 export function addPriorities(repo: string, priorities: Array<[id: string, title: string]>): void {
   const roadmap = path.join(repo, 'docs', 'roadmap', 'ROADMAP.md');

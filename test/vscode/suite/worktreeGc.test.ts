@@ -10,7 +10,7 @@ import type { CleanUpResult } from '../../../src/ui/commands/cleanUpWorktrees';
 import type { ExtensionApi } from '../../../src/ui/host/extensionApi';
 import type { ShownMessage } from '../../../src/ui/host/notifier';
 import { EXTENSION_ID, testWorkspace } from './env';
-import { addPriorities, git, setAgentCommand, until } from './helpers';
+import { addPriorities, git, setAgentCommand, setMachineSettings, until } from './helpers';
 import type { Run } from '../../../src/core/model/run';
 
 const GC = 'worktreeOrchestrator.gc';
@@ -46,6 +46,8 @@ describe('Clean Up Worktrees (gc)', function () {
     api.testing.setWorkspaceOpener(async () => undefined);
     addPriorities(repo, [['US-103', 'Leaves nothing'], ['US-104', 'Leaves a note']]);
     await setAgentCommand(AGENT);
+    // Off here: this is about a worktree holding an untracked file the agent left.
+    await setMachineSettings({ 'worktreeOrchestrator.commitOnExit': false });
     await api.testing.repositories();
     clean = await spawnAndEnd('US-103');
     holding = await spawnAndEnd('US-104');
@@ -56,9 +58,10 @@ describe('Clean Up Worktrees (gc)', function () {
     git(repo, 'worktree', 'add', '-q', '-b', 'by-hand', orphan, 'HEAD');
   });
 
-  after(() => {
+  after(async () => {
     api?.testing.answerModals(undefined);
     api?.testing.setWorkspaceOpener(undefined);
+    await setMachineSettings({ 'worktreeOrchestrator.commitOnExit': true });
   });
 
   it('removes the clean, merged ones; keeps one with an untracked file when not confirmed', async () => {
