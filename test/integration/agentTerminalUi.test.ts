@@ -141,6 +141,41 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
     again.dispose();
   });
 
+  it('a folder window that reopens as a multi-root workspace (a worktree landed) brings its terminals along', async () => {
+    assert.equal((await cli(s, ['spawn', 'US-036', '--agent-command', JSON.stringify([NODE, TTY_AGENT])])).exitCode, 0);
+    await until(() => liveAgents(s).length === 1 && fs.existsSync(path.join(s.state, 'runs', withStore(s, (st) => st.listRuns()[0].id), 'attach.sock')));
+    const svc = services();
+    const folders = (fake as unknown as { __bench: { folders: string[] } }).__bench.folders;
+    const saved = [...folders];
+    try {
+      folders.splice(0, folders.length, s.repo);
+      const global = memento();
+      const folderWindow = new ui.AgentTerminals(svc, memento() as never, global as never);
+      ui.registerAgentTerminalCommands(svc, folderWindow);
+      await command('worktreeOrchestrator.openAgentTerminal')('US-036');
+      assert.equal(created.length, 1, notes.join('; '));
+      folderWindow.dispose(); // vscode.openFolder on the .code-workspace: this host goes
+      // The new window: the folder first, then the worktree; its workspaceState is new.
+      folders.splice(0, folders.length, s.repo, path.join(s.dir, 'worktree'));
+      const workspaceWindow = new ui.AgentTerminals(svc, memento() as never, global as never);
+      await workspaceWindow.restore();
+      assert.equal(created.length, 2, `the terminal came along (${notes.join('; ')})`);
+      const screen = screenOf(created[1]);
+      created[1].pty.open({ columns: 80, rows: 24 });
+      await until(() => /What is your name\?/.test(screen()));
+      workspaceWindow.dispose();
+      // A workspace that has a list of its own (here: none open) keeps to it.
+      const closedAll = memento();
+      await closedAll.update('worktreeOrchestrator.agentTerminals', []);
+      const other = new ui.AgentTerminals(svc, closedAll as never, global as never);
+      await other.restore();
+      assert.equal(created.length, 2, 'nothing reopened where the user had closed them');
+      other.dispose();
+    } finally {
+      folders.splice(0, folders.length, ...saved);
+    }
+  });
+
   it('tells the exit code when the agent ends; an ended run whose terminal was closed opens its log instead', async () => {
     assert.equal((await cli(s, ['spawn', 'US-036', '--agent-command', JSON.stringify([NODE, TTY_AGENT])])).exitCode, 0);
     await until(() => liveAgents(s).length === 1 && fs.existsSync(path.join(s.state, 'runs', withStore(s, (st) => st.listRuns()[0].id), 'attach.sock')));

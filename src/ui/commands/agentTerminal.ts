@@ -8,6 +8,12 @@ import type { Services } from '../host/services';
 
 /** workspaceState key: the runs whose terminals were open here, reopened after a reload. */
 const OPEN_TERMINALS_KEY = 'worktreeOrchestrator.agentTerminals';
+/**
+ * globalState key: the same lists by the window's first folder. A single-folder window that
+ * gets a worktree reopens as a new multi-root workspace (workspaceFolders.ts) whose first
+ * folder is the old folder, and whose workspaceState is empty: it takes the list from here.
+ */
+const BY_FIRST_FOLDER_KEY = 'worktreeOrchestrator.agentTerminalsByFolder';
 
 /**
  * Open Agent Terminal (issue 16): a VS Code terminal bridged to the run's attach socket, held by
@@ -23,6 +29,7 @@ export class AgentTerminals implements vscode.Disposable {
   constructor(
     private readonly s: Services,
     private readonly memento: vscode.Memento,
+    private readonly global?: vscode.Memento,
   ) {
     this.subscription = vscode.window.onDidCloseTerminal((t) => {
       for (const [runId, terminal] of this.open) if (terminal === t) this.forget(runId);
@@ -31,7 +38,11 @@ export class AgentTerminals implements vscode.Disposable {
 
   /** Reopens the terminals of this window's last session, for the runs still active. */
   async restore(): Promise<void> {
-    for (const runId of this.memento.get<string[]>(OPEN_TERMINALS_KEY, [])) {
+    // Never written in this workspace: a window that was just turned into a workspace, maybe.
+    const own = this.memento.get<string[] | undefined>(OPEN_TERMINALS_KEY, undefined);
+    const folder = firstFolder();
+    const carried = folder ? this.global?.get<Record<string, string[]>>(BY_FIRST_FOLDER_KEY, {})[folder] : undefined;
+    for (const runId of own ?? carried ?? []) {
       const run = this.s.host.store.getRun(runId);
       if (run && isActive(run.status)) await this.show(run, { preserveFocus: true }).catch(() => this.forget(runId));
       else this.forget(runId);
@@ -48,7 +59,7 @@ export class AgentTerminals implements vscode.Disposable {
     const connection = await AttachConnection.open(this.s.host.stateDir, run);
     const terminal = vscode.window.createTerminal({ name: `${run.priority} #${run.attempt}`, pty: bridge(connection), isTransient: true });
     this.open.set(run.id, terminal);
-    void this.memento.update(OPEN_TERMINALS_KEY, [...this.open.keys()]);
+    this.remember();
     terminal.show(o.preserveFocus);
     return terminal;
   }
@@ -56,7 +67,18 @@ export class AgentTerminals implements vscode.Disposable {
   private forget(runId: string): void {
     this.open.delete(runId);
     // On shutdown (a reload) the list stays: those terminals are to come back.
-    if (!this.disposing) void this.memento.update(OPEN_TERMINALS_KEY, [...this.open.keys()]);
+    if (!this.disposing) this.remember();
+  }
+
+  private remember(): void {
+    const ids = [...this.open.keys()];
+    void this.memento.update(OPEN_TERMINALS_KEY, ids);
+    const folder = firstFolder();
+    if (!folder || !this.global) return;
+    const all = { ...this.global.get<Record<string, string[]>>(BY_FIRST_FOLDER_KEY, {}) };
+    if (ids.length) all[folder] = ids;
+    else delete all[folder];
+    void this.global.update(BY_FIRST_FOLDER_KEY, all);
   }
 
   dispose(): void {
@@ -66,6 +88,8 @@ export class AgentTerminals implements vscode.Disposable {
     this.open.clear();
   }
 }
+
+const firstFolder = (): string | undefined => vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
 
 /** The Pseudoterminal: output and exit from the connection, keys and size to it; close detaches. */
 function bridge(c: AttachConnection): vscode.Pseudoterminal {
