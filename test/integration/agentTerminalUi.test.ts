@@ -13,6 +13,7 @@ const TTY_AGENT = path.join(ROOT, 'test', 'fixtures', 'ttyAgent.mjs');
 
 interface FakeTerminal {
   name: string;
+  exitStatus?: { code: number | undefined; reason: number };
   pty: { onDidWrite: (l: (s: string) => void) => unknown; open(size?: { columns: number; rows: number }): void; handleInput(d: string): void; setDimensions(d: { columns: number; rows: number }): void; close(): void };
   shown: number;
   show(): void;
@@ -90,6 +91,7 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
       repos: { repositories: [{ root: s.repo }] },
       notifier: { info: (m: string) => notes.push(m), warn: (m: string) => notes.push(m), failure: (e: Error) => notes.push(`failed: ${e.message}`) },
       logs: { show: async (run: { id: string }) => void logsShown.push(run.id) },
+      log: { info: () => undefined, warn: (m: string) => notes.push(m) },
     } as unknown as import('../../src/ui/host/services').Services;
   };
   const memento = () => {
@@ -154,7 +156,11 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
       ui.registerAgentTerminalCommands(svc, folderWindow);
       await command('worktreeOrchestrator.openAgentTerminal')('US-036');
       assert.equal(created.length, 1, notes.join('; '));
-      folderWindow.dispose(); // vscode.openFolder on the .code-workspace: this host goes
+      // vscode.openFolder on the .code-workspace: the window closes its terminals (reason
+      // Shutdown, unlike a reload), then this host goes.
+      created[0].exitStatus = { code: undefined, reason: 1 };
+      created[0].dispose();
+      folderWindow.dispose();
       // The new window: the folder first, then the worktree; its workspaceState is new.
       folders.splice(0, folders.length, s.repo, path.join(s.dir, 'worktree'));
       const workspaceWindow = new ui.AgentTerminals(svc, memento() as never, global as never);

@@ -32,6 +32,9 @@ export class AgentTerminals implements vscode.Disposable {
     private readonly global?: vscode.Memento,
   ) {
     this.subscription = vscode.window.onDidCloseTerminal((t) => {
+      // A window that closes or opens another folder or workspace closes its terminals first
+      // (a plain reload does not): those are to come back, only the user's closes are forgotten.
+      if (t.exitStatus?.reason === vscode.TerminalExitReason.Shutdown) return;
       for (const [runId, terminal] of this.open) if (terminal === t) this.forget(runId);
     });
   }
@@ -44,8 +47,17 @@ export class AgentTerminals implements vscode.Disposable {
     const carried = folder ? this.global?.get<Record<string, string[]>>(BY_FIRST_FOLDER_KEY, {})[folder] : undefined;
     for (const runId of own ?? carried ?? []) {
       const run = this.s.host.store.getRun(runId);
-      if (run && isActive(run.status)) await this.show(run, { preserveFocus: true }).catch(() => this.forget(runId));
-      else this.forget(runId);
+      if (!run || !isActive(run.status)) {
+        this.forget(runId);
+        continue;
+      }
+      await this.show(run, { preserveFocus: true }).then(
+        () => this.s.log.info(`Reopened the agent terminal of ${run.priority} #${run.attempt} (run ${run.id}), open here before the reload${own ? '' : ' (in the single-folder window this workspace was made from)'}.`),
+        (e: unknown) => {
+          this.s.log.warn(`Could not reopen the agent terminal of ${run.priority} #${run.attempt} (run ${run.id}): ${(e as Error).message}`);
+          this.forget(runId);
+        },
+      );
     }
   }
 
