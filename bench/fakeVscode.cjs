@@ -235,6 +235,7 @@ const window = {
   registerTreeDataProvider: () => new Disposable(() => undefined),
   createTerminal: () => stub('Terminal'),
   onDidCloseTerminal: noEvent,
+  onDidChangeWindowState: noEvent,
 };
 
 const commands = {

@@ -21,6 +21,7 @@ interface FakeTerminal {
 }
 const created: FakeTerminal[] = [];
 const closeListeners: Array<(t: FakeTerminal) => void> = [];
+const focusListeners: Array<(w: { focused: boolean }) => void> = [];
 /** The terminal API the bridge uses, added to the bench's fake `vscode` for these tests. */
 const terminalApi = {
   createTerminal: (o: { name: string; pty: FakeTerminal['pty'] }) => {
@@ -39,6 +40,10 @@ const terminalApi = {
   },
   onDidCloseTerminal: (l: (t: FakeTerminal) => void) => {
     closeListeners.push(l);
+    return { dispose: () => undefined };
+  },
+  onDidChangeWindowState: (l: (w: { focused: boolean }) => void) => {
+    focusListeners.push(l);
     return { dispose: () => undefined };
   },
 };
@@ -77,6 +82,7 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
     s = makeSandbox();
     created.length = 0;
     closeListeners.length = 0;
+    focusListeners.length = 0;
     notes.length = 0;
     logsShown.length = 0;
   });
@@ -180,6 +186,24 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
     } finally {
       folders.splice(0, folders.length, ...saved);
     }
+  });
+
+  it('two windows on one folder (code-server tabs) share the list: one closing its terminal does not drop the other\'s', async () => {
+    assert.equal((await cli(s, ['spawn', 'US-036', '--agent-command', JSON.stringify([NODE, TTY_AGENT])])).exitCode, 0);
+    await until(() => liveAgents(s).length === 1 && fs.existsSync(path.join(s.state, 'runs', withStore(s, (st) => st.listRuns()[0].id), 'attach.sock')));
+    const svc = services();
+    const runId = store.listRuns()[0].id;
+    const shared = memento();
+    const a = new ui.AgentTerminals(svc, shared as never);
+    const b = new ui.AgentTerminals(svc, shared as never);
+    await a.show(store.getRun(runId)!);
+    await b.show(store.getRun(runId)!);
+    created[1].dispose(); // the user closes it in window b
+    assert.deepEqual(shared.get('worktreeOrchestrator.agentTerminals', []), []);
+    for (const l of focusListeners) l({ focused: true }); // the user is back in window a (b, with none, adds nothing)
+    assert.deepEqual(shared.get('worktreeOrchestrator.agentTerminals', []), [runId], 'window a still has it open');
+    a.dispose();
+    b.dispose();
   });
 
   it('tells the exit code when the agent ends; an ended run whose terminal was closed opens its log instead', async () => {

@@ -24,19 +24,26 @@ const BY_FIRST_FOLDER_KEY = 'worktreeOrchestrator.agentTerminalsByFolder';
 export class AgentTerminals implements vscode.Disposable {
   private readonly open = new Map<string, vscode.Terminal>();
   private disposing = false;
-  private readonly subscription: vscode.Disposable;
+  private readonly subscriptions: vscode.Disposable[];
 
   constructor(
     private readonly s: Services,
     private readonly memento: vscode.Memento,
     private readonly global?: vscode.Memento,
   ) {
-    this.subscription = vscode.window.onDidCloseTerminal((t) => {
-      // A window that closes or opens another folder or workspace closes its terminals first
-      // (a plain reload does not): those are to come back, only the user's closes are forgotten.
-      if (t.exitStatus?.reason === vscode.TerminalExitReason.Shutdown) return;
-      for (const [runId, terminal] of this.open) if (terminal === t) this.forget(runId);
-    });
+    this.subscriptions = [
+      vscode.window.onDidCloseTerminal((t) => {
+        // A window that reloads, closes or opens another folder or workspace closes its terminals
+        // first (reason Shutdown): those are to come back; only the user's closes are forgotten.
+        if (t.exitStatus?.reason === vscode.TerminalExitReason.Shutdown) return;
+        for (const [runId, terminal] of this.open) if (terminal === t) this.forget(runId);
+      }),
+      // Another window on the same folder that closed the same run's terminal took it off the
+      // shared list; this one still has it: back on the list when the user comes here.
+      vscode.window.onDidChangeWindowState((w) => {
+        if (w.focused) for (const runId of this.open.keys()) this.remember(runId, true);
+      }),
+    ];
   }
 
   /** Reopens the terminals of this window's last session, for the runs still active. */
@@ -71,7 +78,7 @@ export class AgentTerminals implements vscode.Disposable {
     const connection = await AttachConnection.open(this.s.host.stateDir, run);
     const terminal = vscode.window.createTerminal({ name: `${run.priority} #${run.attempt}`, pty: bridge(connection), isTransient: true });
     this.open.set(run.id, terminal);
-    this.remember();
+    this.remember(run.id, true);
     terminal.show(o.preserveFocus);
     return terminal;
   }
@@ -79,15 +86,23 @@ export class AgentTerminals implements vscode.Disposable {
   private forget(runId: string): void {
     this.open.delete(runId);
     // On shutdown (a reload) the list stays: those terminals are to come back.
-    if (!this.disposing) this.remember();
+    if (!this.disposing) this.remember(runId, false);
   }
 
-  private remember(): void {
-    const ids = [...this.open.keys()];
-    void this.memento.update(OPEN_TERMINALS_KEY, ids);
+  /**
+   * Adds or removes one run in the lists rather than writing this window's set: windows on
+   * the same folder (browser tabs of code-server) share its workspaceState, and one window's
+   * set would drop the other's terminals.
+   */
+  private remember(runId: string, open: boolean): void {
+    const update = (ids: readonly string[]) => (open ? [...ids.filter((id) => id !== runId), runId] : ids.filter((id) => id !== runId));
+    const mine = this.memento.get<string[]>(OPEN_TERMINALS_KEY, []);
+    if (mine.includes(runId) !== open) void this.memento.update(OPEN_TERMINALS_KEY, update(mine));
     const folder = firstFolder();
     if (!folder || !this.global) return;
     const all = { ...this.global.get<Record<string, string[]>>(BY_FIRST_FOLDER_KEY, {}) };
+    if ((all[folder] ?? []).includes(runId) === open) return; // as it should be: no write
+    const ids = update(all[folder] ?? []);
     if (ids.length) all[folder] = ids;
     else delete all[folder];
     void this.global.update(BY_FIRST_FOLDER_KEY, all);
@@ -95,7 +110,7 @@ export class AgentTerminals implements vscode.Disposable {
 
   dispose(): void {
     this.disposing = true;
-    this.subscription.dispose();
+    for (const d of this.subscriptions) d.dispose();
     for (const t of this.open.values()) t.dispose();
     this.open.clear();
   }
