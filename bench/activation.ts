@@ -97,7 +97,7 @@ async function sizes(): Promise<ActivationResult['sizes']> {
 }
 
 /** Entries of a zip file (a VSIX), from its central directory. */
-function zipEntries(file: string): Array<{ name: string; compressed: number }> {
+export function zipEntries(file: string): Array<{ name: string; compressed: number }> {
   const buf = fs.readFileSync(file);
   const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
   if (eocd < 0) return [];

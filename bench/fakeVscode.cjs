@@ -235,6 +235,7 @@ const window = {
   registerTreeDataProvider: () => new Disposable(() => undefined),
   createTerminal: () => stub('Terminal'),
   onDidCloseTerminal: noEvent,
+  onDidChangeWindowState: noEvent,
 };
 
 const commands = {
@@ -265,6 +266,7 @@ const concrete = {
   TextEditorRevealType: { Default: 0, InCenter: 1, InCenterIfOutsideViewport: 2, AtTop: 3 },
   ViewColumn: { Active: -1, Beside: -2, One: 1 },
   ConfigurationTarget: { Global: 1, Workspace: 2, WorkspaceFolder: 3 },
+  TerminalExitReason: { Unknown: 0, Shutdown: 1, Process: 2, User: 3, Extension: 4 },
   workspace,
   window,
   commands,

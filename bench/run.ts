@@ -4,13 +4,14 @@
 // several repetitions: the machines are noisy, absolute times are only indicative.
 //
 //   BENCH_QUICK=1 npm run bench    smaller sizes, fewer repetitions (a smoke run)
-//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle roadmap)
+//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle roadmap attach)
 //
 // A full run writes bench/RESULTS.md; a quick or partial one does not.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { measureActivation } from './activation';
+import { measureAttach } from './attachRoundTrip';
 import { measureClaims } from './claimRace';
 import { measureFailover } from './failover';
 import { measureHostActivation } from './hostActivation';
@@ -20,6 +21,7 @@ import { Row, fmt, fmtRatio, markdownTable, textTable } from './report';
 import { measureRoadmapParse, roadmapRatio } from './roadmapParse';
 import { SpawnSizeResult, measureSpawn, medianPhases } from './spawnLatency';
 import { measureTree } from './treeScale';
+import { measureVsix } from './vsixSize';
 
 export const FULL = {
   // The CLI adds a fixed cost (its own start), so it is timed at one size; the warm pool's
@@ -31,6 +33,7 @@ export const FULL = {
   activation: { samples: 7, hostSamples: 3 },
   idle: { seconds: 30 },
   roadmap: { bytes: 5_000_000, reps: 15 },
+  attach: { keystrokes: 300, idleSeconds: 20 },
 };
 
 export const QUICK: typeof FULL = {
@@ -41,9 +44,10 @@ export const QUICK: typeof FULL = {
   activation: { samples: 2, hostSamples: 1 },
   idle: { seconds: 3 },
   roadmap: { bytes: 1_000_000, reps: 3 },
+  attach: { keystrokes: 40, idleSeconds: 3 },
 };
 
-const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle', 'roadmap'] as const;
+const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle', 'roadmap', 'attach'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const kfiles = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k files` : `${n} files`);
@@ -260,7 +264,52 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
     if (r.priorities !== r.expected) failures.push(`roadmap: read ${r.priorities} priorities, generated ${r.expected}`);
   });
 
+  await section('attach', async () => {
+    const a = await measureAttach(config.attach);
+    const ratio = median(a.pairRatios);
+    rows.push({
+      measure: 'keystroke → echo through attach',
+      size: `n=${a.keystrokes}`,
+      baseline: median(a.direct),
+      ours: median(a.attach),
+      unit: 'ms',
+      ratio,
+      goal: '≤ 1.5×',
+      met: ratio <= 1.5,
+      note: `median of per-key ratios, interleaved ABBA; p90 ${fmt(quantile(a.attach, 0.9), 'ms')} vs ${fmt(quantile(a.direct, 0.9), 'ms')}; client → attach.sock → supervisor → pty → raw-mode echo agent → back; baseline: node-pty spawned in the bench process, same agent`,
+    });
+    const share = a.supervisorRunMs / (a.idleSeconds * 1000);
+    rows.push({
+      measure: 'supervisor idle CPU, terminal attached',
+      size: `${a.idleSeconds} s`,
+      baseline: a.baselineCpuMs,
+      ours: a.supervisorCpuMs,
+      unit: 'ms CPU',
+      ratio: a.baselineRunMs > 0 ? a.supervisorRunMs / a.baselineRunMs : undefined,
+      goal: '< 1% CPU',
+      met: share < 0.01,
+      note: `utime+stime; schedstat ${fmt(a.supervisorRunMs, 'ms')} vs ${fmt(a.baselineRunMs, 'ms')} (ratio from these); one client attached, agent silent; baseline: node setInterval 1 s`,
+    });
+    rows.push({ measure: 'supervisor RSS, terminal attached', size: 'after idle', baseline: a.baselineRssKiB * 1024, ours: a.supervisorRssKiB * 1024, unit: 'KiB', ratio: a.supervisorRssKiB / a.baselineRssKiB, note: 'VmRSS: node-pty, the headless xterm and its scrollback; baseline: the bare node process' });
+    const v = measureVsix(log);
+    rows.push({
+      measure: 'VSIX size with the PTY binaries',
+      size: v.file,
+      baseline: v.bytes - v.ptyBytes,
+      ours: v.bytes,
+      unit: 'KiB',
+      ratio: v.bytes / (v.bytes - v.ptyBytes),
+      note: `${(v.bytes / 1e6).toFixed(2)} MB, of it @lydell/node-pty* ${(v.ptyBytes / 1e6).toFixed(2)} MB (${((100 * v.ptyBytes) / v.bytes).toFixed(0)} %), compressed; platforms: ${v.ptyPlatforms.join(', ') || 'none'}; baseline: the VSIX without them${v.packagedNow ? '; packaged for this run' : ''}`,
+    });
+  });
+
   return { rows, details, failures };
+}
+
+/** The q-quantile (0..1) by nearest rank. */
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
 function spawnBreakdown(results: SpawnSizeResult[]): string[] {

@@ -45,7 +45,7 @@ export function start(context: vscode.ExtensionContext, times: StartupTimes = {}
   here.add(vscode.window.createTreeView('worktreeOrchestrator.worktrees', { treeDataProvider: s.worktreesTree }));
   for (const d of [...registerOrchestratorCommands(s), ...registerRunCommands(s), ...registerWorktreeCommands(s)]) here.add(d);
   here.add(registerFollowUpCommand(s));
-  const terminals = here.add(new AgentTerminals(s, context.workspaceState));
+  const terminals = here.add(new AgentTerminals(s, context.workspaceState, context.globalState));
   for (const d of registerAgentTerminalCommands(s, terminals)) here.add(d);
   here.add(settings.onRestartSettingChanged(s.notifier));
 

@@ -13,6 +13,7 @@ const TTY_AGENT = path.join(ROOT, 'test', 'fixtures', 'ttyAgent.mjs');
 
 interface FakeTerminal {
   name: string;
+  exitStatus?: { code: number | undefined; reason: number };
   pty: { onDidWrite: (l: (s: string) => void) => unknown; open(size?: { columns: number; rows: number }): void; handleInput(d: string): void; setDimensions(d: { columns: number; rows: number }): void; close(): void };
   shown: number;
   show(): void;
@@ -20,6 +21,7 @@ interface FakeTerminal {
 }
 const created: FakeTerminal[] = [];
 const closeListeners: Array<(t: FakeTerminal) => void> = [];
+const focusListeners: Array<(w: { focused: boolean }) => void> = [];
 /** The terminal API the bridge uses, added to the bench's fake `vscode` for these tests. */
 const terminalApi = {
   createTerminal: (o: { name: string; pty: FakeTerminal['pty'] }) => {
@@ -38,6 +40,10 @@ const terminalApi = {
   },
   onDidCloseTerminal: (l: (t: FakeTerminal) => void) => {
     closeListeners.push(l);
+    return { dispose: () => undefined };
+  },
+  onDidChangeWindowState: (l: (w: { focused: boolean }) => void) => {
+    focusListeners.push(l);
     return { dispose: () => undefined };
   },
 };
@@ -76,6 +82,7 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
     s = makeSandbox();
     created.length = 0;
     closeListeners.length = 0;
+    focusListeners.length = 0;
     notes.length = 0;
     logsShown.length = 0;
   });
@@ -90,6 +97,7 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
       repos: { repositories: [{ root: s.repo }] },
       notifier: { info: (m: string) => notes.push(m), warn: (m: string) => notes.push(m), failure: (e: Error) => notes.push(`failed: ${e.message}`) },
       logs: { show: async (run: { id: string }) => void logsShown.push(run.id) },
+      log: { info: () => undefined, warn: (m: string) => notes.push(m) },
     } as unknown as import('../../src/ui/host/services').Services;
   };
   const memento = () => {
@@ -139,6 +147,63 @@ describe('Open Agent Terminal: the VS Code terminal bridged to the agent (issue 
     created[1].dispose();
     assert.deepEqual(state.get('worktreeOrchestrator.agentTerminals', []), []);
     again.dispose();
+  });
+
+  it('a folder window that reopens as a multi-root workspace (a worktree landed) brings its terminals along', async () => {
+    assert.equal((await cli(s, ['spawn', 'US-036', '--agent-command', JSON.stringify([NODE, TTY_AGENT])])).exitCode, 0);
+    await until(() => liveAgents(s).length === 1 && fs.existsSync(path.join(s.state, 'runs', withStore(s, (st) => st.listRuns()[0].id), 'attach.sock')));
+    const svc = services();
+    const folders = (fake as unknown as { __bench: { folders: string[] } }).__bench.folders;
+    const saved = [...folders];
+    try {
+      folders.splice(0, folders.length, s.repo);
+      const global = memento();
+      const folderWindow = new ui.AgentTerminals(svc, memento() as never, global as never);
+      ui.registerAgentTerminalCommands(svc, folderWindow);
+      await command('worktreeOrchestrator.openAgentTerminal')('US-036');
+      assert.equal(created.length, 1, notes.join('; '));
+      // vscode.openFolder on the .code-workspace: the window closes its terminals (reason
+      // Shutdown, unlike a reload), then this host goes.
+      created[0].exitStatus = { code: undefined, reason: 1 };
+      created[0].dispose();
+      folderWindow.dispose();
+      // The new window: the folder first, then the worktree; its workspaceState is new.
+      folders.splice(0, folders.length, s.repo, path.join(s.dir, 'worktree'));
+      const workspaceWindow = new ui.AgentTerminals(svc, memento() as never, global as never);
+      await workspaceWindow.restore();
+      assert.equal(created.length, 2, `the terminal came along (${notes.join('; ')})`);
+      const screen = screenOf(created[1]);
+      created[1].pty.open({ columns: 80, rows: 24 });
+      await until(() => /What is your name\?/.test(screen()));
+      workspaceWindow.dispose();
+      // A workspace that has a list of its own (here: none open) keeps to it.
+      const closedAll = memento();
+      await closedAll.update('worktreeOrchestrator.agentTerminals', []);
+      const other = new ui.AgentTerminals(svc, closedAll as never, global as never);
+      await other.restore();
+      assert.equal(created.length, 2, 'nothing reopened where the user had closed them');
+      other.dispose();
+    } finally {
+      folders.splice(0, folders.length, ...saved);
+    }
+  });
+
+  it('two windows on one folder (code-server tabs) share the list: one closing its terminal does not drop the other\'s', async () => {
+    assert.equal((await cli(s, ['spawn', 'US-036', '--agent-command', JSON.stringify([NODE, TTY_AGENT])])).exitCode, 0);
+    await until(() => liveAgents(s).length === 1 && fs.existsSync(path.join(s.state, 'runs', withStore(s, (st) => st.listRuns()[0].id), 'attach.sock')));
+    const svc = services();
+    const runId = store.listRuns()[0].id;
+    const shared = memento();
+    const a = new ui.AgentTerminals(svc, shared as never);
+    const b = new ui.AgentTerminals(svc, shared as never);
+    await a.show(store.getRun(runId)!);
+    await b.show(store.getRun(runId)!);
+    created[1].dispose(); // the user closes it in window b
+    assert.deepEqual(shared.get('worktreeOrchestrator.agentTerminals', []), []);
+    for (const l of focusListeners) l({ focused: true }); // the user is back in window a (b, with none, adds nothing)
+    assert.deepEqual(shared.get('worktreeOrchestrator.agentTerminals', []), [runId], 'window a still has it open');
+    a.dispose();
+    b.dispose();
   });
 
   it('tells the exit code when the agent ends; an ended run whose terminal was closed opens its log instead', async () => {

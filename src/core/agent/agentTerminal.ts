@@ -79,16 +79,17 @@ export function startInTerminal(pty: PtyModule, o: TerminalOptions): StartedAgen
   const plain = new PlainText();
   const server = new AttachServer(o.runId, o.runFolder, child, screen, serializer);
   child.onData((data) => {
-    const text = plain.push(data);
-    o.log(text);
-    o.onOutput?.(text);
     // The replay and the clients are extras: whatever goes wrong there, the agent's host stays.
+    // The clients first: a keystroke's echo leaves before the log's disk write (bench: attach).
     try {
-      screen.write(data);
       server.broadcast(data);
+      screen.write(data);
     } catch {
       // a client is dropped on its own socket's error; nothing else is expected here
     }
+    const text = plain.push(data);
+    o.log(text);
+    o.onOutput?.(text);
   });
   let exited = false;
   const exit = new Promise<ExitRecord>((resolve) => {

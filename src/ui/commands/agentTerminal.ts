@@ -9,6 +9,12 @@ import { Run } from '../../core/model/run';
 
 /** workspaceState key: the runs whose terminals were open here, reopened after a reload. */
 const OPEN_TERMINALS_KEY = 'worktreeOrchestrator.agentTerminals';
+/**
+ * globalState key: the same lists by the window's first folder. A single-folder window that
+ * gets a worktree reopens as a new multi-root workspace (workspaceFolders.ts) whose first
+ * folder is the old folder, and whose workspaceState is empty: it takes the list from here.
+ */
+const BY_FIRST_FOLDER_KEY = 'worktreeOrchestrator.agentTerminalsByFolder';
 
 /**
  * Open Agent Terminal (issue 16): a VS Code terminal bridged to the run's attach socket, held by
@@ -19,23 +25,47 @@ const OPEN_TERMINALS_KEY = 'worktreeOrchestrator.agentTerminals';
 export class AgentTerminals implements vscode.Disposable {
   private readonly open = new Map<string, vscode.Terminal>();
   private disposing = false;
-  private readonly subscription: vscode.Disposable;
+  private readonly subscriptions: vscode.Disposable[];
 
   constructor(
     private readonly s: Services,
     private readonly memento: vscode.Memento,
+    private readonly global?: vscode.Memento,
   ) {
-    this.subscription = vscode.window.onDidCloseTerminal((t) => {
-      for (const [runId, terminal] of this.open) if (terminal === t) this.forget(runId);
-    });
+    this.subscriptions = [
+      vscode.window.onDidCloseTerminal((t) => {
+        // A window that reloads, closes or opens another folder or workspace closes its terminals
+        // first (reason Shutdown): those are to come back; only the user's closes are forgotten.
+        if (t.exitStatus?.reason === vscode.TerminalExitReason.Shutdown) return;
+        for (const [runId, terminal] of this.open) if (terminal === t) this.forget(runId);
+      }),
+      // Another window on the same folder that closed the same run's terminal took it off the
+      // shared list; this one still has it: back on the list when the user comes here.
+      vscode.window.onDidChangeWindowState((w) => {
+        if (w.focused) for (const runId of this.open.keys()) this.remember(runId, true);
+      }),
+    ];
   }
 
   /** Reopens the terminals of this window's last session, for the runs still active. */
   async restore(): Promise<void> {
-    for (const runId of this.memento.get<string[]>(OPEN_TERMINALS_KEY, [])) {
+    // Never written in this workspace: a window that was just turned into a workspace, maybe.
+    const own = this.memento.get<string[] | undefined>(OPEN_TERMINALS_KEY, undefined);
+    const folder = firstFolder();
+    const carried = folder ? this.global?.get<Record<string, string[]>>(BY_FIRST_FOLDER_KEY, {})[folder] : undefined;
+    for (const runId of own ?? carried ?? []) {
       const run = this.s.host.store.getRun(runId);
-      if (run && isActive(run.status)) await this.show(run, { preserveFocus: true }).catch(() => this.forget(runId));
-      else this.forget(runId);
+      if (!run || !isActive(run.status)) {
+        this.forget(runId);
+        continue;
+      }
+      await this.show(run, { preserveFocus: true }).then(
+        () => this.s.log.info(`Reopened the agent terminal of ${run.priority} #${run.attempt} (run ${run.id}), open here before the reload${own ? '' : ' (in the single-folder window this workspace was made from)'}.`),
+        (e: unknown) => {
+          this.s.log.warn(`Could not reopen the agent terminal of ${run.priority} #${run.attempt} (run ${run.id}): ${(e as Error).message}`);
+          this.forget(runId);
+        },
+      );
     }
   }
 
@@ -49,7 +79,7 @@ export class AgentTerminals implements vscode.Disposable {
     const connection = await AttachConnection.open(this.s.host.stateDir, run);
     const terminal = vscode.window.createTerminal({ name: `${run.priority} #${run.attempt}`, pty: bridge(connection), isTransient: true });
     this.open.set(run.id, terminal);
-    void this.memento.update(OPEN_TERMINALS_KEY, [...this.open.keys()]);
+    this.remember(run.id, true);
     terminal.show(o.preserveFocus);
     return terminal;
   }
@@ -57,16 +87,37 @@ export class AgentTerminals implements vscode.Disposable {
   private forget(runId: string): void {
     this.open.delete(runId);
     // On shutdown (a reload) the list stays: those terminals are to come back.
-    if (!this.disposing) void this.memento.update(OPEN_TERMINALS_KEY, [...this.open.keys()]);
+    if (!this.disposing) this.remember(runId, false);
+  }
+
+  /**
+   * Adds or removes one run in the lists rather than writing this window's set: windows on
+   * the same folder (browser tabs of code-server) share its workspaceState, and one window's
+   * set would drop the other's terminals.
+   */
+  private remember(runId: string, open: boolean): void {
+    const update = (ids: readonly string[]) => (open ? [...ids.filter((id) => id !== runId), runId] : ids.filter((id) => id !== runId));
+    const mine = this.memento.get<string[]>(OPEN_TERMINALS_KEY, []);
+    if (mine.includes(runId) !== open) void this.memento.update(OPEN_TERMINALS_KEY, update(mine));
+    const folder = firstFolder();
+    if (!folder || !this.global) return;
+    const all = { ...this.global.get<Record<string, string[]>>(BY_FIRST_FOLDER_KEY, {}) };
+    if ((all[folder] ?? []).includes(runId) === open) return; // as it should be: no write
+    const ids = update(all[folder] ?? []);
+    if (ids.length) all[folder] = ids;
+    else delete all[folder];
+    void this.global.update(BY_FIRST_FOLDER_KEY, all);
   }
 
   dispose(): void {
     this.disposing = true;
-    this.subscription.dispose();
+    for (const d of this.subscriptions) d.dispose();
     for (const t of this.open.values()) t.dispose();
     this.open.clear();
   }
 }
+
+const firstFolder = (): string | undefined => vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
 
 /** The Pseudoterminal: output and exit from the connection, keys and size to it; close detaches. */
 function bridge(c: AttachConnection): vscode.Pseudoterminal {
