@@ -35,7 +35,8 @@ describe('remove and gc: the CLI and the UI agree on the same worktrees (issue 1
   async function endedRuns(): Promise<Record<'clean' | 'committed' | 'untracked', Run>> {
     const kinds = { clean: ['US-036', agentCommand()], committed: ['US-037', agentCommand('write:a.txt', 'commit:work')], untracked: ['US-038', agentCommand('write:b.txt')] } as const;
     for (const [priority, command] of Object.values(kinds)) {
-      const r = await cli(s, ['spawn', priority, '--max-parallel', '3', '--agent-command', command]);
+      // Commit on exit off: the untracked file must stay what the agent left, uncommitted.
+      const r = await cli(s, ['spawn', priority, '--max-parallel', '3', '--no-commit-on-exit', '--agent-command', command]);
       assert.equal(r.exitCode, 0, r.stderr);
     }
     const runOf = (p: string) => withStore(s, (st) => st.listRuns().find((r) => r.priority === p)!);
