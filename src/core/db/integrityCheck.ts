@@ -71,8 +71,10 @@ export class IntegrityGuard {
 
   /**
    * Throws SQLITE_CORRUPT (moved aside by the caller) when the file is damaged. Call before the
-   * writable connection exists: the checks read through a read-only one, because the last
-   * connection to close checkpoints a -wal into the file, and a read-only one never does.
+   * writable connection exists: the full check reads through a read-only one, because the last
+   * connection to close checkpoints a -wal into the file, and a read-only one never does. When
+   * the record vouches for the file, the caller runs schemaSane on its own connection: then
+   * there is no -wal (at rest) or only live writers' committed frames in it.
    */
   static atOpen(file: string): IntegrityGuard {
     const sessions = new DbSessions(file);
@@ -88,14 +90,14 @@ export class IntegrityGuard {
     const record = readCheckRecord(file);
     const id = fileIdentity(file);
     const why = untrusted(record, id, { live, stale, wal });
-    const db = new Database(file, { readonly: true, fileMustExist: true });
-    try {
-      if (why) fullCheck(db);
-      schemaSane(db);
-    } finally {
-      db.close();
-    }
     if (why) {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        fullCheck(db);
+        schemaSane(db);
+      } finally {
+        db.close();
+      }
       writeCheckRecord(file, { ...id, checkedAt: Date.now() });
       sessions.clear(stale);
     }

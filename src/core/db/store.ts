@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DAY_MS, IntegrityGuard, OpenCheck, checkRecordFile } from './integrityCheck';
+import { DAY_MS, IntegrityGuard, OpenCheck, checkRecordFile, schemaSane } from './integrityCheck';
 import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
 import { UserError } from '../model/userError';
 
@@ -410,6 +410,7 @@ export class Store {
       if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
       const guard = IntegrityGuard.atOpen(file); // before anything can write to it
       db = new Database(file, { timeout });
+      schemaSane(db);
       store = new Store(db, file);
       store.guard = guard;
       openStores.add(store);
