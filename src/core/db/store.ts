@@ -3,6 +3,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ChangeSignal } from './changeSignal';
 import { DAY_MS, IntegrityGuard, OpenCheck, checkRecordFile, schemaSane } from './integrityCheck';
 import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
 import { UserError } from '../model/userError';
@@ -418,6 +419,7 @@ export class Store {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       store.migrate();
+      store.signalChanges(new ChangeSignal(file).ensure());
       store.scheduleFullCheck(options.fullCheckEveryMs === undefined ? DAY_MS : options.fullCheckEveryMs);
       return store;
     } catch (e) {
@@ -437,6 +439,18 @@ export class Store {
   /** What the open decided: whether it ran the full integrity check, and why. */
   get openCheck(): OpenCheck | undefined {
     return this.guard?.opened;
+  }
+
+  /** After each transaction that changed rows (not a heartbeat, which writes outside immediate()): wake the other processes' watchers. */
+  private signalChanges(signal: ChangeSignal): void {
+    const totalChanges = this.db.prepare('SELECT total_changes()').pluck();
+    let seen = totalChanges.get();
+    this.onDidWrite(() => {
+      const n = totalChanges.get();
+      if (n === seen) return;
+      seen = n;
+      signal.touch();
+    });
   }
 
   /** The periodic full check, when due, in the background: it never delays the open. */
