@@ -43,9 +43,13 @@ export interface TreeSizeResult {
   uiAgents?: number;
   uiAgentNodes?: number;
   watch: { ours: number[]; raw: number[]; missed: number };
-  /** Store.open + close of that state.db (it runs a full integrity_check before any write). */
+  /** Store.open + close of that state.db while another connection (this process's store) has it open. */
   open: number;
-  /** Baseline: better-sqlite3 opening the same file and counting the runs. */
+  /** The same once nothing has it open (a CLI command, a window's first open): the clean-close path. */
+  openAtRest: number;
+  /** Baseline: Store.open + close of a database with no runs (migrated, at rest), timed beside it. */
+  openEmpty: number;
+  /** better-sqlite3 opening the same file and counting the runs (what the count costs at this size). */
   rawOpen: number;
 }
 
@@ -254,6 +258,24 @@ async function watchLatency(store: Store, stateDir: string, repo: string, sample
   return out;
 }
 
+/** Opens at rest, interleaved with opens of an empty database (the baseline): one pair per rep. */
+function measureOpenAtRest(size: TreeSizeResult | undefined, stateDir: string, emptyDir: string, reps: number): void {
+  if (!size) return;
+  Store.open(emptyDir).close();
+  const ours: number[] = [];
+  const empty: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    let t0 = now();
+    Store.open(stateDir).close();
+    ours.push(now() - t0);
+    t0 = now();
+    Store.open(emptyDir).close();
+    empty.push(now() - t0);
+  }
+  size.openAtRest = median(ours);
+  size.openEmpty = median(empty);
+}
+
 export async function measureTree(o: TreeBenchOptions): Promise<TreeBenchResult> {
   const log = o.log ?? (() => undefined);
   const dir = tempDir('tree');
@@ -292,6 +314,8 @@ export async function measureTree(o: TreeBenchOptions): Promise<TreeBenchResult>
           coreAgents: median(await timeReps(o.reps, () => agentsTreePage(store, repo))),
           watch: { ours: [], raw: [], missed: 0 },
           open: median(await timeReps(reps, () => Store.open(stateDir).close())),
+          openAtRest: NaN,
+          openEmpty: NaN,
           rawOpen: median(
             await timeReps(reps, () => {
               const db = new Database(store.file, { fileMustExist: true });
@@ -358,6 +382,7 @@ export async function measureTree(o: TreeBenchOptions): Promise<TreeBenchResult>
       } finally {
         store.close();
       }
+      measureOpenAtRest(result.sizes.at(-1), stateDir, path.join(dir, 'state-empty'), count >= 10_000 ? Math.max(3, Math.ceil(o.reps / 2)) : o.reps);
     }
   } finally {
     if (typeof ui !== 'string') ui.restore();

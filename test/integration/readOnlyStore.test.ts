@@ -16,7 +16,8 @@ describe('read-only store', () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
   const claim = (store: Store, priority: string) =>
     store.claimRun({ repo: '/repos/demo', priority, plan: (_a, id) => ({ worktree: `/w/${priority}`, branch: `b/${priority}`, baseRef: 'main', command: ['x'], logPath: `/l/${id}` }) });
-  const files = () => fs.readdirSync(dir).sort();
+  // Files only: a writer keeps its session under state.db-sessions/ (see dbSessions.ts).
+  const files = () => fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort();
 
   it('no database yet: an empty one in memory, nothing created in the folder', () => {
     const store = Store.open(dir, { readOnly: true });

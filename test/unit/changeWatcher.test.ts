@@ -58,6 +58,31 @@ describe('ChangeWatcher', () => {
     assert.equal(runs(), 1);
   });
 
+  /** How many times fs.watch woke the watcher (each wake-up schedules one check). */
+  const wakeups = () => {
+    let n = 0;
+    const w = watcher as unknown as { schedule(own?: boolean): void };
+    const schedule = w.schedule.bind(watcher);
+    w.schedule = (own?: boolean) => {
+      if (!own) n++;
+      schedule(own);
+    };
+    return () => n;
+  };
+
+  it('is not woken at all by leader heartbeats (an idle standby sleeps), but is by a run change', async () => {
+    await sleep(200); // the start-up probe's own wake-up has passed
+    const woke = wakeups();
+    for (let i = 0; i < 5; i++) {
+      other.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1').run(Date.now() + i);
+      await sleep(60);
+    }
+    assert.equal(woke(), 0, 'heartbeats write the WAL, not the change signal');
+    claim(other);
+    await sleep(300);
+    assert.ok(woke() >= 1, 'a claim by another connection touches the signal');
+  });
+
   it('does not report a leader heartbeat as a change of the runs', async () => {
     const runs = count();
     rawDb(other).prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1').run(Date.now());

@@ -1,13 +1,16 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ChangeSignal } from './changeSignal';
 import { Store } from './store';
 
 /**
  * Tells when another process (or this one) changed what the views show, without
- * re-reading the runs: fs.watch on the state dir wakes it when the WAL is written,
- * PRAGMA data_version says whether the database really changed, and a trigger-maintained
- * generation number tells run/loop changes apart from leader heartbeats.
+ * re-reading the runs: fs.watch on the change signal (changeSignal.ts, touched by every
+ * writer after a transaction that changed rows; the database folder itself when there is
+ * none) wakes it, PRAGMA data_version says whether the database really changed, and a
+ * trigger-maintained generation number tells run/loop changes apart from leader changes.
+ * A leader heartbeat touches neither the signal nor the generation: an idle standby sleeps.
  *
  * Events: 'runs' when runs or loop state changed; 'leader' when the leader changed.
  */
@@ -23,13 +26,16 @@ export class ChangeWatcher extends EventEmitter {
 
   /** Whether fs.watch has reported a write of the database: then the poll can be rare. */
   private watchWorks = false;
+  /** Watched when the writers signal their changes there; undefined: the database folder is. */
+  private signal: ChangeSignal | undefined;
 
   constructor(
     private readonly store: Store,
     /**
      * Safety net for file systems where fs.watch misses writes: every `pollMs` until fs.watch
-     * has shown that it reports them, then every `pollMs * 5` (it would still catch a watcher
-     * that stopped working, without waking an idle process every second).
+     * has shown that it reports them, then every `pollMs * 5` on the database folder, or every
+     * `pollMs * 30` on the change signal (it also catches a writer too old to touch the signal,
+     * without waking an idle process every few seconds).
      */
     private readonly pollMs = 1000,
   ) {
@@ -38,10 +44,12 @@ export class ChangeWatcher extends EventEmitter {
 
   start(): this {
     this.check(true);
+    const signal = new ChangeSignal(this.store.file);
+    this.signal = signal.exists() ? signal : undefined;
     const dbName = path.basename(this.store.file);
     try {
-      this.watcher = fs.watch(path.dirname(this.store.file), (_event, file) => {
-        if (file && !String(file).startsWith(dbName)) return;
+      this.watcher = fs.watch(this.signal ? signal.dir : path.dirname(this.store.file), (_event, file) => {
+        if (!this.signal && file && !String(file).startsWith(dbName)) return;
         if (!this.watchWorks && file) {
           this.watchWorks = true;
           this.restartPoll();
@@ -49,6 +57,9 @@ export class ChangeWatcher extends EventEmitter {
         this.schedule();
       });
       this.watcher.on('error', () => undefined);
+      // Nothing may be written for hours: one touch now shows whether fs.watch reports it
+      // (it wakes the other watchers once, to no effect: data_version is unchanged).
+      this.signal?.touch();
     } catch {
       // polling only
     }
@@ -59,7 +70,7 @@ export class ChangeWatcher extends EventEmitter {
 
   private restartPoll(): void {
     if (this.poll) clearInterval(this.poll);
-    this.poll = setInterval(() => this.check(false), this.watchWorks ? this.pollMs * 5 : this.pollMs);
+    this.poll = setInterval(() => this.check(false), this.watchWorks ? this.pollMs * (this.signal ? 30 : 5) : this.pollMs);
     this.poll.unref();
   }
 

@@ -3,6 +3,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ChangeSignal } from './changeSignal';
+import { DAY_MS, IntegrityGuard, OpenCheck, checkRecordFile, schemaSane } from './integrityCheck';
 import { MAX_PORTS_PER_RUN, PORT_RANGE_END, PORT_RANGE_START, portsInUse } from './ports';
 import { UserError } from '../model/userError';
 import type { Action, ActionKind, RepoRequest } from '../model/action';
@@ -354,6 +356,11 @@ export interface StoreOptions {
    * nothing for writing, creates nothing there, and refuses every write. See openForReading.
    */
   readOnly?: boolean;
+  /**
+   * How often a writable Store runs the full integrity check again, in a worker thread (see
+   * integrityCheck.ts); null: never in the background (the checks at open still run). Default a day.
+   */
+  fullCheckEveryMs?: number | null;
 }
 
 /**
@@ -366,6 +373,10 @@ export class Store {
   readonly file: string;
   // SQLite's data_version does not change for a connection's own writes: tell our own watchers.
   private readonly writeListeners = new Set<() => void>();
+  /** Vouches for the file (writable Stores only); undefined for a reader. */
+  private guard: IntegrityGuard | undefined;
+  /** Set when damage was found while open: every write is refused with it. */
+  private refusal: UserError | undefined;
 
   private constructor(db: Database.Database, file: string) {
     this.db = db;
@@ -389,25 +400,77 @@ export class Store {
       }
     }
     let db: Database.Database | undefined;
+    let store: Store | undefined;
     try {
       fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
       if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
+      const guard = IntegrityGuard.atOpen(file); // before anything can write to it
       db = new Database(file, { timeout });
-      assertSound(db, file); // before anything can write to it
+      schemaSane(db);
+      store = new Store(db, file);
+      store.guard = guard;
+      openStores.add(store);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
-      const store = new Store(db, file);
       store.migrate();
+      store.signalChanges(new ChangeSignal(file).ensure());
+      store.scheduleFullCheck(options.fullCheckEveryMs === undefined ? DAY_MS : options.fullCheckEveryMs);
       return store;
     } catch (e) {
-      db?.close();
+      if (store) store.close();
+      else db?.close();
       throw explainOpenError(e, file);
     }
   }
 
   close(): void {
     if (this.db.open) this.db.close();
+    openStores.delete(this);
+    this.guard?.closed();
+    this.guard = undefined;
+  }
+
+  /** What the open decided: whether it ran the full integrity check, and why. */
+  get openCheck(): OpenCheck | undefined {
+    return this.guard?.opened;
+  }
+
+  /** After each transaction that changed rows (not a heartbeat, which writes outside immediate()): wake the other processes' watchers. */
+  private signalChanges(signal: ChangeSignal): void {
+    const totalChanges = this.db.prepare('SELECT total_changes()').pluck();
+    let seen = totalChanges.get();
+    this.onDidWrite(() => {
+      const n = totalChanges.get();
+      if (n === seen) return;
+      seen = n;
+      signal.touch();
+    });
+  }
+
+  /** The periodic full check, when due, in the background: it never delays the open. */
+  private scheduleFullCheck(everyMs: number | null): void {
+    if (everyMs === null || !this.guard?.checkDue(everyMs)) return;
+    void this.checkInBackground();
+  }
+
+  /**
+   * Runs the full integrity check in a worker thread now. Resolves undefined when it passed;
+   * when it found damage, this Store refuses every write from then on and the damage is returned.
+   */
+  async checkInBackground(): Promise<string | undefined> {
+    const problem = await this.guard?.checkInBackground();
+    if (problem) this.refuseWrites(problem);
+    return problem;
+  }
+
+  /** Damage found while open: no write reaches the file again (query_only catches the ones outside immediate()). */
+  private refuseWrites(problem: string): void {
+    this.refusal = new UserError(
+      `The orchestrator database ${this.file} is damaged (${problem}), found by the background integrity check; nothing more is written to it and nothing was changed. Close the windows and CLI commands that use it: the next start moves it aside, untouched, and begins a new one.`,
+      'DB_CORRUPT',
+    );
+    if (this.db.open) this.db.pragma('query_only = ON');
   }
 
   /** A reader cannot migrate: it reads an older schema as it is, and refuses a newer one. */
@@ -422,7 +485,7 @@ export class Store {
     this.readableVersion();
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version === SCHEMA_VERSION) {
-      this.db.prepare('SELECT count(*) FROM runs').get(); // fail early on a damaged file
+      this.db.prepare('SELECT 1 FROM runs LIMIT 1').get(); // fail early on an unreadable file (count(*) would read every page)
       return;
     }
     this.immediate(() => {
@@ -434,6 +497,7 @@ export class Store {
 
   /** Runs fn in a BEGIN IMMEDIATE transaction: the write lock is taken before any read. */
   immediate<T>(fn: () => T): T {
+    if (this.refusal) throw this.refusal;
     let result: T;
     try {
       result = this.db.transaction(fn).immediate();
@@ -940,41 +1004,11 @@ function newRunId(): string {
   return `r${Date.now().toString(36)}${crypto.randomBytes(3).toString('hex')}`;
 }
 
-const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
-
-/**
- * SQLite opens a truncated or partly overwritten file without complaint and fails (or reads
- * garbage) only when a damaged page is touched — by which time a write may already have
- * changed the file. So an existing file is checked before anything else: the header, then
- * `PRAGMA integrity_check` (not quick_check: a damaged index, runs_one_active included,
- * passes quick_check; milliseconds for a state database, ~0.1 s at 16 MB). A damaged one
- * is reported as SQLITE_CORRUPT, which moves it aside untouched.
- */
-function assertSound(db: Database.Database, file: string): void {
-  const damaged = (why: string) => Object.assign(new Error(why), { code: 'SQLITE_CORRUPT' });
-  const head = Buffer.alloc(SQLITE_MAGIC.length);
-  const fd = fs.openSync(file, 'r');
-  let read: number;
-  try {
-    read = fs.readSync(fd, head, 0, head.length, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (read === 0) return; // an empty file: a new database
-  if (!head.equals(SQLITE_MAGIC)) throw damaged('file is not a database');
-  let check: unknown;
-  try {
-    check = db.pragma('integrity_check', { simple: true });
-  } catch (e) {
-    const code = String((e as { code?: string }).code ?? '');
-    if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB' || /malformed|unsupported file format|not a database/i.test((e as Error).message)) throw damaged((e as Error).message);
-    throw e;
-  }
-  if (check !== 'ok') throw damaged(`integrity_check: ${String(check).split('\n').slice(0, 2).join(' ')}`);
-  const version = db.pragma('user_version', { simple: true }) as number;
-  const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
-  if (version < 0 || (version === 0 && tables > 0)) throw damaged(`schema version ${version} does not match its ${tables} tables`);
-}
+/** A process that exits without closing (process.exit) still closes its Stores: that is a clean shutdown. */
+const openStores = new Set<Store>();
+process.once('exit', () => {
+  for (const store of [...openStores]) store.close();
+});
 
 function explainBusy(e: unknown, file: string): unknown {
   const code = (e as { code?: string }).code;
@@ -1140,6 +1174,7 @@ function explainOpenError(e: unknown, file: string): unknown {
     const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     try {
       fs.renameSync(file, aside);
+      fs.rmSync(checkRecordFile(file), { force: true });
       for (const extra of ['-wal', '-shm']) if (fs.existsSync(file + extra)) fs.renameSync(file + extra, aside + extra);
     } catch {
       return new UserError(`The orchestrator database ${file} is damaged (${(e as Error).message}) and could not be moved aside; it was left as it is.`, 'DB_CORRUPT');
