@@ -8,6 +8,7 @@ import { Store } from '../../src/core/db/store';
 import { fileIdentity, readCheckRecord, writeCheckRecord } from '../../src/core/db/integrityCheck';
 import { UserError } from '../../src/core/model/userError';
 import { until } from '../support/wait';
+import { rawDb } from '../support/rawDb';
 
 const NODE = process.execPath;
 
@@ -126,7 +127,7 @@ describe('the database integrity check: at open only when needed, in the backgro
       }
     }, 20_000, 50, 'the background check refuses writes');
     assert.throws(() => claim(store, 'US-x'), /damaged \(integrity_check: .*\), found by the background integrity check; nothing more is written to it/);
-    assert.throws(() => store.db.prepare('UPDATE leader SET heartbeat_at = 1').run(), /readonly|read-only/i, 'a write outside a transaction is refused too');
+    assert.throws(() => rawDb(store).prepare('UPDATE leader SET heartbeat_at = 1').run(), /readonly|read-only/i, 'a write outside a transaction is refused too');
     store.close();
     assert.equal(readCheckRecord(file), undefined, 'the record that vouched for it is gone');
     assert.ok(fs.readFileSync(file).equals(damaged), 'nothing was written into it');

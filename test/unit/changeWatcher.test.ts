@@ -74,7 +74,7 @@ describe('ChangeWatcher', () => {
     await sleep(200); // the start-up probe's own wake-up has passed
     const woke = wakeups();
     for (let i = 0; i < 5; i++) {
-      other.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1').run(Date.now() + i);
+      rawDb(other).prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1').run(Date.now() + i);
       await sleep(60);
     }
     assert.equal(woke(), 0, 'heartbeats write the WAL, not the change signal');
