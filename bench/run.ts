@@ -4,7 +4,7 @@
 // several repetitions: the machines are noisy, absolute times are only indicative.
 //
 //   BENCH_QUICK=1 npm run bench    smaller sizes, fewer repetitions (a smoke run)
-//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle roadmap)
+//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle roadmap throughput)
 //
 // A full run writes bench/RESULTS.md; a quick or partial one does not.
 import * as fs from 'node:fs';
@@ -19,6 +19,7 @@ import { machine, machineLine, median, now } from './lib';
 import { Row, fmt, fmtRatio, markdownTable, textTable } from './report';
 import { measureRoadmapParse, roadmapRatio } from './roadmapParse';
 import { SpawnSizeResult, measureSpawn, medianPhases } from './spawnLatency';
+import { measureThroughput } from './throughput';
 import { measureTree } from './treeScale';
 
 export const FULL = {
@@ -31,6 +32,7 @@ export const FULL = {
   activation: { samples: 7, hostSamples: 3 },
   idle: { seconds: 30 },
   roadmap: { bytes: 5_000_000, reps: 15 },
+  throughput: { priorities: 200, agentMs: 200, maxParallel: 4, reps: 7 },
 };
 
 export const QUICK: typeof FULL = {
@@ -41,9 +43,10 @@ export const QUICK: typeof FULL = {
   activation: { samples: 2, hostSamples: 1 },
   idle: { seconds: 3 },
   roadmap: { bytes: 1_000_000, reps: 3 },
+  throughput: { priorities: 40, agentMs: 200, maxParallel: 4, reps: 3 },
 };
 
-const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle', 'roadmap'] as const;
+const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle', 'roadmap', 'throughput'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const kfiles = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k files` : `${n} files`);
@@ -240,6 +243,24 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
       met: i.baselineRunMs > 0 && i.standbyRunMs / i.baselineRunMs <= 2 && i.standbyWakeups <= 1,
       note: `schedstat ${fmt(i.standbyRunMs, 'ms')} vs ${fmt(i.baselineRunMs, 'ms')}; wake-ups ${i.standbyWakeups.toFixed(1)}/s vs ${i.baselineWakeups.toFixed(1)}/s; connected to the leader's socket`,
     });
+  });
+
+  await section('throughput', async () => {
+    const c = config.throughput;
+    const r = await measureThroughput({ ...c, log });
+    const ratio = r.totalMs / r.idealMs;
+    rows.push({
+      measure: `loop throughput: ${c.priorities} planned, ${c.agentMs / 1000} s agent, maxParallel ${c.maxParallel}`,
+      size: `${c.priorities} priorities`,
+      baseline: r.idealMs,
+      ours: r.totalMs,
+      unit: 'ms',
+      ratio,
+      goal: '≤ 1.50×',
+      met: ratio <= 1.5 && r.maxConcurrent <= c.maxParallel && r.repeated === 0,
+      note: `cli start --loop until all succeeded; ideal: ${c.priorities} × agent ${fmt(r.agentMs, 'ms')} / ${c.maxParallel} + ${c.priorities} × worktree add ${fmt(r.addMs, 'ms')} (by hand); at most ${r.maxConcurrent} active at once; ${r.repeated} repeated`,
+    });
+    if (r.maxConcurrent > c.maxParallel || r.repeated) failures.push(`throughput: ${r.maxConcurrent} runs active at once (max ${c.maxParallel}), ${r.repeated} priorities ran twice`);
   });
 
   await section('roadmap', async () => {

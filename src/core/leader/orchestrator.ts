@@ -41,7 +41,9 @@ export interface OrchestratorOptions {
 export class Orchestrator {
   private ticking: Promise<void> | undefined;
   private again = false;
+  private wake: (() => void) | undefined;
   private readonly stopping = new Set<string>();
+  private readonly sideTasks = new Set<Promise<void>>();
   private readonly endingLeftovers = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepMs: number | undefined;
@@ -69,16 +71,24 @@ export class Orchestrator {
     this.o.log?.(level, message);
   }
 
-  /** Runs one pass of the leader's work; concurrent calls coalesce into one more pass. */
+  /**
+   * Runs passes of the leader's work until none is due and nothing is being provisioned;
+   * concurrent calls coalesce into one more pass. Provisioning runs beside the passes: one
+   * that finishes (a slot may be free) or a call meanwhile (a change) brings another pass.
+   */
   tick(): Promise<void> {
+    this.provisioner.retryDeferred();
     if (this.ticking) {
       this.again = true;
+      this.wake?.();
       return this.ticking;
     }
     this.ticking = (async () => {
       do {
         this.again = false;
         await this.pass().catch((e) => this.onError(e));
+        await this.whileProvisioning();
+        if (!this.again) await Promise.all(this.sideTasks);
       } while (this.again && this.o.lease.isLeader);
     })().finally(() => {
       this.ticking = undefined;
@@ -89,6 +99,18 @@ export class Orchestrator {
       }
     });
     return this.ticking;
+  }
+
+  /** Waits until a provisioning finishes or tick() is called; an error of one is reported, and waits for the next call. */
+  private async whileProvisioning(): Promise<void> {
+    while (this.provisioner.busy && !this.again) {
+      const woken = new Promise<'woken'>((resolve) => (this.wake = () => resolve('woken')));
+      const outcome = await Promise.race([this.provisioner.nextSettled(), woken]);
+      this.wake = undefined;
+      if (outcome === 'woken') return;
+      if (outcome.ok) this.again = true;
+      else this.onError(outcome.error);
+    }
   }
 
   /**
@@ -133,10 +155,23 @@ export class Orchestrator {
     for (const run of store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] })) {
       if ((run.stopRequested || run.status === 'stopping') && !this.stopping.has(run.id)) void this.stop(run);
     }
-    for (const run of store.listRuns({ statuses: ['succeeded', 'failed', 'stopped', 'lost'], worktreeLocked: true })) await this.unlock(run);
+    // Unlocks wait in the repository's git queue behind provisioning's adds: only a merge or
+    // remove asked of the run waits for its unlock; the rest finish beside the pass.
+    const asked = new Set(store.pendingActions().map((a) => a.runId));
+    for (const run of store.listRuns({ statuses: ['succeeded', 'failed', 'stopped', 'lost'], worktreeLocked: true })) {
+      const unlocking = this.unlock(run);
+      if (asked.has(run.id)) await unlocking;
+      else this.track(unlocking);
+    }
     await this.actionsPass();
     await this.loopPass();
-    await this.provisioner.provisionQueued();
+    this.provisioner.launchQueued();
+  }
+
+  /** A side task of a pass: tick() resolves once it has finished; its error is reported. */
+  private track(task: Promise<void>): void {
+    const tracked = task.catch((e) => this.onError(e)).finally(() => this.sideTasks.delete(tracked));
+    this.sideTasks.add(tracked);
   }
 
   /** Merge and remove requests from any window or the CLI; the answer goes back into the row. */
@@ -271,7 +306,10 @@ export class Orchestrator {
       pool: this.pool,
       log: (level, m) => this.log(level, m),
       checkAlive: (run) => this.checkAlive(run),
-      tick: () => this.tick(),
+      tick: async () => {
+        await this.tick();
+        await this.provisioner.idle();
+      },
       leftoversEnded: async () => {
         await Promise.all(this.endingLeftovers);
       },

@@ -32,30 +32,76 @@ export interface ProvisionerDeps {
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
+/** How one provisioning ended: not ok when it stopped on an error the pass must hear of. */
+export type ProvisionOutcome = { ok: true } | { ok: false; error: unknown };
+
 /**
- * requested -> provisioning(worktree -> setup -> spawn) -> running, while slots are free.
+ * requested -> provisioning(worktree -> setup -> spawn) -> running, up to maxParallel runs at
+ * once (git commands of one repository are serialized by git.ts's queue anyway: what overlaps
+ * is the setup command, the supervisors' start and the wait for the agent).
  * Each step writes its intent (fenced) before acting, so a crash at any step resumes there;
  * every act goes through the lease.
  */
 export class Provisioner {
+  private readonly inFlight = new Map<string, Promise<ProvisionOutcome>>();
+  /** Runs whose provisioning stopped on an error: not retried until the next outside tick. */
+  private readonly deferred = new Set<string>();
+  private readonly settledWaiters = new Set<(o: ProvisionOutcome) => void>();
+
   constructor(private readonly d: ProvisionerDeps) {}
 
+  get busy(): boolean {
+    return this.inFlight.size > 0;
+  }
+
+  /** A new round of passes: runs held back after an error get another try. */
+  retryDeferred(): void {
+    this.deferred.clear();
+  }
+
+  /** Resolves with the outcome of the next provisioning to finish. */
+  nextSettled(): Promise<ProvisionOutcome> {
+    return new Promise((resolve) => this.settledWaiters.add(resolve));
+  }
+
+  /** Resolves when nothing is being provisioned. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size) await Promise.all(this.inFlight.values());
+  }
+
   /**
-   * Provisioning runs first: they are resumed intents of an earlier leader. Then requested
-   * runs while slots are free (a slot: provisioning, running or stopping).
+   * Starts provisioning, without waiting for it: first the runs an earlier leader left in
+   * 'provisioning' (they already hold a slot), then requested runs while slots are free
+   * (a slot: provisioning, running, stopping, or being claimed here).
    */
-  async provisionQueued(): Promise<void> {
+  launchQueued(): void {
     const { store, lease } = this.d;
-    const resumable = store.listRuns({ statuses: ['provisioning'] }).filter((r) => !r.stopRequested);
-    for (const run of resumable) await this.provision(run);
-    for (;;) {
+    for (const run of store.listRuns({ statuses: ['provisioning'] })) if (!run.stopRequested) this.launch(run);
+    const requested = store.listRuns({ statuses: ['requested'] }).filter((r) => !this.inFlight.has(r.id) && !this.deferred.has(r.id));
+    for (const next of requested) {
       if (!lease.isLeader) return;
-      const busy = store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).length;
-      if (busy >= this.d.settings.maxParallel) return;
-      const next = store.listRuns({ statuses: ['requested'] })[0];
-      if (!next) return;
-      await this.provision(next);
+      const busy = new Set([...store.listRuns({ statuses: ['provisioning', 'running', 'stopping'] }).map((r) => r.id), ...this.inFlight.keys()]);
+      if (busy.size >= this.d.settings.maxParallel) return;
+      this.launch(next);
     }
+  }
+
+  private launch(run: Run): void {
+    if (this.inFlight.has(run.id) || this.deferred.has(run.id)) return;
+    const done = this.provision(run).then(
+      (): ProvisionOutcome => ({ ok: true }),
+      (error: unknown): ProvisionOutcome => {
+        this.deferred.add(run.id);
+        return { ok: false, error };
+      },
+    );
+    this.inFlight.set(run.id, done);
+    void done.then((outcome) => {
+      this.inFlight.delete(run.id);
+      const waiters = [...this.settledWaiters];
+      this.settledWaiters.clear();
+      for (const w of waiters) w(outcome);
+    });
   }
 
   /**
