@@ -4,7 +4,7 @@
 // several repetitions: the machines are noisy, absolute times are only indicative.
 //
 //   BENCH_QUICK=1 npm run bench    smaller sizes, fewer repetitions (a smoke run)
-//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle roadmap throughput)
+//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle roadmap throughput poolsetup)
 //
 // A full run writes bench/RESULTS.md; a quick or partial one does not.
 import * as fs from 'node:fs';
@@ -19,6 +19,7 @@ import { machine, machineLine, median, now } from './lib';
 import { Row, fmt, fmtRatio, markdownTable, textTable } from './report';
 import { measureRoadmapParse, roadmapRatio } from './roadmapParse';
 import { SpawnSizeResult, measureSpawn, medianPhases } from './spawnLatency';
+import { measurePoolSetup, poolSetupRatio } from './poolSetup';
 import { measureThroughput } from './throughput';
 import { measureTree } from './treeScale';
 
@@ -33,6 +34,7 @@ export const FULL = {
   idle: { seconds: 30 },
   roadmap: { bytes: 5_000_000, reps: 15 },
   throughput: { priorities: 200, agentMs: 200, maxParallel: 4, reps: 7 },
+  poolsetup: { reps: 5 },
 };
 
 export const QUICK: typeof FULL = {
@@ -44,9 +46,10 @@ export const QUICK: typeof FULL = {
   idle: { seconds: 3 },
   roadmap: { bytes: 1_000_000, reps: 3 },
   throughput: { priorities: 40, agentMs: 200, maxParallel: 4, reps: 3 },
+  poolsetup: { reps: 1 },
 };
 
-const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle', 'roadmap', 'throughput'] as const;
+const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle', 'roadmap', 'throughput', 'poolsetup'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const kfiles = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k files` : `${n} files`);
@@ -261,6 +264,23 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
       note: `cli start --loop until all succeeded; ideal: ${c.priorities} × agent ${fmt(r.agentMs, 'ms')} / ${c.maxParallel} + ${c.priorities} × worktree add ${fmt(r.addMs, 'ms')} (by hand); at most ${r.maxConcurrent} active at once; ${r.repeated} repeated`,
     });
     if (r.maxConcurrent > c.maxParallel || r.repeated) failures.push(`throughput: ${r.maxConcurrent} runs active at once (max ${c.maxParallel}), ${r.repeated} priorities ran twice`);
+  });
+
+  await section('poolsetup', async () => {
+    const r = await measurePoolSetup({ ...config.poolsetup, log });
+    const ratio = poolSetupRatio(r);
+    rows.push({
+      measure: 'spawn → agent running, setup npm ci (warm pool)',
+      size: `${r.packages} packages`,
+      baseline: median(r.baseline),
+      ours: median(r.pool),
+      unit: 'ms',
+      ratio,
+      goal: '≤ 0.05×',
+      met: ratio <= 0.05 && r.misses === 0 && !r.errors.length,
+      note: `core API, warmPoolSize 1, pool set up ahead (refill untimed); baseline: git worktree add + npm ci + agent start by hand; one npm cache in the bench folder, warmed first; n=${r.ratios.length} interleaved${r.misses ? `; ${r.misses} spawn(s) found no pool worktree set up` : ''}`,
+    });
+    if (r.errors.length) failures.push(...r.errors.map((e) => `poolsetup: ${e}`));
   });
 
   await section('roadmap', async () => {

@@ -56,7 +56,7 @@ export class Orchestrator {
   constructor(private readonly o: OrchestratorOptions) {
     this.maxParallel = Math.max(1, o.maxParallel ?? 1);
     const log = (level: 'info' | 'warn' | 'error', m: string) => this.log(level, m);
-    this.pool = new WarmPool(o.store, o.lease, o.warmPoolSize ?? 0, log);
+    this.pool = new WarmPool(o.store, o.lease, o.warmPoolSize ?? 0, log, o.stateDir);
     this.provisioner = new Provisioner({
       store: o.store,
       lease: o.lease,

@@ -6,7 +6,7 @@ import { crashPoint } from '../crashPoint';
 import { GitRepo, samePath } from '../git/git';
 import type { LeaderLease } from './leaderLease';
 import { isAlive, ProcessIdentity, signalGroup } from '../agent/processInfo';
-import { WarmPool } from './warmPool';
+import { poolSetupCommand, WarmPool } from './warmPool';
 import { explainStateDirError, FencedError, Run, StaleRunError, Store } from '../db/store';
 import { UserError } from '../model/userError';
 import { copyIncludedFiles, runSetupCommand } from '../agent/worktreeSetup';
@@ -183,10 +183,10 @@ export class Provisioner {
       await repo.addWorktree(run.worktree, run.branch, baseCommit, this.lockReason(run), { logPath: run.logPath });
       return false;
     }
-    const taken = await this.d.pool.take(run.id, repo, run.worktree, run.branch, baseCommit);
+    const taken = await this.d.pool.take(run.id, repo, run.worktree, run.branch, baseCommit, run.setupCommand);
     if (taken) {
       await repo.lockWorktree(run.worktree, this.lockReason(run));
-      return false;
+      return taken.setUp;
     }
     await repo.addWorktree(run.worktree, run.branch, baseCommit, this.lockReason(run), { logPath: run.logPath });
     return false;
@@ -229,7 +229,7 @@ export class Provisioner {
     } else if (started) {
       store.fencedTransition(this.fence(), run.id, ['provisioning'], 'running', { pid: started.pid, pidStart: started.start, supervisorPid: started.supervisorPid, startedAt: Date.now(), step: null }, `pid ${started.pid}`);
       this.d.log('info', `${run.priority}: code_developer running (pid ${started.pid}) in ${run.worktree}.`);
-      this.d.pool.refill(run.repo, path.dirname(run.worktree), run.baseRef);
+      this.d.pool.refill(run.repo, path.dirname(run.worktree), run.baseRef, poolSetupCommand(run));
     } else {
       this.d.log('warn', `${run.priority}: the agent has not reported yet; will check again.`);
     }

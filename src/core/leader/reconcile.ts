@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { GitRepo, samePath, WorktreeInfo } from '../git/git';
 import type { LeaderLease } from './leaderLease';
 import { processesWithRunIds } from '../agent/processInfo';
-import { isPoolPath, WarmPool } from './warmPool';
+import { isPoolPath, poolSetupCommand, WarmPool } from './warmPool';
 import { Run, Store } from '../db/store';
 
 export interface ReconcileReport {
@@ -68,6 +68,6 @@ async function orphanWorktrees(d: ReconcileDeps, repoPath: string, mine: Run[], 
   const roots = new Set(mine.map((r) => path.dirname(r.worktree)));
   const orphans = worktrees.filter((wt) => roots.has(path.dirname(wt.path)) && !runs.some((r) => samePath(r.worktree, wt.path)) && !isPoolPath(wt.path)).map((wt) => wt.path);
   const latest = mine[mine.length - 1];
-  if (d.lease.isLeader) d.pool.refill(repoPath, path.dirname(latest.worktree), latest.baseRef);
+  if (d.lease.isLeader) d.pool.refill(repoPath, path.dirname(latest.worktree), latest.baseRef, poolSetupCommand(latest));
   return orphans;
 }
