@@ -261,7 +261,7 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
       ratio,
       goal: '≤ 1.50×',
       met: ratio <= 1.5 && r.maxConcurrent <= c.maxParallel && r.repeated === 0,
-      note: `cli start --loop until all succeeded; ideal: ${c.priorities} × agent ${fmt(r.agentMs, 'ms')} / ${c.maxParallel} + ${c.priorities} × worktree add ${fmt(r.addMs, 'ms')} (by hand); at most ${r.maxConcurrent} active at once; ${r.repeated} repeated`,
+      note: `cli start --loop until all succeeded; ideal: ${c.priorities} × agent ${fmt(r.agentMs, 'ms')} / ${c.maxParallel} + ${c.priorities} × worktree add ${fmt(r.addMs, 'ms')} (by hand, before and after the run); at most ${r.maxConcurrent} active at once; ${r.repeated} repeated`,
     });
     if (r.maxConcurrent > c.maxParallel || r.repeated) failures.push(`throughput: ${r.maxConcurrent} runs active at once (max ${c.maxParallel}), ${r.repeated} priorities ran twice`);
   });

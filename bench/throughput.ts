@@ -39,13 +39,7 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
     const repo = generateRepo(dir, 200, o.priorities);
     const agent = [NODE, FAKE_AGENT, `sleep:${o.agentMs}`];
     const agentMs = median(Array.from({ length: o.reps }, () => timeSync(() => spawnSync(agent[0], agent.slice(1), { stdio: 'ignore' }))));
-    const addMs = median(Array.from({ length: o.reps }, (_, i) => {
-      const wt = path.join(dir, `by-hand-${i}`);
-      const ms = timeSync(() => execFileSync('git', ['worktree', 'add', '-q', '-b', `by-hand-${i}`, wt, 'main'], { cwd: repo, stdio: 'ignore' }));
-      git(repo, 'worktree', 'remove', '--force', wt);
-      git(repo, 'branch', '-D', `by-hand-${i}`);
-      return ms;
-    }));
+    const adds = byHandAdds(repo, dir, o.reps, 'before');
     const state = path.join(dir, 'state');
     const t0 = now();
     const leader = spawnLines(NODE, [CLI, 'start', '--loop', '--repo', repo, '--state-dir', state, '--max-parallel', String(o.maxParallel), '--agent-command', JSON.stringify(agent)]);
@@ -68,29 +62,33 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
       await leader.kill('SIGTERM');
     }
     const totalMs = now() - t0;
+    // Adds by hand before and after (then beside the run's 200 worktrees): the machine drifts, and so does git.
+    const addMs = median([...adds, ...byHandAdds(repo, dir, o.reps, 'after')]);
     const idealMs = (o.priorities * agentMs) / o.maxParallel + o.priorities * addMs;
     const perPriority = new Map<string, number>();
     for (const r of runs) perPriority.set(r.priority, (perPriority.get(r.priority) ?? 0) + 1);
-    // BENCH_PHASES=1: where a run's time goes, from its events (median gap between consecutive ones).
-    if (process.env.BENCH_PHASES) {
-      const st = Store.open(state);
-      const gaps = new Map<string, number[]>();
-      for (const r of st.listRuns()) {
-        const ev = st.events().filter((e) => e.runId === r.id);
-        for (let i = 1; i < ev.length; i++) {
-          const k = `${ev[i - 1].detail?.split(' ')[0] ?? ev[i - 1].kind} -> ${ev[i].detail?.split(' ')[0] ?? ev[i].kind}`;
-          gaps.set(k, [...(gaps.get(k) ?? []), ev[i].at - ev[i - 1].at]);
-        }
-      }
-      st.close();
-      for (const [k, v] of gaps) o.log?.(`phase ${k}: median ${median(v).toFixed(0)} ms n=${v.length}`);
-    }
+    if (process.env.BENCH_PHASES) logPhases(state, o.log);
     const result = { totalMs, idealMs, leaderCpuMs, agentMs, addMs, succeeded: runs.filter((r) => r.status === 'succeeded').length, maxConcurrent: maxOverlap(runs), repeated: [...perPriority.values()].filter((n) => n > 1).length };
     o.log?.(`throughput: ${JSON.stringify(result)}`);
     return result;
   } finally {
     rmrf(dir);
   }
+}
+
+/** BENCH_PHASES=1: where a run's time goes, from its events (median gap between consecutive ones). */
+function logPhases(state: string, log: ((line: string) => void) | undefined): void {
+  const st = Store.open(state);
+  const gaps = new Map<string, number[]>();
+  for (const r of st.listRuns()) {
+    const ev = st.events().filter((e) => e.runId === r.id);
+    for (let i = 1; i < ev.length; i++) {
+      const k = `${ev[i - 1].detail?.split(' ')[0] ?? ev[i - 1].kind} -> ${ev[i].detail?.split(' ')[0] ?? ev[i].kind}`;
+      gaps.set(k, [...(gaps.get(k) ?? []), ev[i].at - ev[i - 1].at]);
+    }
+  }
+  st.close();
+  for (const [k, v] of gaps) log?.(`phase ${k}: median ${median(v).toFixed(0)} ms n=${v.length}`);
 }
 
 function cpuMs(pid: number): number {
@@ -101,6 +99,18 @@ function cpuMs(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** `git worktree add -b` of the repository's main by hand, `reps` times (each removed after). */
+function byHandAdds(repo: string, dir: string, reps: number, tag: string): number[] {
+  return Array.from({ length: reps }, (_, i) => {
+    const name = `by-hand-${tag}-${i}`;
+    const wt = path.join(dir, name);
+    const ms = timeSync(() => execFileSync('git', ['worktree', 'add', '-q', '-b', name, wt, 'main'], { cwd: repo, stdio: 'ignore' }));
+    git(repo, 'worktree', 'remove', '--force', wt);
+    git(repo, 'branch', '-D', name);
+    return ms;
+  });
 }
 
 function timeSync(fn: () => unknown): number {

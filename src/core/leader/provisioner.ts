@@ -177,7 +177,8 @@ export class Provisioner {
   private async pooledWorktree(run: Run, repo: GitRepo): Promise<boolean> {
     const baseCommit = run.baseCommit!;
     this.startSupervisor(run);
-    if ((await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
+    // Nothing at the path: nothing to resume (one git call less on the spawn's path).
+    if (fs.existsSync(run.worktree) && (await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
       // Resuming after a crash: finish a pool take, or adopt the identical worktree.
       await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
       await repo.addWorktree(run.worktree, run.branch, baseCommit, this.lockReason(run), { logPath: run.logPath });
