@@ -421,6 +421,15 @@ How to read it:
   moment). "Node" rows require dist/extension.js and run \`activate()\` in a fresh Node
   process with the fake \`vscode\` module: our code alone.
 - **Idle**: CPU of a \`dist/cli.js start\` leader with no runs, from /proc.
+- **Loop throughput**: \`dist/cli.js start --loop\` until every planned priority has
+  succeeded, against the ideal: the agents' time (run by hand) spread over maxParallel slots
+  plus one \`git worktree add\` by hand per priority (git serializes one repository's adds),
+  the adds timed before and after the run. Also checked: never more than maxParallel runs
+  active, no priority run twice.
+- **Warm pool with setup**: a generated repository with a real package-lock.json, setup
+  \`npm ci --offline\` from one npm cache in the bench folder (warmed once first); the pool's
+  own setup (its refill after each take) is not timed. Baseline: \`git worktree add\`, the same
+  \`npm ci\`, then the agent, by hand.
 `;
 }
 
