@@ -4,7 +4,7 @@
 // several repetitions: the machines are noisy, absolute times are only indicative.
 //
 //   BENCH_QUICK=1 npm run bench    smaller sizes, fewer repetitions (a smoke run)
-//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle roadmap attach)
+//   BENCH_ONLY=spawn,claims,...    only some sections (spawn claims tree failover activation idle roadmap attach throughput poolsetup)
 //
 // A full run writes bench/RESULTS.md; a quick or partial one does not.
 import * as fs from 'node:fs';
@@ -20,6 +20,8 @@ import { machine, machineLine, median, now } from './lib';
 import { Row, fmt, fmtRatio, markdownTable, textTable } from './report';
 import { measureRoadmapParse, roadmapRatio } from './roadmapParse';
 import { SpawnSizeResult, measureSpawn, medianPhases } from './spawnLatency';
+import { measurePoolSetup, poolSetupRatio } from './poolSetup';
+import { measureThroughput } from './throughput';
 import { measureTree } from './treeScale';
 import { measureVsix } from './vsixSize';
 
@@ -34,6 +36,8 @@ export const FULL = {
   idle: { seconds: 30 },
   roadmap: { bytes: 5_000_000, reps: 15 },
   attach: { keystrokes: 300, idleSeconds: 20 },
+  throughput: { priorities: 200, agentMs: 200, maxParallel: 4, reps: 7 },
+  poolsetup: { reps: 5 },
 };
 
 export const QUICK: typeof FULL = {
@@ -45,9 +49,11 @@ export const QUICK: typeof FULL = {
   idle: { seconds: 3 },
   roadmap: { bytes: 1_000_000, reps: 3 },
   attach: { keystrokes: 40, idleSeconds: 3 },
+  throughput: { priorities: 40, agentMs: 200, maxParallel: 4, reps: 3 },
+  poolsetup: { reps: 1 },
 };
 
-const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle', 'roadmap', 'attach'] as const;
+const SECTIONS = ['spawn', 'claims', 'tree', 'failover', 'activation', 'idle', 'roadmap', 'attach', 'throughput', 'poolsetup'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const kfiles = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k files` : `${n} files`);
@@ -257,6 +263,41 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
     });
   });
 
+  await section('throughput', async () => {
+    const c = config.throughput;
+    const r = await measureThroughput({ ...c, log });
+    const ratio = r.totalMs / r.idealMs;
+    rows.push({
+      measure: `loop throughput: ${c.priorities} planned, ${c.agentMs / 1000} s agent, maxParallel ${c.maxParallel}`,
+      size: `${c.priorities} priorities`,
+      baseline: r.idealMs,
+      ours: r.totalMs,
+      unit: 'ms',
+      ratio,
+      goal: '≤ 1.50×',
+      met: ratio <= 1.5 && r.maxConcurrent <= c.maxParallel && r.repeated === 0,
+      note: `cli start --loop until all succeeded; ideal: ${c.priorities} × agent ${fmt(r.agentMs, 'ms')} / ${c.maxParallel} + ${c.priorities} × worktree add ${fmt(r.addMs, 'ms')} (by hand, before and after the run); at most ${r.maxConcurrent} active at once; ${r.repeated} repeated`,
+    });
+    if (r.maxConcurrent > c.maxParallel || r.repeated) failures.push(`throughput: ${r.maxConcurrent} runs active at once (max ${c.maxParallel}), ${r.repeated} priorities ran twice`);
+  });
+
+  await section('poolsetup', async () => {
+    const r = await measurePoolSetup({ ...config.poolsetup, log });
+    const ratio = poolSetupRatio(r);
+    rows.push({
+      measure: 'spawn → agent running, setup npm ci (warm pool)',
+      size: `${r.packages} packages`,
+      baseline: median(r.baseline),
+      ours: median(r.pool),
+      unit: 'ms',
+      ratio,
+      goal: '≤ 0.05×',
+      met: ratio <= 0.05 && r.misses === 0 && !r.errors.length,
+      note: `core API, warmPoolSize 1, pool set up ahead (refill untimed); baseline: git worktree add + npm ci + agent start by hand; one npm cache in the bench folder, warmed first; n=${r.ratios.length} interleaved${r.misses ? `; ${r.misses} spawn(s) found no pool worktree set up` : ''}`,
+    });
+    if (r.errors.length) failures.push(...r.errors.map((e) => `poolsetup: ${e}`));
+  });
+
   await section('roadmap', async () => {
     const r = measureRoadmapParse(config.roadmap);
     const ours = median(r.ours);
@@ -443,6 +484,15 @@ How to read it:
   moment). "Node" rows require dist/extension.js and run \`activate()\` in a fresh Node
   process with the fake \`vscode\` module: our code alone.
 - **Idle**: CPU of a \`dist/cli.js start\` leader with no runs, from /proc.
+- **Loop throughput**: \`dist/cli.js start --loop\` until every planned priority has
+  succeeded, against the ideal: the agents' time (run by hand) spread over maxParallel slots
+  plus one \`git worktree add\` by hand per priority (git serializes one repository's adds),
+  the adds timed before and after the run. Also checked: never more than maxParallel runs
+  active, no priority run twice.
+- **Warm pool with setup**: a generated repository with a real package-lock.json, setup
+  \`npm ci --offline\` from one npm cache in the bench folder (warmed once first); the pool's
+  own setup (its refill after each take) is not timed. Baseline: \`git worktree add\`, the same
+  \`npm ci\`, then the agent, by hand.
 `;
 }
 

@@ -178,7 +178,7 @@ async function removeWorktree(repo: string, worktree: string, branch: string): P
  * After a measured spawn: kill the agent, let its supervisor record the exit, let a leader
  * unlock the worktree (so the next measured tick has nothing left over to do), remove it.
  */
-async function settle(store: Store, runId: string, agentPid: number, leaderTick: () => Promise<void>): Promise<void> {
+export async function settle(store: Store, runId: string, agentPid: number, leaderTick: () => Promise<void>): Promise<void> {
   killPid(agentPid);
   await waitUntil(() => {
     const r = store.getRun(runId);

@@ -1,4 +1,4 @@
-// Fails when a function in src/ is longer than the limit (issue 13: "the longest function under
+// Fails when a function in src/ is 60 lines or longer (issue 13: "the longest function under
 // 60 lines"). Uses the TypeScript compiler's own parser, so arrow functions, methods and
 // accessors count too; a function's lines run from its first line to its closing brace.
 import fs from 'node:fs';
@@ -23,11 +23,11 @@ for (const file of files) {
   visit(src);
 }
 found.sort((a, b) => b.lines - a.lines);
-const over = found.filter((f) => f.lines > LIMIT);
+const over = found.filter((f) => f.lines >= LIMIT);
 if (process.argv.includes('--top')) for (const f of found.slice(0, 25)) console.log(`${String(f.lines).padStart(4)}  ${f.file}:${f.line} ${f.name}`);
 if (over.length) {
-  for (const f of over) console.error(`${f.file}:${f.line}: ${f.name} is ${f.lines} lines (limit ${LIMIT})`);
-  console.error(`${over.length} function(s) over ${LIMIT} lines.`);
+  for (const f of over) console.error(`${f.file}:${f.line}: ${f.name} is ${f.lines} lines (it must be under ${LIMIT})`);
+  console.error(`${over.length} function(s) of ${LIMIT} lines or more.`);
   process.exit(1);
 }
-console.log(`longest function: ${found[0].lines} lines (${found[0].file}:${found[0].line} ${found[0].name}); limit ${LIMIT}.`);
+console.log(`longest function: ${found[0].lines} lines (${found[0].file}:${found[0].line} ${found[0].name}); every one is under ${LIMIT}.`);

@@ -102,6 +102,8 @@ export async function cli(s: Sandbox, args: string[], env: Record<string, string
 export interface StartedOrchestrator {
   child: ChildProcess;
   lines: Array<{ at: number; line: string }>;
+  /** What it printed on stderr (the orchestrator's log). */
+  stderr(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
   waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
 }
@@ -123,11 +125,15 @@ export function startOrchestrator(s: Sandbox, extra: string[] = [], env: Record<
     }
     for (const w of waiters.splice(0)) w();
   });
-  child.stderr!.on('data', () => undefined);
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-200_000);
+  });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
     child,
     lines,
+    stderr: () => err,
     kill: async (signal = 'SIGKILL') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;

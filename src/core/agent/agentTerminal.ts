@@ -60,18 +60,20 @@ export interface TerminalOptions {
   onOutput?: (text: string) => void;
 }
 
+/** An agent that never started, as a StartedAgent whose exit says why. */
+function notStarted(error: string): StartedAgent {
+  const exit: ExitRecord = { code: null, signal: null, error, at: Date.now() };
+  return { pid: undefined, session: undefined, signal: () => undefined, ended: () => true, exit: Promise.resolve(exit), drained: Promise.resolve(), finish: () => undefined };
+}
+
 export function startInTerminal(pty: PtyModule, o: TerminalOptions): StartedAgent {
   const missing = missingProgram(o.argv[0], o.cwd);
-  if (missing) {
-    const exit: ExitRecord = { code: null, signal: null, error: `could not start ${o.argv[0]}: ${missing}`, at: Date.now() };
-    return { pid: undefined, session: undefined, signal: () => undefined, ended: () => true, exit: Promise.resolve(exit), drained: Promise.resolve(), finish: () => undefined };
-  }
+  if (missing) return notStarted(`could not start ${o.argv[0]}: ${missing}`);
   let child: IPty;
   try {
     child = pty.spawn(o.argv[0], o.argv.slice(1), { name: 'xterm-256color', cols: DEFAULT_COLS, rows: DEFAULT_ROWS, cwd: o.cwd, env: process.env as Record<string, string> });
   } catch (e) {
-    const exit: ExitRecord = { code: null, signal: null, error: `could not start ${o.argv[0]}: ${(e as Error).message}`, at: Date.now() };
-    return { pid: undefined, session: undefined, signal: () => undefined, ended: () => true, exit: Promise.resolve(exit), drained: Promise.resolve(), finish: () => undefined };
+    return notStarted(`could not start ${o.argv[0]}: ${(e as Error).message}`);
   }
   const screen = new Terminal({ cols: DEFAULT_COLS, rows: DEFAULT_ROWS, scrollback: SCROLLBACK_LINES, allowProposedApi: true });
   const serializer = new SerializeAddon();

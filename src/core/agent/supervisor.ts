@@ -93,13 +93,7 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
     return 0;
   }
   a = { ...a, argv: goArgv(a.stateDir, a.runId) ?? a.argv };
-  const maxBytes = a.logMaxBytes ?? DEFAULT_AGENT_LOG_MAX_MIB * 1024 * 1024;
-  fs.closeSync(fs.openSync(a.logPath, 'a', 0o600));
-  // Capped: not 'a', the cap rewrites the file in place. Uncapped, with pipes: the child gets
-  // the file itself, and keeps writing to it even if this supervisor is killed.
-  const logFd = fs.openSync(a.logPath, maxBytes ? 'r+' : 'a');
-  const log = new CappedLog(logFd, maxBytes);
-  log.write(`[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
+  const { maxBytes, logFd, log } = openAgentLog(a);
   let agentPid: number | undefined;
   const facts = factsWriter(a.stateDir, a.runId);
   const watch = new RunWatch(attentionFromEnv(), facts.write, () => (agentPid ? waitsForTerminalInput(agentPid) : false));
@@ -129,6 +123,18 @@ export async function runSupervisor(a: SupervisorArgs): Promise<number> {
   // exit.json first, then the log's last line and the database, retried while the state folder takes no writes.
   const commit = a.commitOnExit && afterAgent(a.commitOnExit, a, exit, (text) => log.write(text));
   return recordAgentExit({ stateDir: a.stateDir, runId: a.runId, dir, exit, log: { write: (text) => log.write(text), close: () => fs.closeSync(logFd) }, beforeDatabase: commit });
+}
+
+/** agent.log, capped at `logMaxBytes` (default DEFAULT_AGENT_LOG_MAX_MIB), with its first line. */
+function openAgentLog(a: SupervisorArgs): { maxBytes: number; logFd: number; log: CappedLog } {
+  const maxBytes = a.logMaxBytes ?? DEFAULT_AGENT_LOG_MAX_MIB * 1024 * 1024;
+  fs.closeSync(fs.openSync(a.logPath, 'a', 0o600));
+  // Capped: not 'a', the cap rewrites the file in place. Uncapped, with pipes: the child gets
+  // the file itself, and keeps writing to it even if this supervisor is killed.
+  const logFd = fs.openSync(a.logPath, maxBytes ? 'r+' : 'a');
+  const log = new CappedLog(logFd, maxBytes);
+  log.write(`[orchestrator] ${new Date().toISOString()} starting: ${JSON.stringify(a.argv)} in ${a.cwd}\n`);
+  return { maxBytes, logFd, log };
 }
 
 /** Commit on exit (commitOnExit.ts): after exit.json, before the database records the end. */

@@ -1,37 +1,23 @@
+import { BUSY_STATUSES, ENDED_STATUSES, LIVE_STATUSES } from '../model/runStatus';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  AgentRecord,
-  agentRecord,
-  endRunProcesses,
-  exitRecord,
-  hasSupervisor,
-  isExit,
-  launchSupervisor,
-  readJson,
-  runDir,
-  sendGo,
-  stopGroup,
-  waitForAgent,
-} from '../agent/agents';
-import { withRealGitDir } from '../agent/agentPresets';
+import { AgentRecord, agentRecord, endRunProcesses, exitRecord, stopGroup } from '../agent/agents';
 import { crashPoint } from '../crashPoint';
-import { GitRepo, samePath, WorktreeInfo } from '../git/git';
+import { GitRepo } from '../git/git';
 import { LeaderLease } from './leaderLease';
-import { describePid, isAlive, ProcessIdentity, processesWithRunIds, runProcesses, signalGroup } from '../agent/processInfo';
-import { isPoolPath, WarmPool } from './warmPool';
-import { explainStateDirError, FencedError, StaleRunError, Store } from '../db/store';
+import { describePid, isAlive, runProcesses } from '../agent/processInfo';
+import { WarmPool } from './warmPool';
+import { FencedError, StaleRunError, Store } from '../db/store';
 import { UserError } from '../model/userError';
 import { findRoadmapPath } from '../roadmap/roadmap';
 import { mergeRun, removeRunWorktree } from './runResults';
 import { answerGcRequests } from './gc';
-import { reuseWorktree } from './followUpWorktree';
 import { LoopConfig, runLoopPass } from '../roadmap/workLoop';
-import { copyIncludedFiles, runSetupCommand } from '../agent/worktreeSetup';
-import { resolveWorktreeRoot } from '../git/worktreePaths';
-import { portEnv } from '../db/ports';
+import { Provisioner } from './provisioner';
+import { reconcile, ReconcileReport } from './reconcile';
 import { Run } from '../model/run';
-import { BUSY_STATUSES, ENDED_STATUSES, LIVE_STATUSES } from '../model/runStatus';
+
+export type { ReconcileReport } from './reconcile';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -51,14 +37,6 @@ export interface OrchestratorOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
-export interface ReconcileReport {
-  adopted: string[];
-  ended: string[];
-  resumed: string[];
-  orphanWorktrees: string[];
-  orphanProcesses: Array<{ pid: number; runId: string }>;
-}
-
 /**
  * The leader's work: turns requested runs into worktrees and supervised agents, carries out
  * stop requests, notices agents that died, and reconciles after a restart. Every act is
@@ -68,7 +46,9 @@ export interface ReconcileReport {
 export class Orchestrator {
   private ticking: Promise<void> | undefined;
   private again = false;
+  private wake: (() => void) | undefined;
   private readonly stopping = new Set<string>();
+  private readonly sideTasks = new Set<Promise<void>>();
   private readonly endingLeftovers = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepMs: number | undefined;
@@ -76,26 +56,51 @@ export class Orchestrator {
   private readonly roadmapWatchers = new Map<string, { close(): void }>();
   readonly maxParallel: number;
   readonly pool: WarmPool;
+  private readonly provisioner: Provisioner;
 
   constructor(private readonly o: OrchestratorOptions) {
     this.maxParallel = Math.max(1, o.maxParallel ?? 1);
-    this.pool = new WarmPool(o.store, o.lease, o.warmPoolSize ?? 0, (level, m) => this.log(level, m));
+    const log = (level: 'info' | 'warn' | 'error', m: string) => this.log(level, m);
+    this.pool = new WarmPool(o.store, o.lease, o.warmPoolSize ?? 0, log, o.stateDir);
+    this.provisioner = new Provisioner({
+      store: o.store,
+      lease: o.lease,
+      repoAt: (root) => GitRepo.at(root).fencedBy(o.lease),
+      pool: this.pool,
+      settings: {
+        stateDir: o.stateDir,
+        nodePath: o.nodePath,
+        cliPath: o.cliPath,
+        maxParallel: this.maxParallel,
+        agentLogMaxBytes: o.agentLogMaxBytes,
+        commitOnExit: () => (typeof o.commitOnExit === 'function' ? o.commitOnExit() : o.commitOnExit) !== false,
+      },
+      log,
+    });
   }
 
   private log(level: 'info' | 'warn' | 'error', message: string): void {
     this.o.log?.(level, message);
   }
 
-  /** Runs one pass of the leader's work; concurrent calls coalesce into one more pass. */
+  /**
+   * Runs passes of the leader's work until none is due and nothing is being provisioned;
+   * concurrent calls coalesce into one more pass. Provisioning runs beside the passes: one
+   * that finishes (a slot may be free) or a call meanwhile (a change) brings another pass.
+   */
   tick(): Promise<void> {
+    this.provisioner.retryDeferred();
     if (this.ticking) {
       this.again = true;
+      this.wake?.();
       return this.ticking;
     }
     this.ticking = (async () => {
       do {
         this.again = false;
         await this.pass().catch((e) => this.onError(e));
+        await this.whileProvisioning();
+        if (!this.again) await Promise.all(this.sideTasks);
       } while (this.again && this.o.lease.isLeader);
     })().finally(() => {
       this.ticking = undefined;
@@ -106,6 +111,18 @@ export class Orchestrator {
       }
     });
     return this.ticking;
+  }
+
+  /** Waits until a provisioning finishes or tick() is called; an error of one is reported, and waits for the next call. */
+  private async whileProvisioning(): Promise<void> {
+    while (this.provisioner.busy && !this.again) {
+      const woken = new Promise<'woken'>((resolve) => (this.wake = () => resolve('woken')));
+      const outcome = await Promise.race([this.provisioner.nextSettled(), woken]);
+      this.wake = undefined;
+      if (outcome === 'woken') return;
+      if (outcome.ok) this.again = true;
+      else this.onError(outcome.error);
+    }
   }
 
   /**
@@ -150,11 +167,24 @@ export class Orchestrator {
     for (const run of store.listRuns({ statuses: BUSY_STATUSES })) {
       if ((run.stopRequested || run.status === 'stopping') && !this.stopping.has(run.id)) void this.stop(run);
     }
-    for (const run of store.listRuns({ statuses: ENDED_STATUSES, worktreeLocked: true })) await this.unlock(run);
+    // Unlocks wait in the repository's git queue behind provisioning's adds: only a merge or
+    // remove asked of the run waits for its unlock; the rest finish beside the pass.
+    const asked = new Set(store.pendingActions().map((a) => a.runId));
+    for (const run of store.listRuns({ statuses: ENDED_STATUSES, worktreeLocked: true })) {
+      const unlocking = this.unlock(run);
+      if (asked.has(run.id)) await unlocking;
+      else this.track(unlocking);
+    }
     await this.actionsPass();
     await answerGcRequests(this.o.store, this.o.lease, (level, m) => this.log(level, m));
     await this.loopPass();
-    await this.provisionQueued();
+    this.provisioner.launchQueued();
+  }
+
+  /** A side task of a pass: tick() resolves once it has finished; its error is reported. */
+  private track(task: Promise<void>): void {
+    const tracked = task.catch((e) => this.onError(e)).finally(() => this.sideTasks.delete(tracked));
+    this.sideTasks.add(tracked);
   }
 
   /** Merge and remove requests from any window or the CLI; the answer goes back into the row. */
@@ -217,179 +247,9 @@ export class Orchestrator {
     }
   }
 
-  private async provisionQueued(): Promise<void> {
-    const { store } = this.o;
-    // Provisioning runs first: they are resumed intents of an earlier leader.
-    const resumable = store.listRuns({ statuses: ['provisioning'] }).filter((r) => !r.stopRequested);
-    for (const run of resumable) await this.provision(run);
-    for (;;) {
-      if (!this.o.lease.isLeader) return;
-      const busy = store.listRuns({ statuses: BUSY_STATUSES }).length;
-      if (busy >= this.maxParallel) return;
-      const next = store.listRuns({ statuses: ['requested'] })[0];
-      if (!next) return;
-      await this.provision(next);
-    }
-  }
-
-  /**
-   * requested -> provisioning(worktree -> setup -> spawn) -> running. Idempotent from any step.
-   * Every act (git, files, setup, supervisor, 'go') goes through the lease's act(): a leader
-   * frozen mid-way and deposed meanwhile wakes up and does none of the remaining steps.
-   */
-  async provision(run: Run): Promise<void> {
-    const { store, lease } = this.o;
-    const fence = () => lease.currentFence();
-    try {
-      const repo = GitRepo.at(run.repo).fencedBy(lease); // recorded at request time: already verified
-      if (run.status === 'requested') {
-        // One transaction claims the run for provisioning and records the worktree intent:
-        // the base is resolved first (every write and git call here is on the spawn's path).
-        const baseCommit = await repo.commitOf(run.baseRef);
-        run = store.fencedTransition(fence(), run.id, ['requested'], 'provisioning', { step: 'worktree', baseCommit }, `provisioning: worktree ${run.worktree}`);
-        crashPoint('after-claim');
-      }
-      if (run.step === 'claimed' || run.step === 'worktree') {
-        if (!run.baseCommit) {
-          run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'worktree', baseCommit: await repo.commitOf(run.baseRef) }, `worktree ${run.worktree}`);
-        }
-        const baseCommit = run.baseCommit!;
-        const followUp = store.followUpOf(run.id); // works on in the previous run's worktree (followUpWorktree.ts)
-        this.assertIsolated(run, !followUp);
-        const lockReason = `worktree-orchestrator run ${run.id}`;
-        if (followUp) {
-          this.startSupervisor(run);
-          await reuseWorktree(store, lease, repo, run, followUp.previousRunId, lockReason);
-        } else if (!this.pool.enabled) {
-          // The supervisor starts once git is busy and waits for 'go': its start-up (and
-          // the cost of forking this process) overlaps the checkout instead of delaying it.
-          let settled = false;
-          const adding = repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath }).finally(() => (settled = true)); // adopts an identical worktree left by a crash
-          setImmediate(() => settled || this.startSupervisorQuietly(run));
-          await adding;
-        } else {
-          this.startSupervisor(run);
-          if ((await repo.worktrees()).some((w) => samePath(w.path, run.worktree))) {
-            // Resuming after a crash: finish a pool take, or adopt the identical worktree.
-            await WarmPool.resume(repo, run.worktree, run.branch, baseCommit);
-            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath });
-          } else if (await this.pool.take(run.id, repo, run.worktree, run.branch, baseCommit)) {
-            await repo.lockWorktree(run.worktree, lockReason);
-          } else {
-            await repo.addWorktree(run.worktree, run.branch, baseCommit, lockReason, { logPath: run.logPath });
-          }
-        }
-        run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'setup', worktreeLocked: true }, 'worktree ready');
-        crashPoint('after-worktree-add');
-      }
-      if (run.step === 'setup') {
-        const copied = await lease.act('copy the .worktreeinclude files', () => copyIncludedFiles(run.repo, run.worktree, run.logPath)).catch((e: NodeJS.ErrnoException) => {
-          if (e.code === 'EEXIST') return []; // copied before a crash
-          throw e;
-        });
-        const setup = run.setupCommand;
-        if (setup) await lease.act(`setup command in ${run.worktree}`, () => runSetupCommand(setup, run.worktree, run.logPath, this.agentEnv(run)));
-        run = store.fencedTransition(fence(), run.id, ['provisioning'], 'provisioning', { step: 'spawn' }, `setup done${copied.length ? `, copied ${copied.join(', ')}` : ''}`);
-      }
-      if (run.stopRequested) {
-        store.fencedTransition(fence(), run.id, ['provisioning'], 'stopped', { endedAt: Date.now() }, 'stopped before the agent started');
-        this.dismissSupervisor(run);
-        return;
-      }
-      // step === 'spawn': the intent is on record; a supervisor may already wait, or even run
-      // the agent, from before a crash — it starts the agent only once, whoever says 'go'.
-      this.assertIsolated(run);
-      this.startSupervisor(run);
-      const argv = withRealGitDir(run.repo, run.worktree, run.command);
-      lease.act(`start the agent of ${run.id}`, () => sendGo(this.o.stateDir, run.id, argv));
-      crashPoint('after-spawn');
-      const supervisor = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
-      const started = supervisor && !isAlive(supervisor) ? exitRecord(this.o.stateDir, run.id) ?? agentRecord(this.o.stateDir, run.id) : await waitForAgent(this.o.stateDir, run.id);
-      if (!started && supervisor && !isAlive(supervisor)) {
-        store.recordExit(run.id, { code: null, error: 'the supervisor died before starting the agent' }, true);
-        return;
-      }
-      crashPoint('before-status-update');
-      if (isExit(started)) {
-        store.recordExit(run.id, started);
-        this.log(started.code === 0 ? 'info' : 'warn', `${run.priority}: agent ended at once (${started.error ?? `exit code ${started.code}`}).`);
-      } else if (started) {
-        store.fencedTransition(fence(), run.id, ['provisioning'], 'running', { pid: started.pid, pidStart: started.start, supervisorPid: started.supervisorPid, startedAt: Date.now(), step: null }, `pid ${started.pid}`);
-        this.log('info', `${run.priority}: code_developer running (pid ${started.pid}) in ${run.worktree}.`);
-        this.pool.refill(run.repo, path.dirname(run.worktree), run.baseRef);
-      } else {
-        this.log('warn', `${run.priority}: the agent has not reported yet; will check again.`);
-      }
-    } catch (e) {
-      if (e instanceof FencedError || e instanceof StaleRunError) throw e;
-      // A full or read-only state folder is not the run's fault: it waits at the step it
-      // recorded last, and this pass or the next leader's resumes it once writes succeed.
-      const stateDir = explainStateDirError(e, this.o.stateDir);
-      if (stateDir) throw stateDir;
-      const message = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
-      this.log('error', `${run.priority}: provisioning failed: ${message}`);
-      this.dismissSupervisor(run);
-      try {
-        store.fencedTransition(lease.currentFence(), run.id, ['requested', 'provisioning'], 'failed', { error: message, endedAt: Date.now() }, 'provisioning failed');
-      } catch (inner) {
-        if (!(inner instanceof StaleRunError)) throw inner;
-      }
-    }
-  }
-
-  /** Launches the run's supervisor unless one exists (it claims supervisor.json exclusively). */
-  private startSupervisor(run: Run): void {
-    if (hasSupervisor(this.o.stateDir, run.id)) return;
-    this.o.lease.act(`start the supervisor of ${run.id}`, () => launchSupervisor({
-      stateDir: this.o.stateDir,
-      runId: run.id,
-      argv: run.command,
-      cwd: run.worktree,
-      logPath: run.logPath,
-      env: this.agentEnv(run),
-      nodePath: this.o.nodePath,
-      cliPath: this.o.cliPath,
-      logMaxBytes: this.o.agentLogMaxBytes,
-      commitOnExit: (typeof this.o.commitOnExit === 'function' ? this.o.commitOnExit() : this.o.commitOnExit) === false ? undefined : { repo: run.repo, branch: run.branch, priority: run.priority, attempt: run.attempt, runId: run.id, cli: this.o.cliPath },
-    }));
-  }
-
-  /** The early start: a failure here is reported by the start at the 'spawn' step. */
-  private startSupervisorQuietly(run: Run): void {
-    try {
-      this.startSupervisor(run);
-    } catch {
-      // retried, and reported, when the agent is due
-    }
-  }
-
-  /** A supervisor still waiting for 'go' of a run that will not start: let it go. */
-  private dismissSupervisor(run: Run): void {
-    const sup = readJson<ProcessIdentity>(path.join(runDir(this.o.stateDir, run.id), 'supervisor.json'));
-    if (sup && isAlive(sup) && !agentRecord(this.o.stateDir, run.id)) this.o.lease.act(`dismiss the supervisor of ${run.id}`, () => signalGroup(sup.pid, 'SIGTERM'));
-  }
-
-  private agentEnv(run: Run): Record<string, string> {
-    return { WTO_PRIORITY: run.priority, WTO_RUN_ID: run.id, WTO_WORKTREE: run.worktree, WTO_BRANCH: run.branch, WTO_STATE_DIR: this.o.stateDir, ...portEnv(this.o.store.portBlock(run.id)) };
-  }
-
-  /** Never the main checkout, never another run's worktree (invariant 2). */
-  private assertIsolated(run: Run, creating = false): void {
-    if (samePath(run.worktree, run.repo) || run.repo.startsWith(path.resolve(run.worktree) + path.sep)) {
-      throw new UserError(`Refusing to use ${run.worktree}: it is the main checkout.`, 'NOT_ISOLATED');
-    }
-    // Checked when the run was requested, which may be long ago (a queue, the loop): the root
-    // may have been replaced by a symlink since, and git would follow it.
-    resolveWorktreeRoot(run.repo, path.dirname(run.worktree));
-    const other = this.o.store.listRuns({ statuses: BUSY_STATUSES }).find((r) => r.id !== run.id && samePath(r.worktree, run.worktree));
-    if (other) throw new UserError(`Refusing to use ${run.worktree}: run ${other.id} (${other.priority}) works there.`, 'NOT_ISOLATED');
-    // Names are not one-to-one (US-1 attempt 2 and US-1.2 attempt 1 are both us-1-2): before
-    // adding or adopting a worktree, one that exists and that another run recorded is that
-    // run's, even once it has ended; adopting it would put this agent on the other's branch.
-    if (creating && fs.existsSync(run.worktree)) {
-      const owner = this.o.store.listRuns({ repo: run.repo }).find((r) => r.id !== run.id && samePath(r.worktree, run.worktree));
-      if (owner) throw new UserError(`Refusing to use ${run.worktree}: it is the worktree of run ${owner.id} (${owner.priority} #${owner.attempt}, ${owner.status}).`, 'NOT_ISOLATED');
-    }
+  /** requested -> provisioning(worktree -> setup -> spawn) -> running; see Provisioner. */
+  provision(run: Run): Promise<void> {
+    return this.provisioner.provision(run);
   }
 
   /** Records the end of a run whose agent and supervisor are both gone. */
@@ -450,52 +310,22 @@ export class Orchestrator {
     }
   }
 
-  /**
-   * After a restart or a change of leader: database rows × `git worktree list` × live
-   * processes. Adopts what is alive, records what died, resumes interrupted provisioning,
-   * reports orphans. Deletes nothing.
-   */
-  async reconcile(): Promise<ReconcileReport> {
-    const { store } = this.o;
-    const report: ReconcileReport = { adopted: [], ended: [], resumed: [], orphanWorktrees: [], orphanProcesses: [] };
-    for (const run of store.listRuns({ statuses: LIVE_STATUSES })) {
-      this.checkAlive(run);
-      const now = store.getRun(run.id)!;
-      (now.status === run.status ? report.adopted : report.ended).push(run.id);
-    }
-    for (const run of store.listRuns({ statuses: ['provisioning'] })) report.resumed.push(run.id);
-    await this.tick();
-    const runs = store.listRuns();
-    const repos = [...new Set(runs.map((r) => r.repo))];
-    for (const repoPath of repos) {
-      let repo: GitRepo;
-      try {
-        repo = await GitRepo.open(repoPath);
-      } catch (e) {
-        this.log('warn', `reconcile: ${repoPath}: ${(e as Error).message}`);
-        continue;
-      }
-      const roots = new Set(runs.filter((r) => r.repo === repoPath).map((r) => path.dirname(r.worktree)));
-      let worktrees: WorktreeInfo[];
-      try {
-        worktrees = await repo.worktrees();
-      } catch (e) {
-        this.log('warn', `reconcile: ${repoPath}: ${(e as Error).message}`);
-        continue;
-      }
-      for (const wt of worktrees) {
-        if (!roots.has(path.dirname(wt.path))) continue;
-        if (!runs.some((r) => samePath(r.worktree, wt.path)) && !isPoolPath(wt.path)) report.orphanWorktrees.push(wt.path);
-      }
-      const latest = runs.filter((r) => r.repo === repoPath).pop()!;
-      if (this.o.lease.isLeader) this.pool.refill(repoPath, path.dirname(latest.worktree), latest.baseRef);
-    }
-    await Promise.all(this.endingLeftovers);
-    const active = new Set(store.listRuns({ statuses: BUSY_STATUSES }).map((r) => r.id));
-    for (const p of processesWithRunIds(this.o.stateDir)) if (!active.has(p.runId)) report.orphanProcesses.push(p);
-    for (const w of report.orphanWorktrees) this.log('warn', `reconcile: worktree ${w} belongs to no run (left as it is).`);
-    for (const p of report.orphanProcesses) this.log('warn', `reconcile: process ${p.pid} says it is run ${p.runId}, which is not active.`);
-    store.immediate(() => store.addEvent(null, 'reconcile', null, null, this.o.lease.isLeader ? this.o.lease.currentFence().epoch : null, JSON.stringify({ ...report, orphanProcesses: report.orphanProcesses.length })));
-    return report;
+  /** After a restart or a change of leader: see reconcile.ts. */
+  reconcile(): Promise<ReconcileReport> {
+    return reconcile({
+      store: this.o.store,
+      lease: this.o.lease,
+      stateDir: this.o.stateDir,
+      pool: this.pool,
+      log: (level, m) => this.log(level, m),
+      checkAlive: (run) => this.checkAlive(run),
+      tick: async () => {
+        await this.tick();
+        await this.provisioner.idle();
+      },
+      leftoversEnded: async () => {
+        await Promise.all(this.endingLeftovers);
+      },
+    });
   }
 }

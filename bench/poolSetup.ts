@@ -1,0 +1,156 @@
+// Warm pool with the setup command done ahead: spawn → agent running in a repository whose
+// setup is `npm ci` of a real package-lock.json, against doing it by hand — `git worktree
+// add`, `npm ci`, then starting the agent. Both sides use one npm cache inside the bench's
+// temp folder, warmed once first, so neither pays the network. Interleaved, ABBA.
+import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { LeaderLease } from '../src/core/leader/leaderLease';
+import { Orchestrator } from '../src/core/leader/orchestrator';
+import { requestSpawn } from '../src/core/requests';
+import { Store } from '../src/core/db/store';
+import { CLI, FAKE_AGENT, NODE, generateRepo, killPid, median, now, priorityId, rmrf, tempDir, waitTrace } from './lib';
+import { settle } from './spawnLatency';
+import { git } from '../test/support/git';
+
+const execFileP = promisify(execFile);
+const AGENT = [NODE, FAKE_AGENT, 'sleep:120000'];
+
+/** Small packages, most with a few dependencies of their own: a few dozen in the lockfile. */
+const DEPENDENCIES: Record<string, string> = {
+  chalk: '4.1.2',
+  debug: '4.3.4',
+  semver: '7.5.4',
+  minimist: '1.2.8',
+  'yargs-parser': '21.1.1',
+  micromatch: '4.0.5',
+  minimatch: '3.1.2',
+  once: '1.4.0',
+  'readable-stream': '3.6.2',
+  'escape-string-regexp': '4.0.0',
+  'is-number': '7.0.0',
+  'kind-of': '6.0.3',
+  uuid: '9.0.1',
+  'strip-ansi': '6.0.1',
+  'string-width': '4.2.3',
+  'wrap-ansi': '7.0.0',
+  cliui: '8.0.1',
+  'find-up': '5.0.0',
+  glob: '7.2.3',
+};
+
+export interface PoolSetupOptions {
+  reps: number;
+  log?: (line: string) => void;
+}
+
+export interface PoolSetupResult {
+  baseline: number[];
+  pool: number[];
+  ratios: number[];
+  packages: number;
+  /** Timed spawns that did not take a pool worktree already set up. */
+  misses: number;
+  errors: string[];
+}
+
+export async function measurePoolSetup(o: PoolSetupOptions): Promise<PoolSetupResult> {
+  const log = o.log ?? (() => undefined);
+  const dir = tempDir('poolsetup');
+  const result: PoolSetupResult = { baseline: [], pool: [], ratios: [], packages: 0, misses: 0, errors: [] };
+  const stateDir = path.join(dir, 'state');
+  const store = Store.open(stateDir);
+  const lease = new LeaderLease(store, { label: 'bench pool setup' });
+  try {
+    const { repo, setup, packages } = await npmRepo(dir);
+    result.packages = packages;
+    log(`  poolsetup: ${packages} packages in package-lock.json; setup ${JSON.stringify(setup)}`);
+    if (!lease.tryAcquire()) throw new Error('bench: could not lead the pool state dir');
+    const orchestrator = new Orchestrator({ store, lease, stateDir, nodePath: NODE, cliPath: CLI, maxParallel: 1000, warmPoolSize: 1, log: () => undefined });
+    const sides = { baseline: () => byHand(repo, setup, dir), pool: () => viaPool(store, orchestrator, stateDir, repo, setup, dir, result) };
+    await sides.pool(); // untimed: the first spawn has no pool yet; it fills the pool, set up
+    for (let i = 0; i < o.reps; i++) {
+      const order = i % 2 ? (['pool', 'baseline'] as const) : (['baseline', 'pool'] as const);
+      const t: Record<string, number> = {};
+      for (const side of order) t[side] = await sides[side]();
+      result.baseline.push(t.baseline);
+      result.pool.push(t.pool);
+      result.ratios.push(t.pool / t.baseline);
+      log(`  poolsetup: by hand ${t.baseline.toFixed(0)} ms, pool ${t.pool.toFixed(0)} ms`);
+    }
+    orchestrator.dispose();
+    return result;
+  } catch (e) {
+    result.errors.push((e as Error).stack ?? String(e));
+    return result;
+  } finally {
+    lease.dispose();
+    store.close();
+    rmrf(dir);
+  }
+}
+
+/** A generated repository with package.json and a real package-lock.json, the npm cache warmed once. */
+async function npmRepo(dir: string): Promise<{ repo: string; setup: string[]; packages: number }> {
+  const repo = generateRepo(dir, 1000, 80);
+  const cache = path.join(dir, 'npm-cache');
+  fs.writeFileSync(path.join(repo, 'package.json'), JSON.stringify({ name: 'bench-repo', version: '1.0.0', private: true, dependencies: DEPENDENCIES }, null, 2) + '\n');
+  fs.writeFileSync(path.join(repo, '.gitignore'), 'node_modules/\n');
+  const npmFlags = ['--cache', cache, '--no-audit', '--no-fund', '--loglevel=error'];
+  await execFileP('npm', ['install', '--package-lock-only', ...npmFlags], { cwd: repo });
+  // Warm the cache once (this fetches the tarballs); from here on both sides install offline.
+  await execFileP('npm', ['ci', ...npmFlags], { cwd: repo });
+  rmrf(path.join(repo, 'node_modules'));
+  git(repo, 'add', '-A');
+  git(repo, 'commit', '-q', '-m', 'bench: package.json and package-lock.json');
+  const lock = JSON.parse(fs.readFileSync(path.join(repo, 'package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
+  return { repo, setup: ['npm', 'ci', '--offline', ...npmFlags], packages: Object.keys(lock.packages).filter((k) => k).length };
+}
+
+let handRuns = 0;
+/** git worktree add, npm ci, agent start: until the agent's first line. */
+async function byHand(repo: string, setup: string[], dir: string): Promise<number> {
+  const i = ++handRuns;
+  const trace = path.join(dir, `hand-${i}.jsonl`);
+  const wt = path.join(`${repo}.worktrees`, `by-hand-${i}`);
+  fs.mkdirSync(path.dirname(wt), { recursive: true });
+  const t0 = now();
+  await execFileP('git', ['worktree', 'add', '-q', '-b', `by-hand-${i}`, wt, 'main'], { cwd: repo });
+  await execFileP(setup[0], setup.slice(1), { cwd: wt });
+  const child = spawn(AGENT[0], AGENT.slice(1), { cwd: wt, env: { ...process.env, FAKE_AGENT_TRACE: trace }, stdio: 'ignore', detached: true });
+  child.unref();
+  const line = await waitTrace(trace, 60_000);
+  const ms = line.at - t0;
+  killPid(child.pid);
+  git(repo, 'worktree', 'remove', '--force', wt);
+  git(repo, 'branch', '-D', `by-hand-${i}`);
+  return ms;
+}
+
+let poolRuns = 0;
+/** requestSpawn + the leader's tick, taking the pool worktree set up ahead (its refill untimed). */
+async function viaPool(store: Store, orchestrator: Orchestrator, stateDir: string, repo: string, setup: string[], dir: string, result: PoolSetupResult): Promise<number> {
+  await orchestrator.pool.idle();
+  const priority = priorityId(++poolRuns);
+  const trace = path.join(dir, `pool-${poolRuns}.jsonl`);
+  process.env.FAKE_AGENT_TRACE = trace; // the supervisor inherits it
+  const t0 = now();
+  let runId: string;
+  try {
+    runId = (await requestSpawn(store, stateDir, repo, priority, { agentCommand: AGENT, setupCommand: setup }, { requestedBy: 'bench' })).id;
+    await orchestrator.tick();
+  } finally {
+    delete process.env.FAKE_AGENT_TRACE;
+  }
+  const line = await waitTrace(trace, 120_000);
+  const ms = line.at - t0;
+  const took = store.events(runId).some((e) => e.kind === 'take-pool-worktree' && /\(set up\)/.test(e.detail ?? ''));
+  if (poolRuns > 1 && !took) result.misses++;
+  if (!fs.existsSync(path.join(store.getRun(runId)!.worktree, 'node_modules', 'chalk'))) result.errors.push(`${priority}: no node_modules/chalk in the run's worktree`);
+  await orchestrator.pool.idle();
+  await settle(store, runId, line.pid, () => orchestrator.tick());
+  return ms;
+}
+
+export const poolSetupRatio = (r: PoolSetupResult): number => median(r.ratios);
