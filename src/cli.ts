@@ -524,6 +524,10 @@ class UsageError extends Error {}
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // The command is done and has printed its answer. Whatever background work is still
+    // pending (a lost run's leftovers being ended: the next leader ends them too) must not
+    // hold the terminal: chaos 8 saw `stop` print its answer and then not exit for 60 s.
+    setTimeout(() => process.exit(code), 5_000).unref();
   },
   (thrown: unknown) => {
     // A write that failed on a full or read-only state folder, wherever it happened.
