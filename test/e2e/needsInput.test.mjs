@@ -8,9 +8,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { provision } from '../../scripts/provision-code-server.mjs';
 import { repoRoot } from '../vscode/code-server.mjs';
-import { startWorkbench } from './workbench.mjs';
+import { sleep, startWorkbench, until } from './workbench.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const REPLAY = join(repoRoot, 'test', 'fixtures', 'replayAgent.mjs');
 const CLAUDE = join(repoRoot, 'test', 'fixtures', 'agentEvents', 'claude.jsonl');
 const MESSAGE = 'US-001 needs input: permission denied: Bash';
@@ -23,15 +22,6 @@ function stateDir(server) {
 
 const cli = (wb, ...args) => execFileSync(provision().node, [join(repoRoot, 'dist', 'cli.js'), ...args, '--state-dir', stateDir(wb.server), '--repo', wb.repo], { encoding: 'utf8', timeout: 30_000 });
 
-async function until(what, probe, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 const statusText = async (tab) =>
   (await tab.page.locator('.part.statusbar .statusbar-item:has-text("Orchestrator:")').first().innerText({ timeout: 2_000 }).catch(() => '')).replace(/\s+/g, ' ').trim();

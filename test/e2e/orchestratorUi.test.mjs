@@ -12,9 +12,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { provision } from '../../scripts/provision-code-server.mjs';
 import { repoRoot } from '../vscode/code-server.mjs';
-import { startWorkbench } from './workbench.mjs';
+import { sleep, startWorkbench, until } from './workbench.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A stand-in code_developer: prints a line, leaves an untracked file (work), then runs until SIGTERM. */
 function agentCommand() {
@@ -79,15 +78,6 @@ function leaderEvents(server) {
   }
 }
 
-async function until(what, probe, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 const statusItem = (tab) => tab.page.locator('.part.statusbar [id="worktree-orchestrator.worktree-orchestrator.worktreeOrchestrator.status"], .part.statusbar .statusbar-item:has-text("Orchestrator:")').first();
 

@@ -152,3 +152,16 @@ function makeTab(page, index) {
   };
   return tab;
 }
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The probe's first truthy value (it may be async: a page read); throws naming `what` after `timeoutMs`. */
+export async function until(what, probe, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
