@@ -26,6 +26,12 @@ function startTime(pid) {
 
 const priority = process.env.WTO_PRIORITY;
 const runId = process.env.WTO_RUN_ID;
+const signalSteps = { trap: () => process.on('SIGTERM', () => process.exit(0)), ignoreterm: () => process.on('SIGTERM', () => console.log('SIGTERM ignored')) };
+// Leading trap/ignoreterm steps take effect before the start is recorded: a test that waits
+// for the trace and then stops the run must meet the handler, not SIGTERM's default (chaos 7
+// once saw its ignoreterm agent die of the TERM sent before the handler was installed).
+const steps = process.argv.slice(2);
+while (steps[0] in signalSteps) signalSteps[steps.shift()]();
 if (process.env.FAKE_AGENT_TRACE) {
   fs.appendFileSync(process.env.FAKE_AGENT_TRACE, JSON.stringify({ pid: process.pid, start: startTime(process.pid), cwd: process.cwd(), priority, runId, at: Date.now() }) + '\n');
 }
@@ -52,7 +58,7 @@ function commit(label, all = false) {
   if (process.env.CHAOS_LEDGER) fs.appendFileSync(process.env.CHAOS_LEDGER, JSON.stringify({ token, hash, runId, priority, pid: process.pid, at: Date.now() }) + '\n');
 }
 
-for (const step of process.argv.slice(2)) {
+for (const step of steps) {
   const [verb, ...rest] = step.split(':');
   const arg = rest.join(':');
   if (verb === 'sleep') {
@@ -63,7 +69,6 @@ for (const step of process.argv.slice(2)) {
   else if (verb === 'commitall') commit(arg || 'work', true);
   else if (verb === 'write') fs.writeFileSync(arg, `written by ${process.pid}\n`);
   else if (verb === 'exit') process.exit(Number(arg));
-  else if (verb === 'trap') process.on('SIGTERM', () => process.exit(0));
-  else if (verb === 'ignoreterm') process.on('SIGTERM', () => console.log('SIGTERM ignored'));
+  else if (verb in signalSteps) signalSteps[verb]();
   else console.log(`unknown step ${step}`);
 }
