@@ -26,13 +26,6 @@ module.exports = {
       to: { path: ['^src/ui/', '^vscode$', '(^|/)node_modules/@types/vscode/'] },
     },
     {
-      name: 'git-only-through-core-git',
-      comment: 'Every git process goes through src/core/git (its queue, lock retry, fencing and error messages).',
-      severity: 'error',
-      from: { pathNot: '^src/core/git/' },
-      to: { path: '(^|/)node_modules/simple-git/' },
-    },
-    {
       name: 'processes-only-from-their-owners',
       comment: 'Only core/git starts git; only core/agent starts agents and setup commands.',
       severity: 'error',

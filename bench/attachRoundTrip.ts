@@ -3,7 +3,10 @@
 // against a pseudo-terminal node-pty spawns directly in the bench process, same echo program,
 // keystrokes interleaved (ABBA) so a drifting machine favours neither. (2) The supervisor's RSS
 // and idle CPU with a client attached, against a bare Node process over the same window.
+// (3) The floor: the same keystrokes through a bare relay process (bareRelay.cjs: a socket and
+// a pty, nothing else), so the row says what the hop costs and what the supervisor adds to it.
 import { execFileSync } from 'node:child_process';
+import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AttachConnection } from '../src/core/agent/attachConnection';
@@ -14,14 +17,19 @@ import { cpuMs, runMs } from './idle';
 import { sleep } from '../test/support/wait';
 
 const ECHO_AGENT = path.join(__dirname, 'echoAgent.mjs');
+const BARE_RELAY = path.join(__dirname, 'bareRelay.cjs');
 
 export interface AttachResult {
   keystrokes: number;
   /** Round trips, ms, one per keystroke. */
   direct: number[];
   attach: number[];
-  /** Per-pair ratios attach ÷ direct. */
+  /** Through the bare relay (the floor of any process in between). */
+  relay: number[];
+  /** Per-pair ratios attach ÷ direct, relay ÷ direct, attach ÷ relay. */
   pairRatios: number[];
+  relayRatios: number[];
+  overRelayRatios: number[];
   idleSeconds: number;
   supervisorRssKiB: number;
   baselineRssKiB: number;
@@ -82,27 +90,35 @@ export async function measureAttach(o: { keystrokes: number; idleSeconds: number
   const { state, store, runId } = await startRun(dir);
   const direct = pty.spawn(NODE, [ECHO_AGENT], { name: 'xterm-256color', cols: 80, rows: 24, cwd: dir, env: process.env as Record<string, string> });
   const baseline = spawnLines(NODE, ['-e', 'setInterval(()=>{},1000)']);
+  const relaySocket = path.join(dir, 'relay.sock');
+  const relay = spawnLines(NODE, [BARE_RELAY, relaySocket, NODE, ECHO_AGENT], { cwd: path.join(__dirname, '..') });
   let connection: AttachConnection | undefined;
+  let relayClient: net.Socket | undefined;
   try {
     const run = store.getRun(runId)!;
     connection = await AttachConnection.open(state, run, { cols: 80, rows: 24 });
     const c = connection;
     const viaAttach = echoOver((k) => c.input(k), (l) => c.on('output', l));
     const viaPty = echoOver((k) => direct.write(k), (l) => direct.onData(l));
-    // Both echo programs up (and JIT-warm) before anything is timed.
-    for (let i = 0; i < 20; i++) {
-      await viaPty.roundTrip('w');
-      await viaAttach.roundTrip('w');
-    }
-    const r: AttachResult = { keystrokes: o.keystrokes, direct: [], attach: [], pairRatios: [], idleSeconds: o.idleSeconds, supervisorRssKiB: 0, baselineRssKiB: 0, supervisorCpuMs: 0, supervisorRunMs: 0, baselineCpuMs: 0, baselineRunMs: 0 };
+    await relay.waitFor(/^listening/, 20_000);
+    const rc = (relayClient = net.connect(relaySocket));
+    rc.setEncoding('utf8');
+    const viaRelay = echoOver((k) => rc.write(k), (l) => rc.on('data', l));
+    // The echo programs up (and JIT-warm) before anything is timed.
+    for (let i = 0; i < 20; i++) for (const e of [viaPty, viaAttach, viaRelay]) await e.roundTrip('w');
+    const r: AttachResult = { keystrokes: o.keystrokes, direct: [], attach: [], relay: [], pairRatios: [], relayRatios: [], overRelayRatios: [], idleSeconds: o.idleSeconds, supervisorRssKiB: 0, baselineRssKiB: 0, supervisorCpuMs: 0, supervisorRunMs: 0, baselineCpuMs: 0, baselineRunMs: 0 };
     for (let i = 0; i < o.keystrokes; i++) {
       const key = String.fromCharCode(97 + (i % 26));
-      const order = i % 4 === 0 || i % 4 === 3 ? [viaPty, viaAttach] : [viaAttach, viaPty];
+      const order = i % 4 === 0 || i % 4 === 3 ? [viaPty, viaAttach, viaRelay] : [viaRelay, viaAttach, viaPty];
       const times = new Map<Echo, number>();
       for (const e of order) times.set(e, await e.roundTrip(key));
-      r.direct.push(times.get(viaPty)!);
-      r.attach.push(times.get(viaAttach)!);
-      r.pairRatios.push(times.get(viaAttach)! / times.get(viaPty)!);
+      const [d, at, rl] = [times.get(viaPty)!, times.get(viaAttach)!, times.get(viaRelay)!];
+      r.direct.push(d);
+      r.attach.push(at);
+      r.relay.push(rl);
+      r.pairRatios.push(at / d);
+      r.relayRatios.push(rl / d);
+      r.overRelayRatios.push(at / rl);
     }
     // Idle with the client attached: nothing typed, the agent silent.
     const sup = run.supervisorPid!;
@@ -119,6 +135,8 @@ export async function measureAttach(o: { keystrokes: number; idleSeconds: number
     return r;
   } finally {
     connection?.detach();
+    relayClient?.destroy();
+    await relay.kill('SIGKILL');
     direct.kill('SIGKILL');
     await baseline.kill('SIGKILL');
     const run = store.getRun(runId);

@@ -13,6 +13,7 @@ import { Store } from '../src/core/db/store';
 import { CLI, FAKE_AGENT, NODE, generateRepo, killPid, median, now, priorityId, rmrf, tempDir, waitTrace } from './lib';
 import { settle } from './spawnLatency';
 import { git } from '../test/support/git';
+import { runDir } from '../src/core/agent/agents';
 
 const execFileP = promisify(execFile);
 const AGENT = [NODE, FAKE_AGENT, 'sleep:120000'];
@@ -52,13 +53,15 @@ export interface PoolSetupResult {
   packages: number;
   /** Timed spawns that did not take a pool worktree already set up. */
   misses: number;
+  /** Per timed pool spawn: ms from the call to each step's record, the supervisor's claim and the agent's first line. */
+  phases: Array<Record<string, number>>;
   errors: string[];
 }
 
 export async function measurePoolSetup(o: PoolSetupOptions): Promise<PoolSetupResult> {
   const log = o.log ?? (() => undefined);
   const dir = tempDir('poolsetup');
-  const result: PoolSetupResult = { baseline: [], pool: [], ratios: [], packages: 0, misses: 0, errors: [] };
+  const result: PoolSetupResult = { baseline: [], pool: [], ratios: [], packages: 0, misses: 0, phases: [], errors: [] };
   const stateDir = path.join(dir, 'state');
   const store = Store.open(stateDir);
   const lease = new LeaderLease(store, { label: 'bench pool setup' });
@@ -77,7 +80,7 @@ export async function measurePoolSetup(o: PoolSetupOptions): Promise<PoolSetupRe
       result.baseline.push(t.baseline);
       result.pool.push(t.pool);
       result.ratios.push(t.pool / t.baseline);
-      log(`  poolsetup: by hand ${t.baseline.toFixed(0)} ms, pool ${t.pool.toFixed(0)} ms`);
+      log(`  poolsetup: by hand ${t.baseline.toFixed(0)} ms, pool ${t.pool.toFixed(0)} ms (${describePoolPhases(result.phases.slice(-1))})`);
     }
     orchestrator.dispose();
     return result;
@@ -137,20 +140,54 @@ async function viaPool(store: Store, orchestrator: Orchestrator, stateDir: strin
   process.env.FAKE_AGENT_TRACE = trace; // the supervisor inherits it
   const t0 = now();
   let runId: string;
+  let tRequested: number;
   try {
     runId = (await requestSpawn(store, stateDir, repo, priority, { agentCommand: AGENT, setupCommand: setup }, { requestedBy: 'bench' })).id;
+    tRequested = now();
     await orchestrator.tick();
   } finally {
     delete process.env.FAKE_AGENT_TRACE;
   }
   const line = await waitTrace(trace, 120_000);
   const ms = line.at - t0;
+  if (poolRuns > 1) result.phases.push(poolPhases(store, stateDir, runId, t0, tRequested, line.at));
   const took = store.events(runId).some((e) => e.kind === 'take-pool-worktree' && /\(set up\)/.test(e.detail ?? ''));
   if (poolRuns > 1 && !took) result.misses++;
   if (!fs.existsSync(path.join(store.getRun(runId)!.worktree, 'node_modules', 'chalk'))) result.errors.push(`${priority}: no node_modules/chalk in the run's worktree`);
   await orchestrator.pool.idle();
   await settle(store, runId, line.pid, () => orchestrator.tick());
   return ms;
+}
+
+/** Where a pool spawn's time goes, from the run's own records: ms after the call. */
+function poolPhases(store: Store, stateDir: string, runId: string, t0: number, tRequested: number, agentLine: number): Record<string, number> {
+  const at = (test: (e: { kind: string; detail: string | null; toStatus: string | null }) => boolean) => {
+    const e = store.events(runId).find(test);
+    return e ? e.at - t0 : NaN;
+  };
+  let supervisor = NaN;
+  try {
+    supervisor = fs.statSync(path.join(runDir(stateDir, runId), 'supervisor.json')).mtimeMs - t0;
+  } catch {
+    // gone already
+  }
+  return {
+    requested: tRequested - t0,
+    taken: at((e) => e.kind === 'take-pool-worktree'),
+    worktreeReady: at((e) => e.detail === 'worktree ready'),
+    setupDone: at((e) => /^setup /.test(e.detail ?? '')),
+    supervisorUp: supervisor,
+    running: at((e) => e.toStatus === 'running'),
+    agentLine: agentLine - t0,
+  };
+}
+
+/** "requested 40, taken 60, …": the median of each phase. */
+export function describePoolPhases(phases: Array<Record<string, number>>): string {
+  if (!phases.length) return '';
+  return Object.keys(phases[0])
+    .map((k) => `${k} ${median(phases.map((p) => p[k]).filter((v) => !Number.isNaN(v))).toFixed(0)}`)
+    .join(', ');
 }
 
 export const poolSetupRatio = (r: PoolSetupResult): number => median(r.ratios);

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { simpleGit, SimpleGit } from 'simple-git';
 import type { Acts } from '../leader/leaderLease';
 import { UserError } from '../model/userError';
 import { loadExeca } from './loadExeca';
@@ -50,13 +49,12 @@ const LOCK_HELD = /\.lock'?: File exists|Unable to create .*\.lock|index\.lock|f
 const serialByRoot = new Map<string, Promise<unknown>>();
 
 /**
- * Git through simple-git: argument arrays only (no shell), refs and paths after `--`
- * where git accepts it, and a retry when another git process holds an index/ref lock.
+ * Git in one repository: argument arrays only (no shell), refs and paths after `--` where
+ * git accepts it, and a retry when another git process holds an index/ref lock.
  */
 export class GitRepo {
   private constructor(
     readonly root: string,
-    private readonly git: SimpleGit,
     /** When set, every command that changes the repository is an act of this leader (see fencedBy). */
     private readonly acts?: Acts,
   ) {}
@@ -67,7 +65,7 @@ export class GitRepo {
    * leader deposed while it waited never runs it.
    */
   fencedBy(acts: Acts): GitRepo {
-    return new GitRepo(this.root, this.git, acts);
+    return new GitRepo(this.root, acts);
   }
 
   /** Throws FencedError when this is a leader's repository and the leader was deposed. */
@@ -83,12 +81,12 @@ export class GitRepo {
     const top = answer.stdout.trim();
     if (!top) throw new UserError(`${dir} is not inside a git working tree (is it a bare repository?).`, 'NOT_A_REPO');
     const root = fs.realpathSync(top);
-    return new GitRepo(root, simpleGit({ baseDir: root, maxConcurrentProcesses: 4 }));
+    return new GitRepo(root);
   }
 
   async raw(args: string[]): Promise<string> {
     try {
-      return await this.git.raw(args);
+      return await gitOutput(this.root, args);
     } catch (e) {
       throw explainGitError(e, this.root);
     }
@@ -144,7 +142,7 @@ export class GitRepo {
 
   /** A repository whose root is already known (a run's), without asking git again. */
   static at(root: string): GitRepo {
-    return new GitRepo(root, simpleGit({ baseDir: root, maxConcurrentProcesses: 4 }));
+    return new GitRepo(root);
   }
 
   /**
@@ -311,8 +309,7 @@ export class GitRepo {
 
   /** What a worktree holds that removing it would lose. */
   async holdings(worktree: string, base: string): Promise<WorktreeHoldings> {
-    const wt = simpleGit({ baseDir: worktree });
-    const status = await wt.raw(['status', '--porcelain=v1', '-z', '--untracked-files=all']).catch((e) => {
+    const status = await gitOutput(worktree, ['status', '--porcelain=v1', '-z', '--untracked-files=all']).catch((e) => {
       throw explainGitError(e, worktree);
     });
     const changed: string[] = [];
@@ -321,7 +318,7 @@ export class GitRepo {
       if (!entry) continue;
       (entry.startsWith('??') ? untracked : changed).push(entry.slice(3));
     }
-    const log = await wt.raw(['rev-list', '--oneline', 'HEAD', '--not', `refs/heads/${base}`, '--']).catch(() => '');
+    const log = await gitOutput(worktree, ['rev-list', '--oneline', 'HEAD', '--not', `refs/heads/${base}`, '--']).catch(() => '');
     return { changed, untracked, unmerged: log.split('\n').filter(Boolean) };
   }
 
@@ -363,7 +360,7 @@ export class GitRepo {
       if (fs.lstatSync(to, { throwIfNoEntry: false })) return Promise.reject(new UserError(`${to} already exists${fs.lstatSync(to).isSymbolicLink() ? ` as a symlink (to ${fs.readlinkSync(to)})` : ''}; a worktree is not moved there. Nothing was changed.`, 'PATH_EXISTS'));
       prepareWorktreeTarget(to);
     }
-    return this.serially(() => this.withLockRetry(this.git, args));
+    return this.serially(() => this.withLockRetry(this.root, args));
   }
 
   /**
@@ -371,18 +368,18 @@ export class GitRepo {
    * checkout): in the same queue, with the same lock retry and fencing as worktreeCommand.
    */
   commandIn(worktree: string, args: string[]): Promise<string> {
-    return this.serially(() => this.withLockRetry(simpleGit({ baseDir: worktree }), args));
+    return this.serially(() => this.withLockRetry(worktree, args));
   }
 
   private serially<T>(command: () => Promise<T>): Promise<T> {
     return inQueue(this.root, command);
   }
 
-  private async withLockRetry(git: SimpleGit, args: string[]): Promise<string> {
+  private async withLockRetry(cwd: string, args: string[]): Promise<string> {
     for (let attempt = 1; ; attempt++) {
       this.confirm(`git ${args.join(' ')}`);
       try {
-        return await git.raw(args);
+        return await gitOutput(cwd, args);
       } catch (e) {
         const msg = String((e as Error).message);
         if (attempt < LOCK_RETRIES && LOCK_HELD.test(msg)) {
@@ -547,12 +544,6 @@ interface GitAnswer {
 }
 
 /**
- * A short git question, answered by its exit code and output (simple-git resolves a
- * failing command that prints nothing on stderr). Node's execFile rather than simple-git
- * or execa: these are on every spawn's path, and each of those costs 0.6–1.2 ms more a
- * call (bench: `git rev-parse` 2.9 ms, 3.4 through simple-git, 4.0 through execa).
- */
-/**
  * The git folder a linked worktree's `.git` file points at (resolved), read from the file
  * itself without starting git; undefined when `dir/.git` is not such a file.
  */
@@ -575,7 +566,7 @@ const BACKGROUND_PRIORITY = 10;
  */
 export function readGit(cwd: string, args: string[], o: { background?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile('git', args, { cwd, encoding: 'utf8', windowsHide: true, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } }, (err, stdout) =>
+    const child = execFile('git', args, { cwd, encoding: 'utf8', windowsHide: true, maxBuffer: 64 * 1024 * 1024, env: gitEnv({ GIT_OPTIONAL_LOCKS: '0' }) }, (err, stdout) =>
       err ? reject(err) : resolve(stdout),
     );
     if (!o.background) return;
@@ -592,9 +583,42 @@ export async function listWorktrees(root: string): Promise<WorktreeInfo[]> {
   return parseWorktreeList(await readGit(root, ['worktree', 'list', '--porcelain'])).filter((w) => !w.bare);
 }
 
+/**
+ * The environment of every git process: the caller's without the variables that point git
+ * at another repository, work tree or index (set, say, when VS Code was started from a git
+ * hook), so a command always acts on the repository it was given.
+ */
+function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  for (const name of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_COMMON_DIR', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_NAMESPACE', 'GIT_PREFIX']) delete env[name];
+  return env;
+}
+
+/**
+ * A git command's standard output; rejects with what git printed on stderr (its own words,
+ * which explainGitError and the lock retry read). Node's execFile, not a git library: these
+ * run on every spawn's path, and simple-git 4 waits 50 ms after each command that prints
+ * nothing (its completion plugin) — `worktree lock`, `unlock`, `move`, `switch --quiet`:
+ * 250 of a warm-pool spawn's 365 ms (bench: poolsetup).
+ */
+function gitOutput(cwd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, { cwd, encoding: 'utf8', windowsHide: true, maxBuffer: 64 * 1024 * 1024, env: gitEnv() }, (e, stdout, stderr) => {
+      if (!e) return resolve(stdout);
+      const code = (e as NodeJS.ErrnoException).code;
+      reject(typeof code === 'number' ? new Error(stderr.trim() || stdout.trim() || e.message) : e);
+    });
+  });
+}
+
+/**
+ * A short git question, answered by its exit code and output rather than an error. Node's
+ * execFile for the same reason as gitOutput (bench: `git rev-parse` 2.9 ms, 3.4 through
+ * simple-git, 4.0 through execa).
+ */
 function askGit(cwd: string, args: string[], o: { timeoutMs?: number } = {}): Promise<GitAnswer> {
   return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd, windowsHide: true, maxBuffer: 64 * 1024 * 1024, timeout: o.timeoutMs ?? 0 }, (e, stdout, stderr) => {
+    execFile('git', args, { cwd, windowsHide: true, maxBuffer: 64 * 1024 * 1024, timeout: o.timeoutMs ?? 0, env: gitEnv() }, (e, stdout, stderr) => {
       const exitCode = (e as { code?: unknown } | null)?.code;
       // Killed at the timeout (a hook that hangs): an answer, not an error.
       if (e && (e as { killed?: boolean }).killed && o.timeoutMs) resolve({ exitCode: 124, stdout, stderr: `${stderr}\ngit ${args[0]} did not finish within ${Math.round(o.timeoutMs / 1000)} s and was stopped` });
