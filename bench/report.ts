@@ -39,11 +39,14 @@ export function textTable(rows: Row[]): string {
   return [line(all[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
 }
 
-export function markdownTable(rows: Row[]): string {
+/** `notes: false`: the README's shorter table (the notes stay in RESULTS.md). */
+export function markdownTable(rows: Row[], o: { notes?: boolean } = {}): string {
+  const n = o.notes === false ? HEAD.length - 1 : HEAD.length;
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   return [
-    `| ${HEAD.join(' | ')} |`,
-    `|${HEAD.map((_, i) => (i >= 2 && i <= 4 ? '---:' : '---')).join('|')}|`,
-    ...rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`),
+    `| ${HEAD.slice(0, n).join(' | ')} |`,
+    `|${HEAD.slice(0, n).map((_, i) => (i >= 2 && i <= 4 ? '---:' : '---')).join('|')}|`,
+    ...rows.map((r) => `| ${cells(r).slice(0, n).map(esc).join(' | ')} |`),
   ].join('\n');
 }
+

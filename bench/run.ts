@@ -439,9 +439,20 @@ async function main(): Promise<void> {
 
   if (!quick && only.length === SECTIONS.length) {
     fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), resultsMarkdown(report, machineText));
-    console.log('Wrote bench/RESULTS.md');
+    const readme = path.join(__dirname, '..', 'README.md');
+    fs.writeFileSync(readme, withFigures(fs.readFileSync(readme, 'utf8'), report.rows, machineText));
+    console.log('Wrote bench/RESULTS.md and the figures table of README.md');
   }
   if (report.failures.length) process.exitCode = 1;
+}
+
+const FIGURES = /(<!-- figures:start -->\n)[\s\S]*?(<!-- figures:end -->)/;
+
+/** README's figures: the rows with a goal, from this one run (between the markers; notes in RESULTS.md). */
+function withFigures(readme: string, rows: Row[], machineText: string): string {
+  if (!FIGURES.test(readme)) throw new Error('README.md has no <!-- figures:start --> … <!-- figures:end --> block');
+  const table = markdownTable(rows.filter((r) => r.goal), { notes: false });
+  return readme.replace(FIGURES, (_, start: string, end: string) => `${start}${machineText.replace(/^machine: /, 'One full `npm run bench`: ')}\n\n${table}\n${end}`);
 }
 
 function resultsMarkdown(report: BenchReport, machineText: string): string {
