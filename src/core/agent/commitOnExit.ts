@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import type { CommitAllResult } from '../git/git';
+import { CommitAllResult, hasUncommittedChanges } from '../git/git';
 // Commit on exit (setting worktreeOrchestrator.commitOnExit, CLI --no-commit-on-exit): what an
 // agent leaves uncommitted in its worktree when it ends is committed on the run's branch, so
 // Diff, Merge and the no-loss rules see it.
@@ -22,9 +22,10 @@ export interface CommitOnExitPlan {
   attempt: number;
   runId: string;
   /**
-   * The bundled CLI (dist/cli.js): the commit runs in a child process of it, through git.ts.
-   * That keeps git.ts (simple-git, execa) out of the supervisor's own bundle, which starts on
-   * every spawn's path: measured here, supervisor.json came 40 ms later (89 → 129 ms) with it.
+   * The bundled CLI (dist/cli.js): the commit runs in a child process of it, through git.ts's
+   * queue and lock retry. That keeps GitRepo and execa out of the supervisor's own bundle,
+   * which starts on every spawn's path (with them, supervisor.json came 40 ms later, 89 → 129
+   * ms); only the clean check (one `git status`) is bundled, so a clean run starts no CLI.
    */
   cli: string;
 }
@@ -85,6 +86,7 @@ export async function commitLeftChanges(plan: CommitOnExitPlan, worktree: string
   const line = (text: string) => log(`[orchestrator] ${new Date().toISOString()} ${text}\n`);
   let event: CommitOnExitEvent | undefined;
   try {
+    if (!(await hasUncommittedChanges(worktree))) return undefined;
     const r = await commitInCli(plan.cli, { repo: plan.repo, worktree, branch: plan.branch, message: commitMessage(plan, exit), timeoutMs: COMMIT_TIMEOUT_MS });
     if (r.outcome === 'clean') return undefined;
     if (r.outcome === 'committed') {

@@ -433,6 +433,20 @@ export function commitAll(root: string, worktree: string, branch: string, messag
   });
 }
 
+/**
+ * Whether commitAll would find anything to commit in `worktree` (modified, staged, untracked
+ * and not ignored); true when git cannot tell, so that commitAll gives the answer. Changes
+ * nothing (no optional locks): a run's supervisor asks it first, so a run that left its
+ * worktree clean (the usual end) starts no commit process (bench: throughput).
+ */
+export async function hasUncommittedChanges(worktree: string): Promise<boolean> {
+  try {
+    return (await readGit(worktree, ['status', '--porcelain=v1', '-z', '--untracked-files=all'])) !== '';
+  } catch {
+    return true;
+  }
+}
+
 /** Why `worktree` is not a linked worktree of the repository `root` on `branch`, by git's own answers; undefined when it is. */
 async function notALinkedWorktreeOn(root: string, worktree: string, branch: string): Promise<string | undefined> {
   if (!fs.existsSync(worktree)) return `${worktree} does not exist.`;
