@@ -383,6 +383,15 @@ export class Store {
     this.file = file;
   }
 
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared once per SQL text: the leader's pass asks the same few questions after every change (bench: throughput). */
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
+  }
+
   static open(stateDir: string, options: StoreOptions = {}): Store {
     const file = path.join(stateDir, DB_FILE);
     const timeout = options.busyTimeoutMs ?? Number(process.env.WTO_BUSY_TIMEOUT_MS ?? 5000);
@@ -485,7 +494,7 @@ export class Store {
     this.readableVersion();
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version === SCHEMA_VERSION) {
-      this.db.prepare('SELECT 1 FROM runs LIMIT 1').get(); // fail early on an unreadable file (count(*) would read every page)
+      this.statement('SELECT 1 FROM runs LIMIT 1').get(); // fail early on an unreadable file (count(*) would read every page)
       return;
     }
     this.immediate(() => {
@@ -514,11 +523,11 @@ export class Store {
   }
 
   repoId(repoPath: string): number {
-    const found = this.db.prepare('SELECT id FROM repositories WHERE path = ?').get(repoPath) as { id: number } | undefined;
+    const found = this.statement('SELECT id FROM repositories WHERE path = ?').get(repoPath) as { id: number } | undefined;
     if (found) return found.id;
     return this.immediate(() => {
-      this.db.prepare('INSERT OR IGNORE INTO repositories (path, created_at) VALUES (?, ?)').run(repoPath, Date.now());
-      return (this.db.prepare('SELECT id FROM repositories WHERE path = ?').get(repoPath) as { id: number }).id;
+      this.statement('INSERT OR IGNORE INTO repositories (path, created_at) VALUES (?, ?)').run(repoPath, Date.now());
+      return (this.statement('SELECT id FROM repositories WHERE path = ?').get(repoPath) as { id: number }).id;
     });
   }
 
@@ -569,9 +578,9 @@ export class Store {
     const lease = () => {
       const held = this.portBlock(runId);
       if (held) return held.first;
-      const leased = new Set((this.db.prepare('SELECT port FROM port_leases').all() as Array<{ port: number }>).map((r) => r.port));
+      const leased = new Set((this.statement('SELECT port FROM port_leases').all() as Array<{ port: number }>).map((r) => r.port));
       const used = inUse();
-      const insert = this.db.prepare('INSERT INTO port_leases (port, run_id, first_port, count, leased_at) VALUES (?, ?, ?, ?, ?)');
+      const insert = this.statement('INSERT INTO port_leases (port, run_id, first_port, count, leased_at) VALUES (?, ?, ?, ?, ?)');
       for (let first = PORT_RANGE_START; first + count <= PORT_RANGE_END; first += count) {
         let free = true;
         for (let p = first; p < first + count && free; p++) free = !leased.has(p) && !used.has(p);
@@ -587,28 +596,28 @@ export class Store {
 
   /** The ports an active run holds, if any. */
   portBlock(runId: string): { first: number; count: number } | undefined {
-    const row = this.db.prepare('SELECT first_port AS first, count FROM port_leases WHERE run_id = ? LIMIT 1').get(runId) as { first: number; count: number } | undefined;
+    const row = this.statement('SELECT first_port AS first, count FROM port_leases WHERE run_id = ? LIMIT 1').get(runId) as { first: number; count: number } | undefined;
     return row && { first: row.first, count: row.count };
   }
 
   /** The agent session a run was started with (its ${sessionId}); one statement, so it may run inside a claim. */
   recordSessionId(runId: string, sessionId: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO run_sessions (run_id, session_id, recorded_at) VALUES (?, ?, ?)').run(runId, sessionId, Date.now());
+    this.statement('INSERT OR REPLACE INTO run_sessions (run_id, session_id, recorded_at) VALUES (?, ?, ?)').run(runId, sessionId, Date.now());
   }
 
   /** The session recorded for a run at its start, if any (core/followUp.ts sessionIdOf decides which to resume). */
   runSessionId(runId: string): string | undefined {
-    return (this.db.prepare('SELECT session_id FROM run_sessions WHERE run_id = ?').get(runId) as { session_id: string } | undefined)?.session_id;
+    return (this.statement('SELECT session_id FROM run_sessions WHERE run_id = ?').get(runId) as { session_id: string } | undefined)?.session_id;
   }
 
   /** Marks a run as the follow-up of another (same worktree and branch); call inside the run's claim. */
   recordFollowUp(runId: string, previousRunId: string, message: string): void {
-    this.db.prepare('INSERT INTO follow_ups (run_id, previous_run_id, message, created_at) VALUES (?, ?, ?, ?)').run(runId, previousRunId, message, Date.now());
+    this.statement('INSERT INTO follow_ups (run_id, previous_run_id, message, created_at) VALUES (?, ?, ?, ?)').run(runId, previousRunId, message, Date.now());
   }
 
   /** For a follow-up run: the run it continues and the message it was given. */
   followUpOf(runId: string): { previousRunId: string; message: string } | undefined {
-    const row = this.db.prepare('SELECT previous_run_id, message FROM follow_ups WHERE run_id = ?').get(runId) as { previous_run_id: string; message: string } | undefined;
+    const row = this.statement('SELECT previous_run_id, message FROM follow_ups WHERE run_id = ?').get(runId) as { previous_run_id: string; message: string } | undefined;
     return row && { previousRunId: row.previous_run_id, message: row.message };
   }
 
@@ -621,7 +630,7 @@ export class Store {
   }
 
   getRun(id: string): Run | undefined {
-    const row = this.db.prepare(`${RUN_SELECT} WHERE runs.id = ?`).get(id) as RunRow | undefined;
+    const row = this.statement(`${RUN_SELECT} WHERE runs.id = ?`).get(id) as RunRow | undefined;
     return row && toRun(row);
   }
 
@@ -649,7 +658,7 @@ export class Store {
       args.push(...filter.statuses);
     }
     const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY runs.created_at, runs.attempt`;
-    return (this.db.prepare(sql).all(...args) as RunRow[]).map(toRun);
+    return (this.statement(sql).all(...args) as RunRow[]).map(toRun);
   }
 
   /**
@@ -729,8 +738,8 @@ export class Store {
 
   events(runId?: string): RunEvent[] {
     const rows = runId
-      ? this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY id').all(runId)
-      : this.db.prepare('SELECT * FROM events ORDER BY id').all();
+      ? this.statement('SELECT * FROM events WHERE run_id = ? ORDER BY id').all(runId)
+      : this.statement('SELECT * FROM events ORDER BY id').all();
     return (rows as Array<Record<string, unknown>>).map((r) => ({
       id: r.id as number,
       runId: r.run_id as string | null,
@@ -751,7 +760,7 @@ export class Store {
 
   /** Throws FencedError unless `epoch` is the current leader epoch held by `owner`. Call inside a transaction. */
   assertEpoch(epoch: number, owner: string): void {
-    const row = this.db.prepare('SELECT epoch, owner FROM leader WHERE id = 1').get() as { epoch: number; owner: string | null };
+    const row = this.statement('SELECT epoch, owner FROM leader WHERE id = 1').get() as { epoch: number; owner: string | null };
     if (row.epoch !== epoch || row.owner !== owner) throw new FencedError(epoch);
   }
 
@@ -779,7 +788,7 @@ export class Store {
   }
 
   private transitionInTx(runId: string, from: readonly RunStatus[], to: RunStatus, patch: RunPatch, epoch: number | null, detail?: string): Run {
-    const current = this.db.prepare('SELECT status FROM runs WHERE id = ?').get(runId) as { status: RunStatus } | undefined;
+    const current = this.statement('SELECT status FROM runs WHERE id = ?').get(runId) as { status: RunStatus } | undefined;
     if (!current || !from.includes(current.status)) throw new StaleRunError(runId, from, current?.status);
     const sets = ['status = ?'];
     const args: unknown[] = [to];
@@ -791,7 +800,7 @@ export class Store {
       sets.push('epoch = ?');
       args.push(epoch);
     }
-    this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = ?`).run(...args, runId);
+    this.statement(`UPDATE runs SET ${sets.join(', ')} WHERE id = ?`).run(...args, runId);
     this.addEvent(runId, current.status === to ? 'step' : 'transition', current.status, to, epoch, detail);
     return this.getRun(runId)!;
   }
@@ -817,7 +826,7 @@ export class Store {
       if (!run) throw new UserError(`No run ${runId}.`, 'NO_RUN');
       if (run.status === 'requested') return this.transitionInTx(runId, ['requested'], 'stopped', { endedAt: Date.now(), stopRequested: true }, null, 'cancelled before provisioning');
       if (!isActive(run.status)) return run;
-      this.db.prepare('UPDATE runs SET stop_requested = 1 WHERE id = ?').run(runId);
+      this.statement('UPDATE runs SET stop_requested = 1 WHERE id = ?').run(runId);
       this.addEvent(runId, 'stop-requested', run.status, run.status, null);
       return this.getRun(runId)!;
     });
@@ -836,12 +845,12 @@ export class Store {
   }
 
   getAction(id: number): Action | undefined {
-    const r = this.db.prepare('SELECT * FROM actions WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    const r = this.statement('SELECT * FROM actions WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     return r && toAction(r);
   }
 
   pendingActions(): Action[] {
-    return (this.db.prepare("SELECT * FROM actions WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toAction);
+    return (this.statement("SELECT * FROM actions WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toAction);
   }
 
   /** Asks the leader to act on a whole repository (gc); the answer comes back in the same row. */
@@ -853,19 +862,19 @@ export class Store {
   }
 
   getRepoRequest(id: number): RepoRequest | undefined {
-    const r = this.db.prepare('SELECT * FROM repo_requests WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    const r = this.statement('SELECT * FROM repo_requests WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     return r && toRepoRequest(r);
   }
 
   pendingRepoRequests(): RepoRequest[] {
-    return (this.db.prepare("SELECT * FROM repo_requests WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toRepoRequest);
+    return (this.statement("SELECT * FROM repo_requests WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toRepoRequest);
   }
 
   /** The leader's answer to a repository request, fenced. */
   finishRepoRequest(fence: { epoch: number; owner: string }, id: number, status: 'done' | 'failed', result: string): void {
     this.immediate(() => {
       this.assertEpoch(fence.epoch, fence.owner);
-      this.db.prepare("UPDATE repo_requests SET status = ?, result = ?, done_at = ? WHERE id = ? AND status = 'pending'").run(status, result, Date.now(), id);
+      this.statement("UPDATE repo_requests SET status = ?, result = ?, done_at = ? WHERE id = ? AND status = 'pending'").run(status, result, Date.now(), id);
     });
   }
 
@@ -873,7 +882,7 @@ export class Store {
   finishAction(fence: { epoch: number; owner: string }, id: number, status: 'done' | 'failed', result: string): void {
     this.immediate(() => {
       this.assertEpoch(fence.epoch, fence.owner);
-      this.db.prepare("UPDATE actions SET status = ?, result = ?, done_at = ? WHERE id = ? AND status = 'pending'").run(status, result, Date.now(), id);
+      this.statement("UPDATE actions SET status = ?, result = ?, done_at = ? WHERE id = ? AND status = 'pending'").run(status, result, Date.now(), id);
     });
   }
 
@@ -894,16 +903,16 @@ export class Store {
 
   /** Clears the owner if `epoch`/`owner` still lead; whether it did. */
   clearLeader(epoch: number, owner: string): boolean {
-    return this.db.prepare('UPDATE leader SET owner = NULL WHERE id = 1 AND epoch = ? AND owner = ?').run(epoch, owner).changes === 1;
+    return this.statement('UPDATE leader SET owner = NULL WHERE id = 1 AND epoch = ? AND owner = ?').run(epoch, owner).changes === 1;
   }
 
   /** The heartbeat, guarded by the epoch: false when another process holds the lease now. */
   renewLeader(epoch: number, owner: string, at: number): boolean {
-    return this.db.prepare('UPDATE leader SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND owner = ?').run(at, epoch, owner).changes === 1;
+    return this.statement('UPDATE leader SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND owner = ?').run(at, epoch, owner).changes === 1;
   }
 
   leader(): LeaderRow {
-    const r = this.db.prepare('SELECT * FROM leader WHERE id = 1').get() as Record<string, unknown>;
+    const r = this.statement('SELECT * FROM leader WHERE id = 1').get() as Record<string, unknown>;
     return {
       epoch: r.epoch as number,
       owner: r.owner as string | null,
@@ -916,7 +925,7 @@ export class Store {
   }
 
   changeGeneration(): number {
-    return (this.db.prepare('SELECT gen FROM change_gen WHERE id = 1').get() as { gen: number }).gen;
+    return (this.statement('SELECT gen FROM change_gen WHERE id = 1').get() as { gen: number }).gen;
   }
 
   dataVersion(): number {

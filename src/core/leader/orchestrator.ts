@@ -303,7 +303,7 @@ export class Orchestrator {
   private async unlock(run: Run): Promise<void> {
     try {
       this.o.store.fencedTransition(this.o.lease.currentFence(), run.id, [run.status], run.status, { worktreeLocked: false }, 'unlock worktree');
-      if (fs.existsSync(run.worktree)) await (await GitRepo.open(run.repo)).fencedBy(this.o.lease).unlockWorktree(run.worktree);
+      if (fs.existsSync(run.worktree)) await GitRepo.at(run.repo).fencedBy(this.o.lease).unlockWorktree(run.worktree); // the root recorded at request time
     } catch (e) {
       if (e instanceof FencedError) throw e;
       this.log('warn', `${run.priority}: could not unlock ${run.worktree}: ${(e as Error).message}`);
