@@ -15,7 +15,7 @@ import { Fence, holderAlive, LeaderLease } from './core/leader/leaderLease';
 import { LeaderSeat, OrchestratorSettings } from './core/leader/seat';
 import { Orchestrator, ReconcileReport } from './core/leader/orchestrator';
 import { loadRoadmap, roadmapJson, roadmapText } from './core/roadmap/roadmap';
-import { actionAndWait, gcAndWait, requestSpawn, runArgument, stopAndWait, waitForChange } from './core/requests';
+import { actionAndWait, gcAndWait, reconcileAndWait, requestSpawn, runArgument, stopAndWait, waitForChange } from './core/requests';
 import { AlreadyActiveError, checkStateDir, explainStateDirError, LeaderRow, StateDirError, StateDirErrorCode, Store } from './core/db/store';
 import { UserError } from './core/model/userError';
 import { LoopConfig } from './core/roadmap/workLoop';
@@ -334,12 +334,9 @@ async function actionCommand(c: Cli, kind: 'merge' | 'remove', args: string[]): 
   return 0;
 }
 
+/** `reconcile`: this process's own when nobody leads, else the leader's, asked and waited for. */
 async function reconcileCommand(c: Cli): Promise<number> {
-  let report: ReconcileReport | undefined;
-  if (!(await c.lead(async () => (report = await c.orchestrator.reconcile())))) {
-    throw new UserError(`Another orchestrator leads (pid ${c.store.leader().pid}); it reconciles on its own.`);
-  }
-  console.log(JSON.stringify(report, null, 2));
+  console.log(JSON.stringify(await reconcileAndWait(c.store, c.repo, c.requestedBy, c.lead, () => c.orchestrator.reconcile()), null, 2));
   return 0;
 }
 

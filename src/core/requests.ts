@@ -13,6 +13,7 @@ import { ACTIVE_STATUSES, isActive } from './model/runStatus';
 import type { ActionKind } from './model/action';
 import { ChangeWatcher } from './db/changeWatcher';
 import type { GcItem } from './leader/gc';
+import type { ReconcileReport } from './leader/reconcile';
 import { Run } from './model/run';
 
 /** What the requester brings: its own (user/machine-scoped) settings, never workspace ones. */
@@ -168,6 +169,19 @@ export async function gcAndWait(store: Store, repo: string, requestedBy: string,
   const request = store.requestForRepo('gc', repo, requestedBy);
   if (!(await lead(pass))) await waitForChange(store, () => store.getRepoRequest(request.id)?.status !== 'pending');
   return JSON.parse(answerOf(store, store.getRepoRequest(request.id)!)) as GcItem[];
+}
+
+/**
+ * Reconciles: here when this process can lead (`reconcileHere`), else asks the leader through
+ * a request row and returns its report. `repo`: where it was asked from (a reconcile covers
+ * every repository of the state folder).
+ */
+export async function reconcileAndWait(store: Store, repo: string, requestedBy: string, lead: Lead, reconcileHere: () => Promise<ReconcileReport>): Promise<ReconcileReport> {
+  let report: ReconcileReport | undefined;
+  if (await lead(async () => (report = await reconcileHere()))) return report!;
+  const request = store.requestForRepo('reconcile', repo, requestedBy);
+  await waitForChange(store, () => store.getRepoRequest(request.id)?.status !== 'pending');
+  return JSON.parse(answerOf(store, store.getRepoRequest(request.id)!)) as ReconcileReport;
 }
 
 function answerOf(store: Store, answer: { status: 'pending' | 'done' | 'failed'; result: string | null }): string {

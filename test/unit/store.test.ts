@@ -87,6 +87,23 @@ describe('Store (real SQLite file)', () => {
     assert.equal(store.listRuns().length, 0);
   });
 
+  it('migrates schema 7 to 8 keeping the repository requests; the leader can then be asked to reconcile', () => {
+    const db = rawDb(store);
+    db.exec(`DROP TABLE repo_requests;
+      CREATE TABLE repo_requests (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL CHECK (kind IN ('gc')), repo TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending','done','failed')), requested_by TEXT, result TEXT, created_at INTEGER NOT NULL, done_at INTEGER);
+      INSERT INTO repo_requests (kind, repo, status, result, created_at) VALUES ('gc', '/repo', 'done', '[]', 1);`);
+    db.pragma('user_version = 7');
+    assert.throws(() => store.requestForRepo('reconcile', '/repo'), /CHECK constraint/, 'schema 7 refuses the kind');
+    store.close();
+    store = Store.open(dir);
+    assert.equal(rawDb(store).pragma('user_version', { simple: true }), 8);
+    assert.deepEqual({ ...store.getRepoRequest(1)!, createdAt: 0 }, { id: 1, kind: 'gc', repo: '/repo', status: 'done', requestedBy: null, result: '[]', createdAt: 0, doneAt: null });
+    const asked = store.requestForRepo('reconcile', '/repo', 'cli pid 1');
+    assert.equal(asked.id, 2);
+    assert.deepEqual(store.pendingRepoRequests().map((r) => r.kind), ['reconcile']);
+  });
+
   it('creates the state folder and database readable only by the user', () => {
     assert.equal(fs.statSync(dir).mode & 0o077, 0, 'state dir');
     const fresh = path.join(dir, 'nested', 'state');

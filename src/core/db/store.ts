@@ -65,7 +65,7 @@ export class StaleRunError extends Error {
 }
 
 const DB_FILE = 'state.db';
-const SCHEMA_VERSION = 7;
+const SCHEMA_VERSION = 8;
 
 // Each entry migrates from version i to i+1; never edit a released entry, append.
 const MIGRATIONS: string[] = [
@@ -251,6 +251,26 @@ const MIGRATIONS: string[] = [
     DELETE FROM run_sessions WHERE run_id = OLD.id;
     DELETE FROM follow_ups WHERE run_id = OLD.id;
   END;
+  `,
+  // 8: a reconcile asked of the leader (cli reconcile while another leads) is a repository
+  // request too. A CHECK cannot be altered in SQLite: the table is made again, rows kept.
+  `
+  CREATE TABLE repo_requests_8 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('gc','reconcile')),
+    repo TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','done','failed')),
+    requested_by TEXT,
+    result TEXT,
+    created_at INTEGER NOT NULL,
+    done_at INTEGER
+  );
+  INSERT INTO repo_requests_8 SELECT id, kind, repo, status, requested_by, result, created_at, done_at FROM repo_requests;
+  DROP TABLE repo_requests;
+  ALTER TABLE repo_requests_8 RENAME TO repo_requests;
+  CREATE INDEX repo_requests_pending ON repo_requests (id) WHERE status = 'pending';
+  CREATE TRIGGER repo_requests_ins AFTER INSERT ON repo_requests BEGIN UPDATE change_gen SET gen = gen + 1; END;
+  CREATE TRIGGER repo_requests_upd AFTER UPDATE ON repo_requests BEGIN UPDATE change_gen SET gen = gen + 1; END;
   `,
 ];
 
@@ -853,7 +873,7 @@ export class Store {
     return (this.statement("SELECT * FROM actions WHERE status = 'pending' ORDER BY id").all() as Array<Record<string, unknown>>).map(toAction);
   }
 
-  /** Asks the leader to act on a whole repository (gc); the answer comes back in the same row. */
+  /** Asks the leader to act on a whole repository (gc), or to reconcile (asked from `repo`); the answer comes back in the same row. */
   requestForRepo(kind: RepoRequest['kind'], repo: string, requestedBy?: string): RepoRequest {
     const r = this
       .statement("INSERT INTO repo_requests (kind, repo, status, requested_by, created_at) VALUES (?, ?, 'pending', ?, ?)")

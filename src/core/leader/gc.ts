@@ -136,7 +136,7 @@ export async function collectGarbage(store: Store, lease: LeaderLease, repoRoot:
  * each pending request's repository and answers in the same row with the report as JSON.
  */
 export async function answerGcRequests(store: Store, lease: LeaderLease, log: (level: 'info' | 'warn', message: string) => void): Promise<void> {
-  for (const request of store.pendingRepoRequests()) {
+  for (const request of store.pendingRepoRequests().filter((r) => r.kind === 'gc')) {
     let status: 'done' | 'failed' = 'done';
     let result: string;
     try {

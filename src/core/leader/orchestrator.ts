@@ -48,6 +48,8 @@ export class Orchestrator {
   private again = false;
   private wake: (() => void) | undefined;
   private readonly stopping = new Set<string>();
+  /** Reconcile requests being answered (their ids). */
+  private readonly reconciling = new Set<number>();
   private readonly sideTasks = new Set<Promise<void>>();
   private readonly endingLeftovers = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -177,6 +179,7 @@ export class Orchestrator {
     }
     await this.actionsPass();
     await answerGcRequests(this.o.store, this.o.lease, (level, m) => this.log(level, m));
+    this.answerReconcileRequests();
     await this.loopPass();
     this.provisioner.launchQueued();
   }
@@ -307,6 +310,37 @@ export class Orchestrator {
     } catch (e) {
       if (e instanceof FencedError) throw e;
       this.log('warn', `${run.priority}: could not unlock ${run.worktree}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Reconciles asked by a process that does not lead (cli reconcile). Not awaited by the pass:
+   * a reconcile runs passes of its own (tick), which would wait for this one.
+   */
+  private answerReconcileRequests(): void {
+    for (const request of this.o.store.pendingRepoRequests()) {
+      if (request.kind !== 'reconcile' || this.reconciling.has(request.id)) continue;
+      this.reconciling.add(request.id);
+      void this.answerReconcile(request.id);
+    }
+  }
+
+  private async answerReconcile(requestId: number): Promise<void> {
+    try {
+      let status: 'done' | 'failed' = 'done';
+      let result: string;
+      try {
+        result = JSON.stringify(await this.reconcile());
+      } catch (e) {
+        if (e instanceof FencedError) throw e;
+        status = 'failed';
+        result = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
+      }
+      this.o.store.finishRepoRequest(this.o.lease.currentFence(), requestId, status, result);
+    } catch (e) {
+      this.onError(e);
+    } finally {
+      this.reconciling.delete(requestId); // after the answer: a pass meanwhile sees it pending and skips it
     }
   }
 

@@ -12,14 +12,15 @@ export interface Action {
   doneAt: number | null;
 }
 
-/** A request for the leader to act on a whole repository (gc), from any window or the CLI. */
+/** A request for the leader to act on a whole repository (gc) or to reconcile, from any window or the CLI. */
 export interface RepoRequest {
   id: number;
-  kind: 'gc';
+  kind: 'gc' | 'reconcile';
+  /** gc: the repository; reconcile (which covers every repository): the one it was asked from. */
   repo: string;
   status: 'pending' | 'done' | 'failed';
   requestedBy: string | null;
-  /** done: the gc report as JSON; failed: why. */
+  /** done: the gc or reconcile report as JSON; failed: why. */
   result: string | null;
   createdAt: number;
   doneAt: number | null;

@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import { agentCommandProblem } from '../../core/agent/agentCommandCheck';
 import { describeLeader } from '../host/orchestratorHost';
+import { reconcileAndWait } from '../../core/requests';
+import { UserError } from '../../core/model/userError';
 import { registerCommand } from './registerCommand';
 import { createRoadmap } from './roadmapTemplate';
 import type { Services } from '../host/services';
@@ -51,15 +53,14 @@ async function stopLoop(s: Services, arg: unknown) {
   s.notifier.info(`Continuous loop off for ${repo.name}: running agents go on; no new ones are started.`);
 }
 
+/** This window's own reconcile when it leads, else the leader's, asked through the database (as `cli reconcile` does). */
 async function reconcile(s: Services) {
-  const report = await s.host.reconcile();
-  if (!report) {
-    s.notifier.info(`This window is a standby: ${describeLeader(s.host.leader())} leads and reconciles on its own.`, {
-      title: 'Take Over',
-      run: () => vscode.commands.executeCommand('worktreeOrchestrator.takeOverLeadership'),
-    });
-    return undefined;
-  }
+  const leadsHere = async (act: () => Promise<unknown>) => s.host.isLeader && (await act(), true);
+  const report = await reconcileAndWait(s.host.store, '', s.windowLabel, leadsHere, async () => {
+    const own = await s.host.reconcile();
+    if (!own) throw new UserError(`This window stopped leading; ${describeLeader(s.host.leader())} leads now. Try again.`);
+    return own;
+  });
   const orphans = report.orphanWorktrees.length + report.orphanProcesses.length;
   s.notifier.info(
     `Reconciled: ${report.adopted.length} agent(s) adopted, ${report.ended.length} recorded as ended, ${report.resumed.length} resumed${orphans ? `, ${orphans} orphan(s) reported in the log (left as they are)` : ''}.`,

@@ -113,7 +113,7 @@ export class OrchestratorHost extends Disposable {
     return led;
   }
 
-  /** Reconciles now if this window leads; undefined when it is a standby. */
+  /** Reconciles now if this window leads; undefined when it is a standby (see reconcileAndWait). */
   async reconcile(): Promise<ReconcileReport | undefined> {
     return this.seat?.reconcile();
   }
