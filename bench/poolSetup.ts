@@ -165,18 +165,21 @@ function poolPhases(store: Store, stateDir: string, runId: string, t0: number, t
     const e = store.events(runId).find(test);
     return e ? e.at - t0 : NaN;
   };
-  let supervisor = NaN;
-  try {
-    supervisor = fs.statSync(path.join(runDir(stateDir, runId), 'supervisor.json')).mtimeMs - t0;
-  } catch {
-    // gone already
-  }
+  const written = (file: string) => {
+    try {
+      return fs.statSync(path.join(runDir(stateDir, runId), file)).mtimeMs - t0;
+    } catch {
+      return NaN; // gone already
+    }
+  };
   return {
     requested: tRequested - t0,
     taken: at((e) => e.kind === 'take-pool-worktree'),
     worktreeReady: at((e) => e.detail === 'worktree ready'),
     setupDone: at((e) => /^setup /.test(e.detail ?? '')),
-    supervisorUp: supervisor,
+    supervisorUp: written('supervisor.json'),
+    go: written('go'),
+    agentStarted: written('agent.json'),
     running: at((e) => e.toStatus === 'running'),
     agentLine: agentLine - t0,
   };

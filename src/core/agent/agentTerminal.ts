@@ -4,9 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { IPty } from '@lydell/node-pty';
-import { Terminal } from '@xterm/headless';
-import { SerializeAddon } from '@xterm/addon-serialize';
 import type { ExitRecord } from './agents';
+import { AgentScreen, DEFAULT_COLS, DEFAULT_ROWS } from './agentScreen';
 import { attachEndpoint, controlFrame, dataFrame, FRAME_CONTROL, FRAME_DATA, FrameReader, terminalSize } from './attachProtocol';
 
 /**
@@ -33,9 +32,6 @@ export interface StartedAgent {
   finish(exit: ExitRecord): void;
 }
 
-const DEFAULT_COLS = 120;
-const DEFAULT_ROWS = 32;
-const SCROLLBACK_LINES = 2000;
 /** A client that does not read (its socket buffers this much) is dropped, not waited for. */
 const MAX_CLIENT_BACKLOG = 8 * 1024 * 1024;
 
@@ -75,11 +71,9 @@ export function startInTerminal(pty: PtyModule, o: TerminalOptions): StartedAgen
   } catch (e) {
     return notStarted(`could not start ${o.argv[0]}: ${(e as Error).message}`);
   }
-  const screen = new Terminal({ cols: DEFAULT_COLS, rows: DEFAULT_ROWS, scrollback: SCROLLBACK_LINES, allowProposedApi: true });
-  const serializer = new SerializeAddon();
-  screen.loadAddon(serializer);
+  const screen = new AgentScreen();
   const plain = new PlainText();
-  const server = new AttachServer(o.runId, o.runFolder, child, screen, serializer);
+  const server = new AttachServer(o.runId, o.runFolder, child, screen);
   child.onData((data) => {
     // The replay and the clients are extras: whatever goes wrong there, the agent's host stays.
     // The clients first: a keystroke's echo leaves before the log's disk write (bench: attach).
@@ -223,8 +217,7 @@ class AttachServer {
     private readonly runId: string,
     private readonly runFolder: string,
     private readonly child: IPty,
-    private readonly screen: Terminal,
-    private readonly serializer: SerializeAddon,
+    private readonly screen: AgentScreen,
   ) {}
 
   listen(say: (message: string) => void): void {
@@ -306,9 +299,9 @@ class AttachServer {
     });
     this.send(client, controlFrame({ type: 'hello', runId: this.runId, pid: this.child.pid, cols: this.screen.cols, rows: this.screen.rows }));
     // The screen as it is once everything written so far is parsed; what comes meanwhile waits.
-    this.screen.write('', () => {
+    this.screen.serialize((text) => {
       if (!this.clients.has(client) || !client.queued) return;
-      this.send(client, dataFrame(this.serializer.serialize({ scrollback: SCROLLBACK_LINES })));
+      if (text) this.send(client, dataFrame(text));
       for (const data of client.queued.splice(0)) this.send(client, dataFrame(data));
       client.queued = null;
     });
