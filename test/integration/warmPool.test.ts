@@ -67,6 +67,20 @@ describe('warm worktree pool', function () {
   const marker = (dir: string) => (fs.existsSync(path.join(dir, '.setup-marker')) ? fs.readFileSync(path.join(dir, '.setup-marker'), 'utf8').split('\n').filter(Boolean) : []);
   const sleeper = agentCommand('sleep:60000');
 
+  it('a ready pool worktree\'s index is written after the second of its checkout, so git trusts its file stats', async () => {
+    // Else every `git status` there (the take's, the agent's) re-reads every file: git's
+    // racy-entry rule, whole seconds.
+    orch = startOrchestrator(s, ['--warm-pool', '1']);
+    await orch.waitFor(/^leader/);
+    assert.equal((await cli(s, ['spawn', 'US-036', '--wait', '--agent-command', agentCommand('sleep:60000')])).exitCode, 0);
+    await until(() => pools().length === 1, 20_000);
+    const pooled = pools()[0].path;
+    const index = fs.statSync(git(pooled, 'rev-parse', '--path-format=absolute', '--git-path', 'index')).mtimeMs;
+    const files = git(pooled, 'ls-files', '-z').split('\0').filter(Boolean).map((f) => fs.statSync(path.join(pooled, f)).mtimeMs);
+    assert.ok(files.length > 0);
+    assert.ok(Math.floor(index / 1000) > Math.floor(Math.max(...files) / 1000), `index ${index}, newest file ${Math.max(...files)}`);
+  });
+
   it('pool worktrees run the setup command ahead of time: a spawn takes one already set up and does not run it again', async () => {
     orch = startOrchestrator(s, ['--warm-pool', '1', '--max-parallel', '3']);
     await orch.waitFor(/^leader/);

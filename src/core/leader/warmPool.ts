@@ -201,10 +201,12 @@ export class WarmPool {
     const key = setupCommand ? setupKey(w.path, setupCommand) : undefined;
     if (w.head === base && state.setup === key) return true; // current (ready, or failed for this base and key: not retried)
     if (await holdsChanges(w.path, state.status)) return true;
+    let checkedOutAt: number | undefined;
     if (w.head !== base) {
       this.record('pool-refresh', `${w.path} -> ${base.slice(0, 12)}`);
       try {
         await repo.commandIn(w.path, ['checkout', '--quiet', '--detach', base]);
+        checkedOutAt = Date.now();
       } catch (e) {
         this.log('warn', `warm pool: could not bring ${w.path} to ${base.slice(0, 12)} (${(e as Error).message.split('\n')[0]}); discarding it.`);
         await this.discard(repo, w.path);
@@ -212,7 +214,7 @@ export class WarmPool {
       }
     }
     await repo.unlockWorktree(w.path);
-    await this.setUp(repo, w.path, base, setupCommand);
+    await this.setUp(repo, w.path, base, setupCommand, checkedOutAt);
     return true;
   }
 
@@ -223,8 +225,9 @@ export class WarmPool {
       this.record('pool-add', p);
       fs.mkdirSync(root, { recursive: true });
       await repo.worktreeCommand(['worktree', 'add', '--detach', '--lock', '--reason', CREATING, '--', p, base]);
+      const checkedOutAt = Date.now();
       await repo.unlockWorktree(p);
-      await this.setUp(repo, p, base, setupCommand);
+      await this.setUp(repo, p, base, setupCommand, checkedOutAt);
     } finally {
       this.working.delete(p);
     }
@@ -234,8 +237,9 @@ export class WarmPool {
    * Runs the setup command in an unlocked pool worktree at `base` (none: nothing to run),
    * then locks it ready — or, when the setup failed, locked so that it is never handed out.
    */
-  private async setUp(repo: GitRepo, p: string, base: string, setupCommand: string[] | null): Promise<void> {
+  private async setUp(repo: GitRepo, p: string, base: string, setupCommand: string[] | null, checkedOutAt?: number): Promise<void> {
     if (!setupCommand) {
+      await refreshIndex(repo, p, checkedOutAt);
       await repo.lockWorktree(p, reasonOf({ kind: 'ready', base }));
       this.log('info', `warm pool: ${p} ready at ${base.slice(0, 12)}.`);
       return;
@@ -252,6 +256,7 @@ export class WarmPool {
       failure = e.message.replace(/; see the run's log\.$/, '');
     }
     await repo.unlockWorktree(p);
+    await refreshIndex(repo, p, checkedOutAt);
     const status = await statusHash(p);
     if (failure) {
       await repo.lockWorktree(p, reasonOf({ kind: 'failed', base, setup: key, status }));
@@ -289,6 +294,26 @@ export function setupKey(worktree: string, setupCommand: readonly string[]): str
 }
 
 /** A short hash of `git status` (undefined: clean; 'unreadable' when git cannot read it). */
+/**
+ * Writes a fresh checkout's file stats into its index once git can trust them. Until then
+ * every `git status` there (the take's own, the agent's) re-reads every file: git's index
+ * times are whole seconds here, so files written in the second the index was written are
+ * "racily clean". Measured at 20k files: status 70 -> 10 ms, the take's switch 40 -> 20 ms.
+ * Waits, in the background refill, for the next second after the checkout. Best effort.
+ */
+async function refreshIndex(repo: GitRepo, worktree: string, checkedOutAt: number | undefined): Promise<void> {
+  if (checkedOutAt !== undefined) {
+    const trusted = (Math.floor(checkedOutAt / 1000) + 1) * 1000 + 20;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, trusted - Date.now())));
+  }
+  try {
+    await repo.commandIn(worktree, ['update-index', '-q', '--refresh']);
+  } catch (e) {
+    if (e instanceof UserError) return; // only slower: the take's status re-reads the files
+    throw e; // fenced
+  }
+}
+
 async function statusHash(worktree: string): Promise<string | undefined> {
   const out = await readGit(worktree, ['status', '--porcelain', '--untracked-files=normal']).catch(() => null);
   if (out === null) return 'unreadable';
