@@ -134,7 +134,8 @@ describe('agent placeholders in a real run', function () {
     try {
       await orch.waitFor(/^leader/);
       assert.equal((await cli(s, ['spawn', 'US-036', '--wait', '--agent-command', agentCommand('sleep:60000')])).exitCode, 0);
-      const pool = () => git(s.repo, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree ') && l.includes('.pool-'));
+      // Ready (locked 'pool ready'), not only listed: it is listed while being set up too.
+      const pool = () => git(s.repo, 'worktree', 'list', '--porcelain').split('\n\n').filter((b) => b.includes('/.pool-') && b.includes('pool ready'));
       await until(() => pool().length === 1, 20_000);
       const out = path.join(s.dir, 'argv.json');
       const script = 'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.argv.slice(2)))';
