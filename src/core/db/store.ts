@@ -567,8 +567,7 @@ export class Store {
       const plan = req.plan(attempt, id);
       const now = Date.now();
       try {
-        this
-          .statement(
+        this.statement(
             `INSERT INTO runs (id, repo_id, agent_type, priority, title, attempt, status, step, requested_by,
                command, worktree, branch, base_ref, log_path, created_at, setup_command)
              VALUES (?, ?, ?, ?, ?, ?, 'requested', 'claimed', ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -643,8 +642,7 @@ export class Store {
 
   /** The highest attempt of a priority, whatever its status. */
   latestRun(repo: string, priority: string, agentType = 'code_developer'): Run | undefined {
-    const row = this
-      .statement(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? ORDER BY attempt DESC LIMIT 1`)
+    const row = this.statement(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? ORDER BY attempt DESC LIMIT 1`)
       .get(repo, agentType, priority) as RunRow | undefined;
     return row && toRun(row);
   }
@@ -655,8 +653,7 @@ export class Store {
   }
 
   activeRun(repo: string, priority: string, agentType = 'code_developer'): Run | undefined {
-    const row = this
-      .statement(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ?
+    const row = this.statement(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ?
         AND status IN ${ACTIVE_SQL}`)
       .get(repo, agentType, priority) as RunRow | undefined;
     return row && toRun(row);
@@ -688,8 +685,7 @@ export class Store {
    * attempts through the unique (repo, agent type, priority, attempt) index.
    */
   latestEndedRuns(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
-    const rows = this
-      .statement(
+    const rows = this.statement(
         `${RUN_SELECT} WHERE repositories.path = ? AND runs.status NOT IN ${ACTIVE_SQL}
           ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
           AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.repo_id = runs.repo_id AND later.agent_type = runs.agent_type
@@ -702,8 +698,7 @@ export class Store {
 
   /** One page of the active runs of `repo`, newest first, strictly after `after` (runs_active_by_repo_created serves it). */
   activeRunsPage(repo: string, limit: number, after?: Pick<Run, 'createdAt' | 'id'>): Run[] {
-    const rows = this
-      .statement(
+    const rows = this.statement(
         `${RUN_SELECT} WHERE repositories.path = ? AND runs.status IN ${ACTIVE_SQL}
           ${after ? 'AND (runs.created_at, runs.id) < (?, ?)' : ''}
         ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?`,
@@ -714,8 +709,7 @@ export class Store {
 
   /** Attempts of a priority below `belowAttempt`, highest first, at most `limit` (the unique index serves it). */
   earlierAttempts(repo: string, priority: string, belowAttempt: number, limit: number, agentType = 'code_developer'): Run[] {
-    const rows = this
-      .statement(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`)
+    const rows = this.statement(`${RUN_SELECT} WHERE repositories.path = ? AND agent_type = ? AND priority = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`)
       .all(repo, agentType, priority, belowAttempt, limit) as RunRow[];
     return rows.map(toRun);
   }
@@ -736,8 +730,7 @@ export class Store {
 
   /** Runs of `repo` that ended at or after `since` (runs_by_ended serves it). */
   endedSince(repo: string, since: number): Run[] {
-    const rows = this
-      .statement(
+    const rows = this.statement(
         `SELECT runs.*, repositories.path AS repo FROM runs INDEXED BY runs_by_ended JOIN repositories ON repositories.id = runs.repo_id
         WHERE runs.ended_at >= ? AND repositories.path = ? AND status NOT IN ${ACTIVE_SQL} ORDER BY runs.ended_at`,
       )
@@ -749,8 +742,7 @@ export class Store {
   findRun(idOrPriority: string, repo?: string): Run | undefined {
     const byId = this.getRun(idOrPriority);
     if (byId) return byId;
-    const row = this
-      .statement(`${RUN_SELECT} WHERE priority = ? COLLATE NOCASE ${repo ? 'AND repositories.path = ?' : ''}
+    const row = this.statement(`${RUN_SELECT} WHERE priority = ? COLLATE NOCASE ${repo ? 'AND repositories.path = ?' : ''}
         ORDER BY (status IN ${ACTIVE_SQL}) DESC, attempt DESC LIMIT 1`)
       .get(...(repo ? [idOrPriority, repo] : [idOrPriority])) as RunRow | undefined;
     return row && toRun(row);
@@ -773,8 +765,7 @@ export class Store {
   }
 
   addEvent(runId: string | null, kind: string, from: string | null, to: string | null, epoch: number | null, detail?: string): void {
-    this
-      .statement('INSERT INTO events (run_id, at, kind, from_status, to_status, epoch, detail) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.statement('INSERT INTO events (run_id, at, kind, from_status, to_status, epoch, detail) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(runId, Date.now(), kind, from, to, epoch, detail ?? null);
   }
 
@@ -856,8 +847,7 @@ export class Store {
   requestAction(kind: ActionKind, runId: string, o: { force?: boolean; requestedBy?: string } = {}): Action {
     return this.immediate(() => {
       if (!this.getRun(runId)) throw new UserError(`No run ${runId}.`, 'NO_RUN');
-      const r = this
-        .statement("INSERT INTO actions (kind, run_id, force, status, requested_by, created_at) VALUES (?, ?, ?, 'pending', ?, ?)")
+      const r = this.statement("INSERT INTO actions (kind, run_id, force, status, requested_by, created_at) VALUES (?, ?, ?, 'pending', ?, ?)")
         .run(kind, runId, Number(!!o.force), o.requestedBy ?? null, Date.now());
       this.addEvent(runId, `${kind}-requested`, null, null, null, o.force ? 'force' : undefined);
       return this.getAction(Number(r.lastInsertRowid))!;
@@ -875,8 +865,7 @@ export class Store {
 
   /** Asks the leader to act on a whole repository (gc), or to reconcile (asked from `repo`); the answer comes back in the same row. */
   requestForRepo(kind: RepoRequest['kind'], repo: string, requestedBy?: string): RepoRequest {
-    const r = this
-      .statement("INSERT INTO repo_requests (kind, repo, status, requested_by, created_at) VALUES (?, ?, 'pending', ?, ?)")
+    const r = this.statement("INSERT INTO repo_requests (kind, repo, status, requested_by, created_at) VALUES (?, ?, 'pending', ?, ?)")
       .run(kind, repo, requestedBy ?? null, Date.now());
     return this.getRepoRequest(Number(r.lastInsertRowid))!;
   }
@@ -916,8 +905,7 @@ export class Store {
 
   /** Writes a new leader into the row (inside the caller's immediate transaction). */
   setLeader(l: { epoch: number; owner: string; pid: number; pidStart: string | null; host: string; label: string | null; at: number }): void {
-    this
-      .statement('UPDATE leader SET epoch = ?, owner = ?, pid = ?, pid_start = ?, host = ?, label = ?, heartbeat_at = ?, acquired_at = ? WHERE id = 1')
+    this.statement('UPDATE leader SET epoch = ?, owner = ?, pid = ?, pid_start = ?, host = ?, label = ?, heartbeat_at = ?, acquired_at = ? WHERE id = 1')
       .run(l.epoch, l.owner, l.pid, l.pidStart, l.host, l.label, l.at, l.at);
   }
 
@@ -955,8 +943,7 @@ export class Store {
   setLoop(repo: string, enabled: boolean, config: unknown): void {
     const repoId = this.repoId(repo);
     this.immediate(() => {
-      this
-        .statement(`INSERT INTO loop_state (repo_id, enabled, config, updated_at) VALUES (?, ?, ?, ?)
+      this.statement(`INSERT INTO loop_state (repo_id, enabled, config, updated_at) VALUES (?, ?, ?, ?)
           ON CONFLICT (repo_id) DO UPDATE SET enabled = excluded.enabled, config = excluded.config, updated_at = excluded.updated_at`)
         .run(repoId, Number(enabled), JSON.stringify(config), Date.now());
       this.addEvent(null, enabled ? 'loop-on' : 'loop-off', null, null, null, repo);
@@ -965,8 +952,7 @@ export class Store {
 
   loops(): Array<{ repo: string; enabled: boolean; config: unknown }> {
     return (
-      this
-        .statement('SELECT repositories.path AS repo, enabled, config FROM loop_state JOIN repositories ON repositories.id = loop_state.repo_id')
+      this.statement('SELECT repositories.path AS repo, enabled, config FROM loop_state JOIN repositories ON repositories.id = loop_state.repo_id')
         .all() as Array<{ repo: string; enabled: number; config: string }>
     ).map((r) => ({ repo: r.repo, enabled: r.enabled !== 0, config: JSON.parse(r.config) as unknown }));
   }

@@ -7,7 +7,8 @@ import { describeUses, ProcessIdentity, processesUsing, ProcessUse } from '../ag
 import { FencedError, Store } from '../db/store';
 import { isPoolPath } from './warmPool';
 import { isActive } from '../model/runStatus';
-import { UserError } from '../model/userError';
+import type { RepoRequest } from '../model/action';
+import { answerRequest } from './requestAnswer';
 
 export interface GcItem {
   worktree: string;
@@ -133,22 +134,16 @@ export async function collectGarbage(store: Store, lease: LeaderLease, repoRoot:
 
 /**
  * The leader's part of `gc` asked by another process (the CLI while a window leads): collects
- * each pending request's repository and answers in the same row with the report as JSON.
+ * each pending gc request's repository and answers in the same row with the report as JSON.
  */
-export async function answerGcRequests(store: Store, lease: LeaderLease, log: (level: 'info' | 'warn', message: string) => void): Promise<void> {
-  for (const request of store.pendingRepoRequests().filter((r) => r.kind === 'gc')) {
-    let status: 'done' | 'failed' = 'done';
-    let result: string;
-    try {
+export async function answerGcRequests(store: Store, lease: LeaderLease, requests: RepoRequest[], log: (level: 'info' | 'warn', message: string) => void): Promise<void> {
+  for (const request of requests.filter((r) => r.kind === 'gc')) {
+    const { status, result } = await answerRequest(async () => {
       const report = await collectGarbage(store, lease, request.repo, { dryRun: false });
-      result = JSON.stringify(report);
       log('info', `gc ${request.repo}: ${report.filter((i) => i.action === 'removed').length} removed, ${report.filter((i) => i.action !== 'removed').length} kept or refused`);
-    } catch (e) {
-      if (e instanceof FencedError) throw e;
-      status = 'failed';
-      result = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
-      log('warn', `gc ${request.repo} failed: ${result}`);
-    }
+      return JSON.stringify(report);
+    });
+    if (status === 'failed') log('warn', `gc ${request.repo} failed: ${result}`);
     store.finishRepoRequest(lease.currentFence(), request.id, status, result);
   }
 }

@@ -12,6 +12,8 @@ import { UserError } from '../model/userError';
 import { findRoadmapPath } from '../roadmap/roadmap';
 import { mergeRun, removeRunWorktree } from './runResults';
 import { answerGcRequests } from './gc';
+import { answerRequest } from './requestAnswer';
+import type { RepoRequest } from '../model/action';
 import { LoopConfig, runLoopPass } from '../roadmap/workLoop';
 import { Provisioner } from './provisioner';
 import { reconcile, ReconcileReport } from './reconcile';
@@ -178,8 +180,9 @@ export class Orchestrator {
       else this.track(unlocking);
     }
     await this.actionsPass();
-    await answerGcRequests(this.o.store, this.o.lease, (level, m) => this.log(level, m));
-    this.answerReconcileRequests();
+    const repoRequests = store.pendingRepoRequests();
+    await answerGcRequests(store, this.o.lease, repoRequests, (level, m) => this.log(level, m));
+    this.answerReconcileRequests(repoRequests);
     await this.loopPass();
     this.provisioner.launchQueued();
   }
@@ -195,17 +198,9 @@ export class Orchestrator {
     const { store } = this.o;
     for (const action of store.pendingActions()) {
       const run = store.getRun(action.runId)!;
-      let status: 'done' | 'failed' = 'done';
-      let result: string;
-      try {
-        result = action.kind === 'merge' ? await mergeRun(store, this.o.lease, run) : await removeRunWorktree(store, this.o.lease, run, action.force);
-        this.log('info', `${run.priority}: ${result}`);
-      } catch (e) {
-        if (e instanceof FencedError) throw e;
-        status = 'failed';
-        result = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
-        this.log('warn', `${run.priority}: ${action.kind} refused: ${result}`);
-      }
+      const { status, result } = await answerRequest(() => (action.kind === 'merge' ? mergeRun(store, this.o.lease, run) : removeRunWorktree(store, this.o.lease, run, action.force)));
+      if (status === 'done') this.log('info', `${run.priority}: ${result}`);
+      else this.log('warn', `${run.priority}: ${action.kind} refused: ${result}`);
       store.finishAction(this.o.lease.currentFence(), action.id, status, result);
     }
   }
@@ -317,8 +312,8 @@ export class Orchestrator {
    * Reconciles asked by a process that does not lead (cli reconcile). Not awaited by the pass:
    * a reconcile runs passes of its own (tick), which would wait for this one.
    */
-  private answerReconcileRequests(): void {
-    for (const request of this.o.store.pendingRepoRequests()) {
+  private answerReconcileRequests(requests: RepoRequest[]): void {
+    for (const request of requests) {
       if (request.kind !== 'reconcile' || this.reconciling.has(request.id)) continue;
       this.reconciling.add(request.id);
       void this.answerReconcile(request.id);
@@ -327,15 +322,7 @@ export class Orchestrator {
 
   private async answerReconcile(requestId: number): Promise<void> {
     try {
-      let status: 'done' | 'failed' = 'done';
-      let result: string;
-      try {
-        result = JSON.stringify(await this.reconcile());
-      } catch (e) {
-        if (e instanceof FencedError) throw e;
-        status = 'failed';
-        result = e instanceof UserError ? e.message : String((e as Error).stack ?? e);
-      }
+      const { status, result } = await answerRequest(async () => JSON.stringify(await this.reconcile()));
       this.o.store.finishRepoRequest(this.o.lease.currentFence(), requestId, status, result);
     } catch (e) {
       this.onError(e);

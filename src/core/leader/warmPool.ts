@@ -293,7 +293,6 @@ export function setupKey(worktree: string, setupCommand: readonly string[]): str
   return h.digest('hex').slice(0, 16);
 }
 
-/** A short hash of `git status` (undefined: clean; 'unreadable' when git cannot read it). */
 /**
  * Writes a fresh checkout's file stats into its index once git can trust them. Until then
  * every `git status` there (the take's own, the agent's) re-reads every file: git's index
@@ -314,6 +313,7 @@ async function refreshIndex(repo: GitRepo, worktree: string, checkedOutAt: numbe
   }
 }
 
+/** A short hash of `git status` (undefined: clean; 'unreadable' when git cannot read it). */
 async function statusHash(worktree: string): Promise<string | undefined> {
   const out = await readGit(worktree, ['status', '--porcelain', '--untracked-files=normal']).catch(() => null);
   if (out === null) return 'unreadable';
