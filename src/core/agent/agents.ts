@@ -172,6 +172,8 @@ export async function waitForAgent(stateDir: string, runId: string, timeoutMs = 
     } catch {
       // no watcher: the poll does it
     }
+    const meanwhile = check(); // written before the watch began (see waitForGo)
+    if (meanwhile) finish(meanwhile);
   });
 }
 
