@@ -1,14 +1,18 @@
-import type { Terminal } from '@xterm/headless';
-import type { SerializeAddon } from '@xterm/addon-serialize';
+import type { SerializeAddon, Terminal } from './screenLibrary';
 
 export const DEFAULT_COLS = 120;
 export const DEFAULT_ROWS = 32;
 const SCROLLBACK_LINES = 2000;
 
+/** What the agent prints before anyone attaches is kept for the screen up to this much; past it, the screen is built. */
+export const EARLY_OUTPUT_MAX_BYTES = 256 * 1024;
+
 /**
- * The headless screen whoever attaches sees first. Built once the agent has started:
- * @xterm/headless takes ~15 ms to load and build, which the agent's start need not wait for
- * (bench: poolsetup). What the agent prints before then is written into it first.
+ * The headless screen whoever attaches sees first. Built when the first client attaches, or
+ * once the output kept for it passes EARLY_OUTPUT_MAX_BYTES: @xterm/headless takes ~15 ms
+ * to load and build, which competed with the agent's own start on a two-core machine (the
+ * agent's first line 35 -> 26 ms after its spawn; bench: poolsetup), and a run nobody
+ * attaches to with little output never needs it. What came before is written into it first.
  */
 export class AgentScreen {
   cols = DEFAULT_COLS;
@@ -17,17 +21,16 @@ export class AgentScreen {
   private serializer: SerializeAddon | undefined;
   /** Output until the screen is built; null once it is (or could not be). */
   private early: string[] | null = [];
-  private readonly whenBuilt: Array<() => void> = [];
+  private earlyBytes = 0;
 
-  constructor() {
-    setImmediate(() => this.build()); // after the supervisor has recorded the agent (agent.json)
+  get built(): boolean {
+    return this.early === null;
   }
 
   private build(): void {
     try {
-      // require, not import(): bundled, evaluated only now (see recordAgentExit).
-      const { Terminal } = require('@xterm/headless') as typeof import('@xterm/headless');
-      const { SerializeAddon } = require('@xterm/addon-serialize') as typeof import('@xterm/addon-serialize');
+      // require, not import(): its own bundle, loaded only now (screenLibrary.ts).
+      const { Terminal, SerializeAddon } = require('./screenLibrary') as typeof import('./screenLibrary');
       const screen = new Terminal({ cols: this.cols, rows: this.rows, scrollback: SCROLLBACK_LINES, allowProposedApi: true });
       const serializer = new SerializeAddon();
       screen.loadAddon(serializer);
@@ -38,13 +41,15 @@ export class AgentScreen {
       // no screen: a client sees the live output only
     } finally {
       this.early = null;
-      for (const f of this.whenBuilt.splice(0)) f();
     }
   }
 
   write(data: string): void {
-    if (this.screen) this.screen.write(data);
-    else this.early?.push(data);
+    if (this.early) {
+      this.early.push(data);
+      this.earlyBytes += data.length;
+      if (this.earlyBytes > EARLY_OUTPUT_MAX_BYTES) this.build();
+    } else this.screen?.write(data);
   }
 
   resize(cols: number, rows: number): void {
@@ -55,10 +60,7 @@ export class AgentScreen {
 
   /** The screen and scrollback serialized once everything written so far is parsed. */
   serialize(done: (text: string) => void): void {
-    if (this.early) {
-      this.whenBuilt.push(() => this.serialize(done));
-      return;
-    }
+    if (this.early) this.build();
     const { screen, serializer } = this;
     if (!screen || !serializer) return done('');
     screen.write('', () => done(serializer.serialize({ scrollback: SCROLLBACK_LINES })));
