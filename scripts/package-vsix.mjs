@@ -24,10 +24,13 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 export const defaultVsixPath = join(root, `${pkg.name}-${pkg.version}.vsix`);
 
-// Files that must be in the VSIX for the extension to load its database.
+// Files that must be in the VSIX for the extension to load its database and host its agents.
 const REQUIRED = [
   'extension/package.json',
   'extension/dist/extension.js',
+  'extension/dist/supervisor.js',
+  // Loaded by the supervisor only when a client attaches: missing, attach shows no screen.
+  'extension/dist/screenLibrary.js',
   'extension/node_modules/better-sqlite3/package.json',
   'extension/node_modules/better-sqlite3/lib/index.js',
   'extension/node_modules/@lydell/node-pty/package.json',
