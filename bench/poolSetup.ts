@@ -1,7 +1,9 @@
 // Warm pool with the setup command done ahead: spawn → agent running in a repository whose
 // setup is `npm ci` of a real package-lock.json, against doing it by hand — `git worktree
 // add`, `npm ci`, then starting the agent. Both sides use one npm cache inside the bench's
-// temp folder, warmed once first, so neither pays the network. Interleaved, ABBA.
+// temp folder, warmed once first, so neither pays the network. Interleaved, ABBA. Beside them,
+// the floor of any supervised spawn: a supervisor started with 'go' already written, in a
+// worktree already set up, until its agent's first line — no request, git, or database.
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +15,7 @@ import { Store } from '../src/core/db/store';
 import { CLI, FAKE_AGENT, NODE, generateRepo, killPid, median, now, priorityId, rmrf, tempDir, waitTrace } from './lib';
 import { settle } from './spawnLatency';
 import { git } from '../test/support/git';
-import { runDir } from '../src/core/agent/agents';
+import { launchSupervisor, runDir, sendGo } from '../src/core/agent/agents';
 
 const execFileP = promisify(execFile);
 const AGENT = [NODE, FAKE_AGENT, 'sleep:120000'];
@@ -51,6 +53,10 @@ export interface PoolSetupResult {
   pool: number[];
   ratios: number[];
   packages: number;
+  /** Supervisor started with 'go' already there → its agent's first line, ms (nothing else). */
+  supervisedAlone: number[];
+  /** The agent alone, started by hand in a set-up worktree → its first line, ms. */
+  agentAlone: number[];
   /** Timed spawns that did not take a pool worktree already set up. */
   misses: number;
   /** Per timed pool spawn: ms from the call to each step's record, the supervisor's claim and the agent's first line. */
@@ -61,7 +67,7 @@ export interface PoolSetupResult {
 export async function measurePoolSetup(o: PoolSetupOptions): Promise<PoolSetupResult> {
   const log = o.log ?? (() => undefined);
   const dir = tempDir('poolsetup');
-  const result: PoolSetupResult = { baseline: [], pool: [], ratios: [], packages: 0, misses: 0, phases: [], errors: [] };
+  const result: PoolSetupResult = { baseline: [], pool: [], ratios: [], supervisedAlone: [], agentAlone: [], packages: 0, misses: 0, phases: [], errors: [] };
   const stateDir = path.join(dir, 'state');
   const store = Store.open(stateDir);
   const lease = new LeaderLease(store, { label: 'bench pool setup' });
@@ -80,7 +86,10 @@ export async function measurePoolSetup(o: PoolSetupOptions): Promise<PoolSetupRe
       result.baseline.push(t.baseline);
       result.pool.push(t.pool);
       result.ratios.push(t.pool / t.baseline);
-      log(`  poolsetup: by hand ${t.baseline.toFixed(0)} ms, pool ${t.pool.toFixed(0)} ms (${describePoolPhases(result.phases.slice(-1))})`);
+      const floor = await floorOf(repo, dir);
+      result.supervisedAlone.push(floor.supervised);
+      result.agentAlone.push(floor.agent);
+      log(`  poolsetup: by hand ${t.baseline.toFixed(0)} ms, pool ${t.pool.toFixed(0)} ms (${describePoolPhases(result.phases.slice(-1))}); supervised agent alone ${floor.supervised.toFixed(0)} ms, agent alone ${floor.agent.toFixed(0)} ms`);
     }
     orchestrator.dispose();
     return result;
@@ -129,6 +138,39 @@ async function byHand(repo: string, setup: string[], dir: string): Promise<numbe
   git(repo, 'worktree', 'remove', '--force', wt);
   git(repo, 'branch', '-D', `by-hand-${i}`);
   return ms;
+}
+
+let floorRuns = 0;
+/**
+ * The floor under any supervised spawn here: the agent alone, then a supervisor (the same
+ * dist/supervisor.js every run has) whose 'go' is already written, each until the agent's
+ * first line, in one worktree made and set up first (untimed).
+ */
+async function floorOf(repo: string, dir: string): Promise<{ agent: number; supervised: number }> {
+  const i = ++floorRuns;
+  const wt = path.join(`${repo}.worktrees`, `floor-${i}`);
+  await execFileP('git', ['worktree', 'add', '-q', '--detach', wt, 'main'], { cwd: repo });
+  try {
+    const agentTrace = path.join(dir, `floor-agent-${i}.jsonl`);
+    const tAgent = now();
+    const child = spawn(AGENT[0], AGENT.slice(1), { cwd: wt, env: { ...process.env, FAKE_AGENT_TRACE: agentTrace }, stdio: 'ignore', detached: true });
+    child.unref();
+    const agentLine = await waitTrace(agentTrace, 60_000);
+    killPid(child.pid);
+    const stateDir = path.join(dir, `floor-state-${i}`);
+    const runId = `floor-${i}`;
+    fs.mkdirSync(runDir(stateDir, runId), { recursive: true });
+    sendGo(stateDir, runId, AGENT);
+    const trace = path.join(dir, `floor-supervised-${i}.jsonl`);
+    const t0 = now();
+    const supervisor = launchSupervisor({ stateDir, runId, argv: AGENT, cwd: wt, logPath: path.join(dir, `floor-${i}.log`), env: { FAKE_AGENT_TRACE: trace }, nodePath: NODE, cliPath: CLI });
+    const line = await waitTrace(trace, 60_000);
+    killPid(line.pid);
+    killPid(supervisor);
+    return { agent: agentLine.at - tAgent, supervised: line.at - t0 };
+  } finally {
+    git(repo, 'worktree', 'remove', '--force', wt);
+  }
 }
 
 let poolRuns = 0;

@@ -293,7 +293,7 @@ export async function runBench(config: typeof FULL, only: readonly Section[] = S
       ratio,
       goal: '≤ 0.05×',
       met: ratio <= 0.05 && r.misses === 0 && !r.errors.length,
-      note: `core API, warmPoolSize 1, pool set up ahead (refill untimed); baseline: git worktree add + npm ci + agent start by hand; one npm cache in the bench folder, warmed first; n=${r.ratios.length} interleaved${r.misses ? `; ${r.misses} spawn(s) found no pool worktree set up` : ''}; ms after the call (medians): ${describePoolPhases(r.phases)}`,
+      note: `core API, warmPoolSize 1, pool set up ahead (refill untimed); baseline: git worktree add + npm ci + agent start by hand; one npm cache in the bench folder, warmed first; n=${r.ratios.length} interleaved${r.misses ? `; ${r.misses} spawn(s) found no pool worktree set up` : ''}; ms after the call (medians): ${describePoolPhases(r.phases)}; floor in the same run: the agent alone ${fmt(median(r.agentAlone), 'ms')} (${(median(r.agentAlone) / median(r.baseline)).toFixed(3)}×), a supervisor started with 'go' already written until its agent's first line ${fmt(median(r.supervisedAlone), 'ms')} (${(median(r.supervisedAlone) / median(r.baseline)).toFixed(3)}×)`,
     });
     if (r.errors.length) failures.push(...r.errors.map((e) => `poolsetup: ${e}`));
   });
