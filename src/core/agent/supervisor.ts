@@ -3,7 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crashPoint } from '../crashPoint';
-import { ExitRecord, goArgv, runDir, writeJson } from './agents';
+import { ExitRecord, goArgv, runDir, watchFolder, writeJson } from './agents';
 import type { StartedAgent } from './agentTerminal';
 import { CappedLog, DEFAULT_AGENT_LOG_MAX_MIB } from './cappedLog';
 import { recordAgentExit, reserveExitSlot } from './exitRecord';
@@ -46,25 +46,15 @@ export function waitForGo(dir: string, timeoutMs: number): Promise<'go' | 'signa
   return new Promise((resolve) => {
     const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
     const onSignal = () => finish('signal');
-    let watcher: fs.FSWatcher | undefined;
     const finish = (how: 'go' | 'signal' | 'timeout') => {
       clearTimeout(timer);
-      clearInterval(poll);
-      watcher?.close();
+      stopWatching();
       for (const sig of signals) process.off(sig, onSignal);
       resolve(how);
     };
     for (const sig of signals) process.on(sig, onSignal);
     const timer = setTimeout(() => finish('timeout'), timeoutMs);
-    const poll = setInterval(() => fs.existsSync(file) && finish('go'), 250); // where fs.watch misses
-    try {
-      watcher = fs.watch(dir, () => fs.existsSync(file) && finish('go'));
-    } catch {
-      // the poll does it
-    }
-    // Written between the first look and the watch: the watch never hears of it, and the poll
-    // would start the agent up to 250 ms late (1 in 5 warm-pool spawns; bench: poolsetup).
-    if (fs.existsSync(file)) finish('go');
+    const stopWatching = watchFolder(dir, () => fs.existsSync(file) && finish('go'));
   });
 }
 
