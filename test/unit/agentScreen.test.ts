@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { AgentScreen, EARLY_OUTPUT_MAX_BYTES } from '../../src/core/agent/agentScreen';
+import { AgentScreen, EARLY_OUTPUT_MAX_CHARS } from '../../src/core/agent/agentScreen';
 
 // The supervisor starts the agent before the headless screen is built (it takes ~15 ms to
 // load): nothing the agent prints meanwhile may be missing from what an attaching client sees,
@@ -52,7 +52,7 @@ describe('AgentScreen: built on demand', () => {
   it('is built once the output kept for it passes its bound, and keeps the newest output', async () => {
     const screen = new AgentScreen();
     const line = `${'x'.repeat(98)}\r\n`;
-    for (let i = 0; i < (EARLY_OUTPUT_MAX_BYTES / line.length) * 2; i++) screen.write(line);
+    for (let i = 0; i < (EARLY_OUTPUT_MAX_CHARS / line.length) * 2; i++) screen.write(line);
     screen.write('the last line\r\n');
     assert.equal(screen.built, true);
     assert.match(await serialized(screen), /the last line/);

@@ -4,12 +4,15 @@ export const DEFAULT_COLS = 120;
 export const DEFAULT_ROWS = 32;
 const SCROLLBACK_LINES = 2000;
 
-/** What the agent prints before anyone attaches is kept for the screen up to this much; past it, the screen is built. */
-export const EARLY_OUTPUT_MAX_BYTES = 256 * 1024;
+/**
+ * What the agent prints before anyone attaches is kept for the screen up to this many
+ * characters (UTF-16 units, as JavaScript counts them: 256 KiB of ASCII); past it, the screen is built.
+ */
+export const EARLY_OUTPUT_MAX_CHARS = 256 * 1024;
 
 /**
  * The headless screen whoever attaches sees first. Built when the first client attaches, or
- * once the output kept for it passes EARLY_OUTPUT_MAX_BYTES: @xterm/headless takes ~15 ms
+ * once the output kept for it passes EARLY_OUTPUT_MAX_CHARS: @xterm/headless takes ~15 ms
  * to load and build, which competed with the agent's own start on a two-core machine (the
  * agent's first line 35 -> 26 ms after its spawn; bench: poolsetup), and a run nobody
  * attaches to with little output never needs it. What came before is written into it first.
@@ -21,7 +24,7 @@ export class AgentScreen {
   private serializer: SerializeAddon | undefined;
   /** Output until the screen is built; null once it is (or could not be). */
   private early: string[] | null = [];
-  private earlyBytes = 0;
+  private earlyChars = 0;
 
   get built(): boolean {
     return this.early === null;
@@ -47,8 +50,8 @@ export class AgentScreen {
   write(data: string): void {
     if (this.early) {
       this.early.push(data);
-      this.earlyBytes += data.length;
-      if (this.earlyBytes > EARLY_OUTPUT_MAX_BYTES) this.build();
+      this.earlyChars += data.length;
+      if (this.earlyChars > EARLY_OUTPUT_MAX_CHARS) this.build();
     } else this.screen?.write(data);
   }
 
