@@ -12,7 +12,7 @@ import { LeaderLease } from '../src/core/leader/leaderLease';
 import { Orchestrator } from '../src/core/leader/orchestrator';
 import { requestSpawn } from '../src/core/requests';
 import { Store } from '../src/core/db/store';
-import { CLI, FAKE_AGENT, NODE, generateRepo, killPid, median, now, priorityId, rmrf, tempDir, waitTrace } from './lib';
+import { CLI, FAKE_AGENT, NODE, TraceLine, generateRepo, killPid, median, now, priorityId, rmrf, tempDir, waitTrace } from './lib';
 import { settle } from './spawnLatency';
 import { git } from '../test/support/git';
 import { launchSupervisor, runDir, sendGo } from '../src/core/agent/agents';
@@ -130,14 +130,21 @@ async function byHand(repo: string, setup: string[], dir: string): Promise<numbe
   const t0 = now();
   await execFileP('git', ['worktree', 'add', '-q', '-b', `by-hand-${i}`, wt, 'main'], { cwd: repo });
   await execFileP(setup[0], setup.slice(1), { cwd: wt });
-  const child = spawn(AGENT[0], AGENT.slice(1), { cwd: wt, env: { ...process.env, FAKE_AGENT_TRACE: trace }, stdio: 'ignore', detached: true });
-  child.unref();
-  const line = await waitTrace(trace, 60_000);
-  const ms = line.at - t0;
-  killPid(child.pid);
+  const ms = (await agentFirstLine(wt, trace)).at - t0;
   git(repo, 'worktree', 'remove', '--force', wt);
   git(repo, 'branch', '-D', `by-hand-${i}`);
   return ms;
+}
+
+/** The agent started by hand in `cwd`, until its first line (then killed): that line. */
+async function agentFirstLine(cwd: string, trace: string): Promise<TraceLine> {
+  const child = spawn(AGENT[0], AGENT.slice(1), { cwd, env: { ...process.env, FAKE_AGENT_TRACE: trace }, stdio: 'ignore', detached: true });
+  child.unref();
+  try {
+    return await waitTrace(trace, 60_000);
+  } finally {
+    killPid(child.pid);
+  }
 }
 
 let floorRuns = 0;
@@ -153,10 +160,7 @@ async function floorOf(repo: string, dir: string): Promise<{ agent: number; supe
   try {
     const agentTrace = path.join(dir, `floor-agent-${i}.jsonl`);
     const tAgent = now();
-    const child = spawn(AGENT[0], AGENT.slice(1), { cwd: wt, env: { ...process.env, FAKE_AGENT_TRACE: agentTrace }, stdio: 'ignore', detached: true });
-    child.unref();
-    const agentLine = await waitTrace(agentTrace, 60_000);
-    killPid(child.pid);
+    const agentLine = await agentFirstLine(wt, agentTrace);
     const stateDir = path.join(dir, `floor-state-${i}`);
     const runId = `floor-${i}`;
     fs.mkdirSync(runDir(stateDir, runId), { recursive: true });
